@@ -1,1 +1,78 @@
-fn main() {}
+//! The `dynamo` command line. `main` is small: parse, run the command, and
+//! turn an error into one sentence on stderr and the exit code CLI.md
+//! names. One file per command or group of commands.
+#![forbid(unsafe_code)]
+
+mod args;
+mod completions;
+mod data;
+mod devcluster;
+mod exit;
+mod faults;
+mod inspect;
+mod logs;
+mod node_cmd;
+mod output;
+mod status;
+mod up;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use dynamo::home::Home;
+
+use args::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) if exit::is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {}", exit::sentence(&err));
+            ExitCode::from(exit::code_of(&err))
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let home = Home::locate(cli.home);
+    match cli.command {
+        // `node` builds its own runtime; completions need none.
+        Command::Node(args) => node_cmd::run(&args),
+        Command::Completions(args) => completions::run(&args),
+        command => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?
+            .block_on(dispatch(&home, command)),
+    }
+}
+
+async fn dispatch(home: &Home, command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Up(args) => up::up(home, &args).await,
+        Command::Down(args) => up::down(home, &args).await,
+        Command::Status(args) => status::status(home, &args).await,
+        Command::Kill(args) => faults::kill(home, &args).await,
+        Command::Stop(args) => faults::stop(home, &args).await,
+        Command::Start(args) => faults::start(home, &args).await,
+        Command::Partition(args) => faults::partition(home, &args).await,
+        Command::Heal => faults::heal(home).await,
+        Command::Logs(args) => logs::logs(home, &args).await,
+        Command::AddNode(args) => inspect::add_node(home, &args).await,
+        Command::Leave(args) => inspect::leave(home, &args).await,
+        Command::Put(args) => data::put(home, &args).await,
+        Command::Get(args) => data::get(home, &args).await,
+        Command::Delete(args) => data::delete(home, &args).await,
+        Command::Resolve(args) => data::resolve(home, &args).await,
+        Command::Bench(args) => data::bench(home, &args).await,
+        Command::Ring(args) => inspect::ring(home, &args).await,
+        Command::Merkle(args) => inspect::merkle(home, &args).await,
+        Command::Repair(args) => inspect::repair(home, &args).await,
+        Command::Sim(args) => inspect::sim(&args).await,
+        Command::Node(args) => node_cmd::run(&args),
+        Command::Completions(args) => completions::run(&args),
+    }
+}

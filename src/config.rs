@@ -21,6 +21,8 @@ pub const BUCKET_BYTES_MAX: usize = 64;
 pub const VALUE_BYTES_MAX_DEFAULT: usize = 1024 * 1024;
 /// The bucket used when none is named.
 pub const DEFAULT_BUCKET: &str = "default";
+/// Default for `request_timeout_ms` in `node.toml`.
+pub const REQUEST_TIMEOUT_MS_DEFAULT: u64 = 2000;
 
 /// Errors reading or writing a configuration file.
 #[derive(Debug, thiserror::Error)]
@@ -246,7 +248,7 @@ pub struct NodeConfig {
 }
 
 fn default_request_timeout_ms() -> u64 {
-    2000
+    REQUEST_TIMEOUT_MS_DEFAULT
 }
 
 impl NodeConfig {

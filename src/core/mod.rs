@@ -1,1 +1,19 @@
-//! placeholder
+//! The pure protocol core: everything a node decides, with no I/O, no clock
+//! and no randomness of its own (DESIGN.md §3).
+//!
+//! Inputs are requests, replies and `now`; outputs are values the driver acts
+//! on: messages to send, objects to store, answers to give. The same code runs
+//! inside a real node (`crate::node`) and inside the deterministic simulator,
+//! so a seed that finds a bug replays it exactly.
+//!
+//! - [`ring`]: partitions, owners and preference lists (paper §4.2, strategy 3).
+//! - [`clock`]: dotted version vector sets: siblings, contexts, merge (§4.4).
+//! - [`coordinator`]: get and put coordination as state machines (§4.5).
+//! - [`message`]: the one message enum nodes and clients exchange.
+//! - [`key`]: buckets, keys, their limits and their place on the ring.
+
+pub mod clock;
+pub mod coordinator;
+pub mod key;
+pub mod message;
+pub mod ring;

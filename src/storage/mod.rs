@@ -1,1 +1,647 @@
-//! placeholder
+//! The node's local storage: one redb file holding its objects and a small
+//! meta table, written with group commit.
+//!
+//! This module owns redb (DESIGN.md §3: `storage` owns redb; `core` never
+//! sees it). [`Store`] is generic over the stored value type, encoded with
+//! postcard; keys are opaque bytes that the caller builds from bucket and key.
+//! The same code runs on a file ([`Store::open`]) and on redb's in-memory
+//! backend ([`Store::open_in_memory`], for tests and the simulator), and one
+//! conformance suite runs against both (STYLE.md habit 6).
+//!
+//! Invariants it keeps:
+//! - Every write goes through one writer thread that applies queued updates
+//!   in arrival order inside one transaction and commits once (group commit,
+//!   see [`group_commit`](self::group_commit)); a caller is answered only
+//!   after the commit holding its write, and read-modify-writes of one key
+//!   are serialised.
+//! - No disk I/O runs on the async executor: reads go to a small pool of
+//!   reader threads (see [`readers`](self::readers)).
+//! - Every queue is bounded by a named constant below.
+//! - A "running" flag is set durably on open and cleared durably by
+//!   [`Store::close`], so the next open knows whether the previous run ended
+//!   cleanly ([`OpenInfo::clean_shutdown`]). redb itself keeps the file
+//!   consistent across crashes; a file it cannot read is reported with its
+//!   path, never a panic (DESIGN.md §5).
+
+mod error;
+mod group_commit;
+mod readers;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+
+pub use self::error::StorageError;
+use self::group_commit::{Completion, UpdateJob, WriteCommand, Writer};
+use self::readers::{ReadJob, ReadMessage};
+use crate::config::StorageConfig;
+
+/// Most commands (updates, meta puts) waiting for the writer thread; callers
+/// beyond it wait for room.
+pub const WRITE_QUEUE_CAPACITY: usize = 8192;
+/// Most commands applied in one write transaction (one group commit).
+pub const GROUP_COMMIT_BATCH_MAX: usize = 512;
+/// Number of reader threads.
+pub const READER_THREADS: usize = 4;
+/// Most reads waiting for a reader thread; callers beyond it wait for room.
+pub const READ_QUEUE_CAPACITY: usize = 1024;
+/// Most entries one [`Store::scan`] returns, whatever limit is asked for.
+pub const SCAN_ENTRIES_MAX: usize = 10_000;
+/// The layout version of the store's tables, kept in the file.
+pub const FORMAT_VERSION: u64 = 1;
+
+/// Objects: caller-encoded key → postcard-encoded value.
+const OBJECTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("objects");
+/// Small named entries the node keeps (its replica incarnation, ...).
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// The store's own bookkeeping: format version and the "running" flag.
+const STATE: TableDefinition<&str, u64> = TableDefinition::new("storage_state");
+const RUNNING_KEY: &str = "running";
+const FORMAT_KEY: &str = "format_version";
+/// How an in-memory store names itself in errors.
+const IN_MEMORY_LABEL: &str = "<in-memory>";
+
+/// What [`Store::open`] found in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenInfo {
+    /// The file was new, or held no objects and no meta entries.
+    pub fresh: bool,
+    /// The previous run ended with [`Store::close`] (also true when there was
+    /// no previous run). False after a crash or a drop without close: the
+    /// node may then have lost its last buffered writes.
+    pub clean_shutdown: bool,
+}
+
+/// Counters of the writer thread, to see batching at work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StoreStats {
+    /// Group commits that held at least one command (empty flushes of the
+    /// buffered mode are not counted).
+    pub commits: u64,
+    /// Writes (updates and meta puts) made by those commits.
+    pub writes: u64,
+}
+
+/// The shared counters behind [`StoreStats`].
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) commits: AtomicU64,
+    pub(crate) writes: AtomicU64,
+}
+
+/// The node's local store of objects of type `V`, keyed by opaque bytes.
+///
+/// Cloning gives another handle to the same store. The writer and reader
+/// threads stop when [`Store::close`] (or [`Store::shutdown`]) is called, or
+/// when the last handle is dropped; dropping the last handle waits for them
+/// (at most one group commit), so the file can be reopened at once.
+pub struct Store<V> {
+    inner: Arc<Inner<V>>,
+}
+
+struct Inner<V> {
+    db: Arc<Database>,
+    /// The file, or [`IN_MEMORY_LABEL`]; named in errors.
+    path: PathBuf,
+    /// `None` only while dropping.
+    writes: Option<mpsc::Sender<WriteCommand<V>>>,
+    /// `None` only while dropping.
+    reads: Option<mpsc::Sender<ReadMessage>>,
+    threads: Vec<JoinHandle<()>>,
+    counters: Arc<Counters>,
+    _values: PhantomData<fn() -> V>,
+}
+
+impl<V> Clone for Store<V> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<V> fmt::Debug for Store<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<V> Store<V>
+where
+    V: Serialize + DeserializeOwned + Send + Sync + 'static,
+{
+    /// Opens (or creates) the store in the redb file at `path`, creating its
+    /// folder if missing, and durably marks it as running.
+    ///
+    /// A file that is not a readable redb database gives
+    /// [`StorageError::Corrupted`], [`StorageError::Unreadable`] or
+    /// [`StorageError::Incompatible`], each naming the file. This call does
+    /// blocking disk I/O (and redb may repair the file after a crash); call it
+    /// before serving, or from a blocking context.
+    pub fn open(path: &Path, config: &StorageConfig) -> Result<(Self, OpenInfo), StorageError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| StorageError::Unreadable {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        let db = Database::builder()
+            .create(path)
+            .map_err(|err| StorageError::from_redb_open(path, err))?;
+        Self::start(db, path.to_path_buf(), config)
+    }
+
+    /// Opens an empty store in memory (redb's `InMemoryBackend`), for tests
+    /// and the simulator. Commits are "durable" at once; nothing outlives the
+    /// last handle.
+    pub fn open_in_memory() -> Result<Self, StorageError> {
+        let path = PathBuf::from(IN_MEMORY_LABEL);
+        let db = Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .map_err(|err| StorageError::from_redb_open(&path, err))?;
+        let (store, _) = Self::start(db, path, &StorageConfig::default())?;
+        Ok(store)
+    }
+
+    /// Checks the file's layout, marks it running, starts the threads.
+    fn start(
+        db: Database,
+        path: PathBuf,
+        config: &StorageConfig,
+    ) -> Result<(Self, OpenInfo), StorageError> {
+        let info = mark_running(&db, &path)?;
+        let db = Arc::new(db);
+        let counters = Arc::new(Counters::default());
+        let internal = |what: &str, err: std::io::Error| StorageError::Internal {
+            path: path.clone(),
+            message: format!("cannot start the {what}: {err}"),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .map_err(|err| internal("writer's timer", err))?;
+        let (writes, commands) = mpsc::channel(WRITE_QUEUE_CAPACITY);
+        let writer = Writer {
+            db: Arc::clone(&db),
+            path: path.clone(),
+            durability: config.durability,
+            flush_interval: Duration::from_millis(config.flush_interval_ms),
+            counters: Arc::clone(&counters),
+            commands,
+        };
+        let writer_thread = std::thread::Builder::new()
+            .name("dynamo-store-writer".into())
+            .spawn(move || writer.run(runtime))
+            .map_err(|err| internal("writer thread", err))?;
+        let (reads, mut threads) =
+            match readers::spawn_readers(Arc::clone(&db), READER_THREADS, READ_QUEUE_CAPACITY) {
+                Ok(pool) => pool,
+                Err(err) => {
+                    drop(writes);
+                    let _ = writer_thread.join();
+                    return Err(internal("reader threads", err));
+                }
+            };
+        threads.push(writer_thread);
+        tracing::debug!(
+            path = %path.display(),
+            fresh = info.fresh,
+            clean_shutdown = info.clean_shutdown,
+            "storage opened"
+        );
+        let inner = Inner {
+            db,
+            path,
+            writes: Some(writes),
+            reads: Some(reads),
+            threads,
+            counters,
+            _values: PhantomData,
+        };
+        Ok((
+            Self {
+                inner: Arc::new(inner),
+            },
+            info,
+        ))
+    }
+
+    /// The value stored under `key`, read in its own read transaction on a
+    /// reader thread. A stored value that does not decode gives
+    /// [`StorageError::Decode`] (the store keeps serving).
+    pub async fn get(&self, key: &[u8]) -> Result<Option<V>, StorageError> {
+        let key = key.to_vec();
+        let path = self.inner.path.clone();
+        self.read(move |db| {
+            let txn = db.begin_read().map_err(|e| StorageError::from_redb(&path, e))?;
+            let objects = txn
+                .open_table(OBJECTS)
+                .map_err(|e| StorageError::from_redb(&path, e))?;
+            match objects
+                .get(key.as_slice())
+                .map_err(|e| StorageError::from_redb(&path, e))?
+            {
+                Some(stored) => decode_value(&key, stored.value()).map(Some),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    /// Read-modify-write of one key, with group commit.
+    ///
+    /// `f` runs on the writer thread inside the write transaction and gets
+    /// the current value as that transaction sees it, so it includes every
+    /// earlier update of the same key, even one in the same batch. It returns
+    /// the new value (`None` deletes the key) and a result, which is returned
+    /// once the commit holding the write is done (durable with
+    /// [`Immediate`](crate::config::Durability::Immediate), visible with
+    /// [`Buffered`](crate::config::Durability::Buffered)).
+    /// Updates of one key apply in the order their calls reached the queue.
+    ///
+    /// `f` must be quick and must not panic: a panic stops the writer thread,
+    /// and every later write then fails with [`StorageError::Closed`].
+    pub async fn update<R, F>(&self, key: Vec<u8>, f: F) -> Result<R, StorageError>
+    where
+        F: FnOnce(Option<V>) -> (Option<V>, R) + Send + 'static,
+        R: Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(AnswerAfterCommit { f, reply });
+        self.send_write(WriteCommand::Update { key, job }).await?;
+        answer.await.unwrap_or(Err(StorageError::Closed))
+    }
+
+    /// Like [`Store::update`], but returns `f`'s result as soon as `f` has
+    /// run inside the transaction, before the commit, together with a
+    /// [`PendingCommit`] that resolves when the commit holding the write is
+    /// done (or failed). The node uses it to start replicating while its own
+    /// commit is in flight. The write is not yet durable, nor visible to
+    /// [`Store::get`], when the result arrives.
+    pub async fn update_early<R, F>(
+        &self,
+        key: Vec<u8>,
+        f: F,
+    ) -> Result<(R, PendingCommit), StorageError>
+    where
+        F: FnOnce(Option<V>) -> (Option<V>, R) + Send + 'static,
+        R: Send + 'static,
+    {
+        let (applied, applied_answer) = oneshot::channel();
+        let (committed, committed_answer) = oneshot::channel();
+        let job = Box::new(AnswerEarly {
+            f,
+            applied,
+            committed,
+        });
+        self.send_write(WriteCommand::Update { key, job }).await?;
+        let pending = PendingCommit {
+            answer: committed_answer,
+        };
+        match applied_answer.await {
+            Ok(result) => Ok((result, pending)),
+            // `f` did not run: the commit channel says why.
+            Err(_) => match pending.await {
+                Err(err) => Err(err),
+                Ok(()) => Err(StorageError::Closed),
+            },
+        }
+    }
+
+    /// The meta entry `name`. This is a small blocking read on the calling
+    /// thread (meta entries are read at startup).
+    pub fn meta_get(&self, name: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        let path = &self.inner.path;
+        let txn = self
+            .inner
+            .db
+            .begin_read()
+            .map_err(|e| StorageError::from_redb(path, e))?;
+        let meta = txn
+            .open_table(META)
+            .map_err(|e| StorageError::from_redb(path, e))?;
+        let value = meta
+            .get(name)
+            .map_err(|e| StorageError::from_redb(path, e))?;
+        Ok(value.map(|stored| stored.value().to_vec()))
+    }
+
+    /// Sets the meta entry `name`, through the writer thread, in a durable
+    /// commit whatever the configured durability.
+    pub async fn meta_put(&self, name: &str, value: Vec<u8>) -> Result<(), StorageError> {
+        let (done, answer) = oneshot::channel();
+        self.send_write(WriteCommand::MetaPut {
+            name: name.to_owned(),
+            value,
+            done,
+        })
+        .await?;
+        answer.await.unwrap_or(Err(StorageError::Closed))
+    }
+
+    /// The number of objects stored.
+    pub async fn len(&self) -> Result<u64, StorageError> {
+        let path = self.inner.path.clone();
+        self.read(move |db| {
+            let txn = db.begin_read().map_err(|e| StorageError::from_redb(&path, e))?;
+            let objects = txn
+                .open_table(OBJECTS)
+                .map_err(|e| StorageError::from_redb(&path, e))?;
+            objects.len().map_err(|e| StorageError::from_redb(&path, e))
+        })
+        .await
+    }
+
+    /// True when no object is stored.
+    pub async fn is_empty(&self) -> Result<bool, StorageError> {
+        Ok(self.len().await? == 0)
+    }
+
+    /// Up to `limit` objects (at most [`SCAN_ENTRIES_MAX`]) in key order,
+    /// starting after the key `after` (from the first key when `None`), all
+    /// from one read transaction. To page, pass the last key returned. A
+    /// value that does not decode ends the scan with [`StorageError::Decode`]
+    /// naming its key; scanning can go on after that key.
+    pub async fn scan(
+        &self,
+        after: Option<Vec<u8>>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, V)>, StorageError> {
+        let limit = limit.min(SCAN_ENTRIES_MAX);
+        let path = self.inner.path.clone();
+        self.read(move |db| {
+            let redb_error = |e: redb::StorageError| StorageError::from_redb(&path, e);
+            let txn = db.begin_read().map_err(|e| StorageError::from_redb(&path, e))?;
+            let objects = txn
+                .open_table(OBJECTS)
+                .map_err(|e| StorageError::from_redb(&path, e))?;
+            let start = match &after {
+                Some(after) => Bound::Excluded(after.as_slice()),
+                None => Bound::Unbounded,
+            };
+            let range = objects
+                .range::<&[u8]>((start, Bound::Unbounded))
+                .map_err(redb_error)?;
+            let mut entries = Vec::with_capacity(limit.min(1024));
+            for entry in range.take(limit) {
+                let (key, value) = entry.map_err(redb_error)?;
+                let key = key.value().to_vec();
+                let value = decode_value(&key, value.value())?;
+                entries.push((key, value));
+            }
+            Ok(entries)
+        })
+        .await
+    }
+
+    /// Shuts the store down for every handle: new writes are refused, the
+    /// queued ones are applied, the "running" flag is cleared in a durable
+    /// commit, and the writer and reader threads stop. Later calls on any
+    /// handle fail with [`StorageError::Closed`]. The file is released when
+    /// the last handle is dropped.
+    pub async fn shutdown(&self) -> Result<(), StorageError> {
+        let (done, answer) = oneshot::channel();
+        self.send_write(WriteCommand::Shutdown { done }).await?;
+        let result = answer.await.unwrap_or(Err(StorageError::Closed));
+        if let Some(reads) = &self.inner.reads {
+            for _ in 0..READER_THREADS {
+                if reads.send(ReadMessage::Stop).await.is_err() {
+                    break;
+                }
+            }
+        }
+        result
+    }
+
+    /// [`Store::shutdown`], then drops this handle (releasing the file and
+    /// joining the threads if it was the last one).
+    pub async fn close(self) -> Result<(), StorageError> {
+        let result = self.shutdown().await;
+        drop(self);
+        result
+    }
+
+    async fn send_write(&self, command: WriteCommand<V>) -> Result<(), StorageError> {
+        let writes = self.inner.writes.as_ref().ok_or(StorageError::Closed)?;
+        writes.send(command).await.map_err(|_| StorageError::Closed)
+    }
+
+    /// Runs `read` on a reader thread and waits for its answer.
+    async fn read<T, F>(&self, read: F) -> Result<T, StorageError>
+    where
+        F: FnOnce(&Database) -> Result<T, StorageError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let reads = self.inner.reads.as_ref().ok_or(StorageError::Closed)?;
+        let (reply, answer) = oneshot::channel();
+        let job: ReadJob = Box::new(move |db| {
+            let _ = reply.send(read(db));
+        });
+        reads
+            .send(ReadMessage::Job(job))
+            .await
+            .map_err(|_| StorageError::Closed)?;
+        answer.await.unwrap_or(Err(StorageError::Closed))
+    }
+}
+
+impl<V> Store<V> {
+    /// How many group commits and writes the writer has made.
+    pub fn stats(&self) -> StoreStats {
+        StoreStats {
+            commits: self.inner.counters.commits.load(Ordering::Relaxed),
+            writes: self.inner.counters.writes.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The file this store lives in (`<in-memory>` for an in-memory store).
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Reads through the store's database directly (test helper, used to
+    /// compare the reader pool with `spawn_blocking`).
+    #[cfg(test)]
+    pub(crate) fn database(&self) -> Arc<Database> {
+        Arc::clone(&self.inner.db)
+    }
+}
+
+impl<V> Drop for Inner<V> {
+    fn drop(&mut self) {
+        // Closing the channels stops the threads; joining them releases the
+        // file before the last handle is gone. The writer may be finishing one
+        // group commit. Never join the current thread (a caller's closure
+        // holding the last handle is dropped on the writer thread).
+        self.writes = None;
+        self.reads = None;
+        let current = std::thread::current().id();
+        for thread in self.threads.drain(..) {
+            if thread.thread().id() == current {
+                continue;
+            }
+            let name = thread.thread().name().map(str::to_owned);
+            if thread.join().is_err() {
+                tracing::error!(
+                    path = %self.path.display(),
+                    thread = name.as_deref().unwrap_or("?"),
+                    "storage thread panicked"
+                );
+            }
+        }
+    }
+}
+
+/// Resolves when the commit holding an [`Store::update_early`] write is done.
+#[derive(Debug)]
+#[must_use = "the write is not known to be committed until this resolves"]
+pub struct PendingCommit {
+    answer: oneshot::Receiver<Result<(), StorageError>>,
+}
+
+impl Future for PendingCommit {
+    type Output = Result<(), StorageError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.answer)
+            .poll(cx)
+            .map(|answer| answer.unwrap_or(Err(StorageError::Closed)))
+    }
+}
+
+/// [`Store::update`]: the result waits for the commit.
+struct AnswerAfterCommit<F, R> {
+    f: F,
+    reply: oneshot::Sender<Result<R, StorageError>>,
+}
+
+impl<V, F, R> UpdateJob<V> for AnswerAfterCommit<F, R>
+where
+    F: FnOnce(Option<V>) -> (Option<V>, R) + Send + 'static,
+    R: Send + 'static,
+{
+    fn apply(self: Box<Self>, current: Option<V>) -> (Option<V>, Completion) {
+        let Self { f, reply } = *self;
+        let (new_value, result) = f(current);
+        let complete: Completion = Box::new(move |committed| {
+            let _ = reply.send(committed.map(|()| result));
+        });
+        (new_value, complete)
+    }
+
+    fn fail(self: Box<Self>, err: StorageError) {
+        let _ = self.reply.send(Err(err));
+    }
+}
+
+/// [`Store::update_early`]: the result goes out before the commit.
+struct AnswerEarly<F, R> {
+    f: F,
+    applied: oneshot::Sender<R>,
+    committed: oneshot::Sender<Result<(), StorageError>>,
+}
+
+impl<V, F, R> UpdateJob<V> for AnswerEarly<F, R>
+where
+    F: FnOnce(Option<V>) -> (Option<V>, R) + Send + 'static,
+    R: Send + 'static,
+{
+    fn apply(self: Box<Self>, current: Option<V>) -> (Option<V>, Completion) {
+        let Self {
+            f,
+            applied,
+            committed,
+        } = *self;
+        let (new_value, result) = f(current);
+        let _ = applied.send(result);
+        let complete: Completion = Box::new(move |outcome| {
+            let _ = committed.send(outcome);
+        });
+        (new_value, complete)
+    }
+
+    fn fail(self: Box<Self>, err: StorageError) {
+        let _ = self.committed.send(Err(err));
+    }
+}
+
+/// Sets up the tables, checks the format, reads what the previous run left
+/// and sets the "running" flag, all in one durable commit.
+fn mark_running(db: &Database, path: &Path) -> Result<OpenInfo, StorageError> {
+    let redb_error = |e: redb::Error| StorageError::from_redb(path, e);
+    let mut txn = db.begin_write().map_err(|e| redb_error(e.into()))?;
+    txn.set_durability(redb::Durability::Immediate);
+    let info = {
+        let objects = txn.open_table(OBJECTS).map_err(|e| redb_error(e.into()))?;
+        let meta = txn.open_table(META).map_err(|e| redb_error(e.into()))?;
+        let mut state = txn.open_table(STATE).map_err(|e| redb_error(e.into()))?;
+        let format = state
+            .get(FORMAT_KEY)
+            .map_err(|e| redb_error(e.into()))?
+            .map(|stored| stored.value());
+        match format {
+            Some(FORMAT_VERSION) => {}
+            Some(other) => {
+                return Err(StorageError::Incompatible {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "store format {other}, this build reads format {FORMAT_VERSION}"
+                    ),
+                })
+            }
+            None => {
+                state
+                    .insert(FORMAT_KEY, FORMAT_VERSION)
+                    .map_err(|e| redb_error(e.into()))?;
+            }
+        }
+        let was_running = state
+            .get(RUNNING_KEY)
+            .map_err(|e| redb_error(e.into()))?
+            .is_some_and(|stored| stored.value() != 0);
+        state
+            .insert(RUNNING_KEY, 1)
+            .map_err(|e| redb_error(e.into()))?;
+        OpenInfo {
+            fresh: objects.is_empty().map_err(|e| redb_error(e.into()))?
+                && meta.is_empty().map_err(|e| redb_error(e.into()))?,
+            clean_shutdown: !was_running,
+        }
+    };
+    txn.commit().map_err(|e| redb_error(e.into()))?;
+    Ok(info)
+}
+
+/// Decodes one stored value; failure names the key.
+fn decode_value<V: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<V, StorageError> {
+    postcard::from_bytes(bytes).map_err(|err| StorageError::Decode {
+        key: key.to_vec(),
+        message: err.to_string(),
+    })
+}
+
+/// Encodes one value for storage.
+fn encode_value<V: Serialize>(value: &V) -> Result<Vec<u8>, StorageError> {
+    postcard::to_allocvec(value).map_err(|err| StorageError::Encode {
+        message: err.to_string(),
+    })
+}

@@ -1,0 +1,139 @@
+//! Exit codes (CLI.md): `0` ok · `1` error · `2` usage · `3` key not found ·
+//! `4` conflict · `5` unavailable. Commands fail with an [`anyhow::Error`];
+//! [`code_of`] finds the code in its chain: a [`Failure`] carries one
+//! explicitly, a [`ClientError`] knows its own, anything else is `1`.
+
+use std::fmt;
+use std::process::ExitCode;
+
+use dynamo::client::ClientError;
+
+/// Success.
+pub const OK: u8 = 0;
+/// Any other error.
+pub const ERROR: u8 = 1;
+/// The command line is wrong.
+pub const USAGE: u8 = 2;
+/// The key does not exist.
+pub const NOT_FOUND: u8 = 3;
+/// The key has several siblings and the command prints one value.
+pub const CONFLICT: u8 = 4;
+/// The quorum (or the cluster) could not be reached.
+pub const UNAVAILABLE: u8 = 5;
+
+/// An error that says which exit code it ends the program with.
+#[derive(Debug)]
+pub struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    /// An error with this exit code and message.
+    pub fn new(code: u8, message: impl Into<String>) -> Failure {
+        Failure {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// Fails with exit code 1.
+pub fn error(message: impl Into<String>) -> anyhow::Error {
+    Failure::new(ERROR, message).into()
+}
+
+/// Fails with exit code 2.
+pub fn usage(message: impl Into<String>) -> anyhow::Error {
+    Failure::new(USAGE, message).into()
+}
+
+/// Fails with exit code 5.
+pub fn unavailable(message: impl Into<String>) -> anyhow::Error {
+    Failure::new(UNAVAILABLE, message).into()
+}
+
+/// The exit code an error ends the program with: the first cause in its
+/// chain that names one, else 1.
+pub fn code_of(err: &anyhow::Error) -> u8 {
+    for cause in err.chain() {
+        if let Some(failure) = cause.downcast_ref::<Failure>() {
+            return failure.code;
+        }
+        if let Some(client) = cause.downcast_ref::<ClientError>() {
+            return client.exit_code();
+        }
+    }
+    ERROR
+}
+
+/// Whether the error is only standard output having been closed (`dynamo
+/// ring | head`), which is not a failure.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// The one sentence printed for an error: its causes joined by ": ", each
+/// said once (a cause already quoted by the message above it is skipped).
+pub fn sentence(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if part.is_empty() || text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}
+
+/// An exit code as a process exit status.
+pub fn status(code: u8) -> ExitCode {
+    ExitCode::from(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    #[test]
+    fn the_code_comes_from_the_chain() {
+        let err = Err::<(), _>(unavailable("only 1 of 2 acks"))
+            .context("put failed")
+            .unwrap_err();
+        assert_eq!(code_of(&err), UNAVAILABLE);
+        assert_eq!(sentence(&err), "put failed: only 1 of 2 acks");
+        assert_eq!(code_of(&anyhow::anyhow!("plain")), ERROR);
+    }
+
+    #[test]
+    fn causes_are_said_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
+        let err = anyhow::Error::new(io).context("cannot read x: gone");
+        assert_eq!(sentence(&err), "cannot read x: gone");
+    }
+
+    #[test]
+    fn broken_pipe_is_recognised() {
+        let io = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+        let err = anyhow::Error::new(io).context("writing the table");
+        assert!(is_broken_pipe(&err));
+        assert!(!is_broken_pipe(&anyhow::anyhow!("other")));
+    }
+}

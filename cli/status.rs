@@ -1,0 +1,119 @@
+//! `dynamo status`: every node of the cluster with its address, state,
+//! partitions, keys and pending hints. Nodes are asked in parallel; one
+//! that does not answer is `down`, or `unreachable` when its process is
+//! running on this machine.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dynamo::client::{Client, NodeStatus};
+use dynamo::home::Home;
+use serde::Serialize;
+
+use crate::args::StatusArgs;
+use crate::devcluster::{udp_port_bound, DevCluster};
+use crate::output;
+use crate::{exit, up};
+
+/// How long a node may take to answer `status`.
+const STATUS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// One node in `status --json` (CLI.md); counts are null when it did not answer.
+#[derive(Debug, Serialize)]
+struct NodeRow {
+    name: String,
+    addr: String,
+    state: &'static str,
+    partitions: Option<usize>,
+    keys: Option<u64>,
+    hints: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+struct StatusReport {
+    nodes: Vec<NodeRow>,
+}
+
+/// `dynamo status`.
+pub async fn status(home: &Home, args: &StatusArgs) -> anyhow::Result<ExitCode> {
+    let cluster = DevCluster::open(home)?;
+    let client = up::connect(&cluster)?;
+    let answers = ask_all(&cluster, &client).await;
+    let mut nodes = Vec::with_capacity(answers.len());
+    for (member, answer) in cluster.manifest().nodes.iter().zip(answers) {
+        let state = match &answer {
+            Some(_) => "up",
+            None if cluster.running(&member.name).is_some() => "unreachable",
+            None => "down",
+        };
+        nodes.push(NodeRow {
+            name: member.name.clone(),
+            addr: member.addr.to_string(),
+            state,
+            partitions: answer.as_ref().map(|s| s.partitions),
+            keys: answer.as_ref().map(|s| s.keys),
+            hints: answer.as_ref().map(|s| s.hints),
+        });
+    }
+    if nodes.iter().all(|n| n.state != "up") {
+        let root = home.root().display();
+        if nodes.iter().any(|n| n.state == "unreachable") {
+            return Err(exit::unavailable(format!(
+                "no node of the cluster at {root} answers although some are running; \
+                 see `dynamo logs NODE`"
+            )));
+        }
+        return Err(exit::unavailable(format!(
+            "the cluster at {root} is not running; start it with `dynamo up`"
+        )));
+    }
+    let report = StatusReport { nodes };
+    if args.json {
+        output::print_json(&report)?;
+    } else {
+        print_table(&report)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Asks every node for its status at once; `None` for those that do not answer.
+async fn ask_all(cluster: &DevCluster, client: &Arc<Client>) -> Vec<Option<NodeStatus>> {
+    let mut queries = tokio::task::JoinSet::new();
+    for (index, member) in cluster.manifest().nodes.iter().enumerate() {
+        // A loopback port nobody has bound cannot answer: don't wait for it.
+        if member.addr.ip().is_loopback() && udp_port_bound(member.addr.port()) == Some(false) {
+            continue;
+        }
+        let client = Arc::clone(client);
+        let name = member.name.clone();
+        queries.spawn(async move {
+            let answer = tokio::time::timeout(STATUS_TIMEOUT, client.status(&name)).await;
+            (index, answer.ok().and_then(Result::ok))
+        });
+    }
+    let mut answers = vec![None; cluster.manifest().nodes.len()];
+    while let Some(joined) = queries.join_next().await {
+        if let Ok((index, answer)) = joined {
+            answers[index] = answer;
+        }
+    }
+    answers
+}
+
+fn print_table(report: &StatusReport) -> anyhow::Result<()> {
+    let count = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
+    let mut table = output::table(["node", "address", "state", "partitions", "keys", "hints"]);
+    for node in &report.nodes {
+        table.add_row(vec![
+            comfy_table::Cell::new(&node.name),
+            comfy_table::Cell::new(&node.addr),
+            output::state_cell(node.state),
+            comfy_table::Cell::new(count(node.partitions.map(|p| p as u64))),
+            comfy_table::Cell::new(count(node.keys)),
+            comfy_table::Cell::new(count(node.hints)),
+        ]);
+    }
+    output::print_table(&table)?;
+    Ok(())
+}

@@ -1,0 +1,152 @@
+//! The one message enum: every request a client or a peer can send a node,
+//! and every answer (DESIGN.md §4; toydb's habit of one message file).
+//!
+//! Requests are tagged with who may send them: `Get`, `Put` and `Status` need
+//! the client certificate; `Coordinate`, `Replicate` and `Read` need a node
+//! certificate. [`Request::allowed_from`] is the check. The transport wraps
+//! each message in a frame with a request id; the enum itself is the
+//! versioned wire format (the version is in the ALPN string).
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::clock::{Object, VersionVector};
+use crate::core::key::ObjectKey;
+
+/// Who is on the other end of a connection, proven by its certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The cluster's client (operator) certificate.
+    Client,
+    /// A node certificate of this cluster.
+    Node,
+}
+
+/// A put as the client asked for it, forwarded unchanged to the coordinator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PutRequest {
+    /// What to write.
+    pub key: ObjectKey,
+    /// What the client had seen (empty: a blind write that adds a sibling).
+    pub context: VersionVector,
+    /// The value; `None` writes a tombstone.
+    pub value: Option<Vec<u8>>,
+    /// Acknowledgements to wait for; the cluster's W when absent.
+    pub w: Option<u8>,
+}
+
+/// A request to a node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    /// Client: read a key from R replicas.
+    Get {
+        /// The key.
+        key: ObjectKey,
+        /// Replies to wait for; the cluster's R when absent.
+        r: Option<u8>,
+    },
+    /// Client: write a key; any node accepts it and forwards it to a coordinator.
+    Put(PutRequest),
+    /// Client: how this node is doing.
+    Status,
+    /// Node → node: coordinate this put (the receiver mints the dot).
+    Coordinate(PutRequest),
+    /// Node → node: merge this object into your replica.
+    Replicate {
+        /// The key.
+        key: ObjectKey,
+        /// The coordinator's object after the put.
+        object: Object,
+    },
+    /// Node → node: send your replica of this key.
+    Read {
+        /// The key.
+        key: ObjectKey,
+    },
+}
+
+impl Request {
+    /// Whether a peer with this role may send this request.
+    pub fn allowed_from(&self, role: Role) -> bool {
+        match self {
+            Request::Get { .. } | Request::Put(_) | Request::Status => role == Role::Client,
+            Request::Coordinate(_) | Request::Replicate { .. } | Request::Read { .. } => {
+                role == Role::Node
+            }
+        }
+    }
+}
+
+/// What a node reports about itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeReport {
+    /// Its name.
+    pub name: String,
+    /// Fingerprint of the ring it uses.
+    pub ring_fingerprint: u64,
+    /// Partitions it owns.
+    pub partitions: u32,
+    /// Objects in its store.
+    pub keys: u64,
+    /// Hints it holds for other nodes.
+    pub hints: u64,
+    /// Its current replica incarnation.
+    pub incarnation: u64,
+}
+
+/// What kind of failure an error answer reports; the caller branches on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ErrorKind {
+    /// The request is invalid (too large, bad key); retrying will not help.
+    InvalidInput,
+    /// The quorum could not be met.
+    Unavailable,
+    /// The sender's certificate does not allow this request.
+    Forbidden,
+    /// The node failed (storage); try another node.
+    Internal,
+}
+
+/// An error answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorReply {
+    /// What kind.
+    pub kind: ErrorKind,
+    /// One sentence for a person.
+    pub message: String,
+    /// For `Unavailable`: acknowledgements or replies received.
+    pub acks: u8,
+    /// For `Unavailable`: how many were needed.
+    pub needed: u8,
+}
+
+/// An answer from a node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    /// A get's merged object (empty when the key was never written).
+    Object(Object),
+    /// A put succeeded; the new object's context.
+    Written {
+        /// The context after the write.
+        context: VersionVector,
+    },
+    /// A node's status.
+    Status(NodeReport),
+    /// A replica took the object.
+    Replicated,
+    /// A replica's object, `None` when it has none.
+    Replica(Option<Object>),
+    /// The request failed.
+    Error(ErrorReply),
+}
+
+impl Response {
+    /// An error answer of this kind.
+    pub fn error(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Response::Error(ErrorReply {
+            kind,
+            message: message.into(),
+            acks: 0,
+            needed: 0,
+        })
+    }
+}
