@@ -15,7 +15,8 @@
 use std::fs::OpenOptions;
 use std::io::{Read, Seek, SeekFrom};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -504,7 +505,7 @@ pub fn udp_port_bound(port: u16) -> Option<bool> {
 }
 
 /// The last `lines` lines of a file from byte `offset` on.
-pub fn log_tail(path: &PathBuf, offset: u64, lines: usize) -> String {
+pub fn log_tail(path: &Path, offset: u64, lines: usize) -> String {
     let mut text = String::new();
     if let Ok(mut file) = std::fs::File::open(path) {
         let _ = file.seek(SeekFrom::Start(offset));

@@ -4,19 +4,18 @@
 //! explicitly, a [`ClientError`] knows its own, anything else is `1`.
 
 use std::fmt;
-use std::process::ExitCode;
 
 use dynamo::client::ClientError;
 
-/// Success.
-pub const OK: u8 = 0;
 /// Any other error.
 pub const ERROR: u8 = 1;
 /// The command line is wrong.
 pub const USAGE: u8 = 2;
 /// The key does not exist.
+#[allow(dead_code)] // For `get`, not written yet.
 pub const NOT_FOUND: u8 = 3;
 /// The key has several siblings and the command prints one value.
+#[allow(dead_code)] // For `get`, not written yet.
 pub const CONFLICT: u8 = 4;
 /// The quorum (or the cluster) could not be reached.
 pub const UNAVAILABLE: u8 = 5;
@@ -100,11 +99,6 @@ pub fn sentence(err: &anyhow::Error) -> String {
         text.push_str(&part);
     }
     text
-}
-
-/// An exit code as a process exit status.
-pub fn status(code: u8) -> ExitCode {
-    ExitCode::from(code)
 }
 
 #[cfg(test)]

@@ -4,15 +4,17 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod bench;
 mod completions;
-mod data;
 mod devcluster;
 mod exit;
 mod faults;
 mod inspect;
+mod kv;
 mod logs;
 mod node_cmd;
 mod output;
+mod ring;
 mod status;
 mod up;
 
@@ -63,16 +65,18 @@ async fn dispatch(home: &Home, command: Command) -> anyhow::Result<ExitCode> {
         Command::Logs(args) => logs::logs(home, &args).await,
         Command::AddNode(args) => inspect::add_node(home, &args).await,
         Command::Leave(args) => inspect::leave(home, &args).await,
-        Command::Put(args) => data::put(home, &args).await,
-        Command::Get(args) => data::get(home, &args).await,
-        Command::Delete(args) => data::delete(home, &args).await,
-        Command::Resolve(args) => data::resolve(home, &args).await,
-        Command::Bench(args) => data::bench(home, &args).await,
-        Command::Ring(args) => inspect::ring(home, &args).await,
+        Command::Put(args) => kv::put(home, &args).await,
+        Command::Get(args) => kv::get(home, &args).await,
+        Command::Delete(args) => kv::delete(home, &args).await,
+        Command::Resolve(args) => kv::resolve(home, &args).await,
+        Command::Bench(args) => bench::bench(home, &args).await,
+        Command::Ring(args) => ring::ring(home, &args, dynamo::config::DEFAULT_BUCKET).await,
         Command::Merkle(args) => inspect::merkle(home, &args).await,
         Command::Repair(args) => inspect::repair(home, &args).await,
         Command::Sim(args) => inspect::sim(&args).await,
-        Command::Node(args) => node_cmd::run(&args),
-        Command::Completions(args) => completions::run(&args),
+        // Handled by `run` without this runtime.
+        Command::Node(_) | Command::Completions(_) => {
+            Err(anyhow::anyhow!("internal error: command dispatched twice"))
+        }
     }
 }

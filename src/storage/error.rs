@@ -204,6 +204,24 @@ impl StorageError {
     /// could not be read at all.
     pub(crate) fn from_redb_open(path: &Path, err: redb::DatabaseError) -> Self {
         match err {
+            // redb's answer to a file without its magic number.
+            redb::DatabaseError::Storage(redb::StorageError::Io(source))
+                if source.kind() == io::ErrorKind::InvalidData =>
+            {
+                Self::Corrupted {
+                    path: path.to_path_buf(),
+                    message: format!("not a redb database file ({source})"),
+                }
+            }
+            // The file ends inside redb's header.
+            redb::DatabaseError::Storage(redb::StorageError::Io(source))
+                if source.kind() == io::ErrorKind::UnexpectedEof =>
+            {
+                Self::Corrupted {
+                    path: path.to_path_buf(),
+                    message: format!("the file is truncated ({source})"),
+                }
+            }
             redb::DatabaseError::Storage(redb::StorageError::Io(source)) => Self::Unreadable {
                 path: path.to_path_buf(),
                 source,

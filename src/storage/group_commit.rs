@@ -130,7 +130,8 @@ where
                     Err(_) => break,
                 }
             }
-            let flush_due = unflushed_since.is_some_and(|since| since.elapsed() >= self.flush_interval);
+            let flush_due =
+                unflushed_since.is_some_and(|since| since.elapsed() >= self.flush_interval);
             match self.commit_batch(&mut batch, flush_due, &mut closers) {
                 Some(true) => unflushed_since = None,
                 Some(false) => {
@@ -173,7 +174,9 @@ where
     ) -> Option<bool> {
         let durable = flush_due
             || self.durability == Durability::Immediate
-            || batch.iter().any(|command| !matches!(command, WriteCommand::Update { .. }));
+            || batch
+                .iter()
+                .any(|command| !matches!(command, WriteCommand::Update { .. }));
         let mut completions: Vec<Completion> = Vec::with_capacity(batch.len());
         let mut writes = 0u64;
         let result = self.apply_batch(batch, durable, &mut completions, closers, &mut writes);
@@ -229,9 +232,8 @@ where
                         WriteCommand::MetaPut { name, value, done } => {
                             let table = match &mut meta {
                                 Some(table) => table,
-                                None => meta.insert(
-                                    txn.open_table(META).map_err(|e| self.redb_error(e))?,
-                                ),
+                                None => meta
+                                    .insert(txn.open_table(META).map_err(|e| self.redb_error(e))?),
                             };
                             completions.push(Box::new(move |result| {
                                 let _ = done.send(result);

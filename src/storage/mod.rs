@@ -34,6 +34,7 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::ops::Bound;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -164,9 +165,16 @@ where
                 source,
             })?;
         }
-        let db = Database::builder()
-            .create(path)
-            .map_err(|err| StorageError::from_redb_open(path, err))?;
+        // redb 2 asserts (panics) on some damaged files, e.g. one shorter
+        // than its header says; report those like any other corruption.
+        let opened =
+            std::panic::catch_unwind(|| Database::builder().create(path)).map_err(|panic| {
+                StorageError::Corrupted {
+                    path: path.to_path_buf(),
+                    message: format!("redb rejected the file: {}", panic_message(panic.as_ref())),
+                }
+            })?;
+        let db = opened.map_err(|err| StorageError::from_redb_open(path, err))?;
         Self::start(db, path.to_path_buf(), config)
     }
 
@@ -252,7 +260,9 @@ where
         let key = key.to_vec();
         let path = self.inner.path.clone();
         self.read(move |db| {
-            let txn = db.begin_read().map_err(|e| StorageError::from_redb(&path, e))?;
+            let txn = db
+                .begin_read()
+                .map_err(|e| StorageError::from_redb(&path, e))?;
             let objects = txn
                 .open_table(OBJECTS)
                 .map_err(|e| StorageError::from_redb(&path, e))?;
@@ -362,7 +372,9 @@ where
     pub async fn len(&self) -> Result<u64, StorageError> {
         let path = self.inner.path.clone();
         self.read(move |db| {
-            let txn = db.begin_read().map_err(|e| StorageError::from_redb(&path, e))?;
+            let txn = db
+                .begin_read()
+                .map_err(|e| StorageError::from_redb(&path, e))?;
             let objects = txn
                 .open_table(OBJECTS)
                 .map_err(|e| StorageError::from_redb(&path, e))?;
@@ -390,7 +402,9 @@ where
         let path = self.inner.path.clone();
         self.read(move |db| {
             let redb_error = |e: redb::StorageError| StorageError::from_redb(&path, e);
-            let txn = db.begin_read().map_err(|e| StorageError::from_redb(&path, e))?;
+            let txn = db
+                .begin_read()
+                .map_err(|e| StorageError::from_redb(&path, e))?;
             let objects = txn
                 .open_table(OBJECTS)
                 .map_err(|e| StorageError::from_redb(&path, e))?;
@@ -453,8 +467,18 @@ where
     {
         let reads = self.inner.reads.as_ref().ok_or(StorageError::Closed)?;
         let (reply, answer) = oneshot::channel();
+        let path = self.inner.path.clone();
         let job: ReadJob = Box::new(move |db| {
-            let _ = reply.send(read(db));
+            // A panic inside redb (a damaged page) must neither kill the
+            // reader thread nor look like a shutdown to the caller.
+            let result =
+                std::panic::catch_unwind(AssertUnwindSafe(|| read(db))).unwrap_or_else(|panic| {
+                    Err(StorageError::Internal {
+                        path,
+                        message: format!("read failed: {}", panic_message(panic.as_ref())),
+                    })
+                });
+            let _ = reply.send(result);
         });
         reads
             .send(ReadMessage::Job(job))
@@ -629,6 +653,17 @@ fn mark_running(db: &Database, path: &Path) -> Result<OpenInfo, StorageError> {
     };
     txn.commit().map_err(|e| redb_error(e.into()))?;
     Ok(info)
+}
+
+/// The text of a caught panic.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(message) = panic.downcast_ref::<&str>() {
+        message
+    } else if let Some(message) = panic.downcast_ref::<String>() {
+        message
+    } else {
+        "unknown panic"
+    }
 }
 
 /// Decodes one stored value; failure names the key.

@@ -42,8 +42,11 @@ where
     match backend {
         Backend::File => {
             let dir = tempfile::tempdir().expect("temp dir");
-            let (store, info) = Store::open(&dir.path().join("data/node.redb"), &StorageConfig::default())
-                .expect("open store");
+            let (store, info) = Store::open(
+                &dir.path().join("data/node.redb"),
+                &StorageConfig::default(),
+            )
+            .expect("open store");
             assert!(info.fresh);
             assert!(info.clean_shutdown);
             (store, Some(dir))
@@ -115,7 +118,11 @@ async fn update_sees_the_previous_update_of_its_batch() {
         let mut chain: Vec<u64> = seen.iter().flatten().copied().collect();
         chain.sort_unstable();
         chain.dedup();
-        assert_eq!(chain.len(), 199, "{backend:?}: each value seen exactly once");
+        assert_eq!(
+            chain.len(),
+            199,
+            "{backend:?}: each value seen exactly once"
+        );
         let stats = store.stats();
         assert!(stats.commits < stats.writes, "{backend:?}: {stats:?}");
         store.close().await.unwrap();
@@ -161,7 +168,11 @@ async fn concurrent_increments_of_one_key_are_serialised() {
         }
         results.sort_unstable();
         assert_eq!(results, (1..=1000).collect::<Vec<u64>>(), "{backend:?}");
-        assert_eq!(store.get(b"counter").await.unwrap(), Some(1000), "{backend:?}");
+        assert_eq!(
+            store.get(b"counter").await.unwrap(),
+            Some(1000),
+            "{backend:?}"
+        );
         store.close().await.unwrap();
     }
 }
@@ -200,7 +211,10 @@ async fn meta_round_trip() {
     for backend in BACKENDS {
         let (store, _dir) = open_store::<Versioned>(backend);
         assert_eq!(store.meta_get("incarnation").unwrap(), None, "{backend:?}");
-        store.meta_put("incarnation", vec![0, 0, 0, 3]).await.unwrap();
+        store
+            .meta_put("incarnation", vec![0, 0, 0, 3])
+            .await
+            .unwrap();
         assert_eq!(
             store.meta_get("incarnation").unwrap(),
             Some(vec![0, 0, 0, 3]),
@@ -220,7 +234,10 @@ async fn scan_is_ordered_and_pages() {
         let (store, _dir) = open_store::<Versioned>(backend);
         // Insert out of order.
         for n in [5u64, 1, 9, 3, 7, 2, 8, 4, 6, 0] {
-            store.update(vec![b'k', n as u8], set(item(n))).await.unwrap();
+            store
+                .update(vec![b'k', n as u8], set(item(n)))
+                .await
+                .unwrap();
         }
         let all = store.scan(None, 100).await.unwrap();
         let counters: Vec<u64> = all.iter().map(|(_, v)| v.counter).collect();
@@ -255,14 +272,19 @@ async fn undecodable_value_is_a_value_error() {
             .unwrap();
         drop(store);
         let Some(dir) = dir else { continue };
-        let (typed, info) =
-            Store::<Versioned>::open(&dir.path().join("data/node.redb"), &StorageConfig::default())
-                .unwrap();
+        let (typed, info) = Store::<Versioned>::open(
+            &dir.path().join("data/node.redb"),
+            &StorageConfig::default(),
+        )
+        .unwrap();
         assert!(!info.fresh);
         let err = typed.get(b"bad").await.unwrap_err();
         assert!(matches!(err, StorageError::Decode { .. }), "{err}");
         assert!(!err.is_fatal() && err.is_value_error());
-        let err = typed.update(b"bad".to_vec(), set(item(1))).await.unwrap_err();
+        let err = typed
+            .update(b"bad".to_vec(), set(item(1)))
+            .await
+            .unwrap_err();
         assert!(matches!(err, StorageError::Decode { .. }), "{err}");
         // The store keeps serving.
         typed.update(b"good".to_vec(), set(item(1))).await.unwrap();
@@ -327,21 +349,48 @@ async fn second_open_of_one_file_is_refused() {
 }
 
 #[tokio::test]
-async fn buffered_writes_are_flushed() {
+async fn buffered_writes_become_durable_within_the_flush_interval() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("node.redb");
     let config = StorageConfig {
         durability: Durability::Buffered,
-        flush_interval_ms: 20,
+        flush_interval_ms: 50,
     };
     let (store, _) = Store::<Versioned>::open(&path, &config).unwrap();
     store.update(b"a".to_vec(), set(item(1))).await.unwrap();
+    // Visible at once...
     assert_eq!(store.get(b"a").await.unwrap(), Some(item(1)));
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    drop(store);
-    let (store, info) = reopen(&path);
+    // ...but not yet on disk: a copy of the file taken now (what a crash
+    // would leave) does not have it.
+    let before = dir.path().join("before.redb");
+    std::fs::copy(&path, &before).unwrap();
+    // After the flush interval the writer has made it durable, with no
+    // further write to carry it.
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let after = dir.path().join("after.redb");
+    std::fs::copy(&path, &after).unwrap();
+    assert_eq!(store.stats().commits, 1, "the flush is an extra, empty commit");
+
+    let (crashed_early, info) = reopen(&before);
     assert!(!info.clean_shutdown);
-    assert_eq!(store.get(b"a").await.unwrap(), Some(item(1)));
+    assert_eq!(crashed_early.get(b"a").await.unwrap(), None);
+    let (crashed_late, info) = reopen(&after);
+    assert!(!info.clean_shutdown);
+    assert_eq!(crashed_late.get(b"a").await.unwrap(), Some(item(1)));
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn immediate_writes_are_durable_when_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("node.redb");
+    let (store, _) = reopen(&path);
+    store.update(b"a".to_vec(), set(item(1))).await.unwrap();
+    let copy = dir.path().join("copy.redb");
+    std::fs::copy(&path, &copy).unwrap();
+    let (crashed, _) = reopen(&copy);
+    assert_eq!(crashed.get(b"a").await.unwrap(), Some(item(1)));
+    store.close().await.unwrap();
 }
 
 /// Asserts the error concerns the file and says so.
@@ -358,11 +407,16 @@ fn assert_names_file(err: &StorageError, path: &Path) {
 fn garbage_file_is_reported_with_its_path() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("node.redb");
-    let garbage: Vec<u8> = (0..64 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let garbage: Vec<u8> = (0..64 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     std::fs::write(&path, garbage).unwrap();
     let err = Store::<Versioned>::open(&path, &StorageConfig::default()).unwrap_err();
     assert!(
-        matches!(err, StorageError::Corrupted { .. } | StorageError::Incompatible { .. }),
+        matches!(
+            err,
+            StorageError::Corrupted { .. } | StorageError::Incompatible { .. }
+        ),
         "{err}"
     );
     assert_names_file(&err, &path);
@@ -373,11 +427,18 @@ async fn truncated_file_is_reported_with_its_path() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("node.redb");
     let (store, _) = reopen(&path);
-    for n in 0..2000u64 {
-        store
-            .update(n.to_be_bytes().to_vec(), set(Versioned { counter: n, body: vec![7; 200] }))
-            .await
-            .unwrap();
+    let writes: Vec<_> = (0..2000u64)
+        .map(|n| {
+            let value = Versioned {
+                counter: n,
+                body: vec![7; 200],
+            };
+            let store = store.clone();
+            tokio::spawn(async move { store.update(n.to_be_bytes().to_vec(), set(value)).await })
+        })
+        .collect();
+    for write in writes {
+        write.await.unwrap().unwrap();
     }
     store.close().await.unwrap();
     let full = std::fs::metadata(&path).unwrap().len();
@@ -386,10 +447,14 @@ async fn truncated_file_is_reported_with_its_path() {
         file.set_len(keep).unwrap();
         drop(file);
         match Store::<Versioned>::open(&path, &StorageConfig::default()) {
-            Err(err) => assert_names_file(&err, &path),
+            Err(err) => {
+                eprintln!("truncated to {keep} of {full} bytes: {err}");
+                assert_names_file(&err, &path);
+            }
             // redb may repair a file cut inside free space; then it must
             // still be consistent enough to read.
             Ok((store, _)) => {
+                eprintln!("truncated to {keep} of {full} bytes: opened and repaired");
                 let _ = store.scan(None, 10).await;
             }
         }
@@ -510,11 +575,15 @@ async fn bench_group_commit() {
     let keys = 10_000u64;
     for n in 0..keys {
         store
-            .update(n.to_be_bytes().to_vec(), |_| (Some(vec![1; BENCH_VALUE_BYTES]), ()))
+            .update(n.to_be_bytes().to_vec(), |_| {
+                (Some(vec![1; BENCH_VALUE_BYTES]), ())
+            })
             .await
             .unwrap();
     }
     let pool = bench_reads(&store, keys, true).await;
     let blocking = bench_reads(&store, keys, false).await;
-    println!("reads, {BENCH_WRITERS} readers: reader pool {pool:.0}/s, spawn_blocking {blocking:.0}/s");
+    println!(
+        "reads, {BENCH_WRITERS} readers: reader pool {pool:.0}/s, spawn_blocking {blocking:.0}/s"
+    );
 }

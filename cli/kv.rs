@@ -1,0 +1,335 @@
+//! The data commands: `put`, `get`, `delete` and `resolve`. They find the
+//! cluster through its home (manifest and client certificate only, so a copy
+//! of those four files on another machine is enough), talk to it with
+//! [`dynamo::client::Client`], and follow CLI.md's output and exit codes:
+//! `get` prints the exact bytes of a single version, exit 3 when the key is
+//! missing, exit 4 with every sibling and its clock on stderr when there are
+//! several.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Read, Write};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use base64::Engine;
+use dynamo::client::{Client, GetOptions, GetReply, PutOptions};
+use dynamo::core::clock::Sibling;
+use dynamo::home::Home;
+use serde::Serialize;
+
+use crate::args::{DeleteArgs, GetArgs, PutArgs, ResolveArgs};
+use crate::{exit, output};
+
+/// A client of the cluster whose home this is.
+pub fn connect(home: &Home) -> anyhow::Result<Client> {
+    if !home.manifest().exists() {
+        return Err(exit::error(format!(
+            "no cluster at {}: start one with `dynamo up`, or point --home / DYNAMO_HOME at its home",
+            home.root().display()
+        )));
+    }
+    let manifest = home.load_manifest()?;
+    let creds = home.client_credentials()?;
+    Ok(Client::new(manifest, creds)?)
+}
+
+fn quorum(value: Option<usize>, what: &str) -> anyhow::Result<Option<u8>> {
+    match value {
+        None => Ok(None),
+        Some(v) if (1..=255).contains(&v) => Ok(Some(v as u8)),
+        Some(v) => Err(exit::usage(format!("{what} must be at least 1, not {v}"))),
+    }
+}
+
+/// `dynamo put KEY [VALUE] [--context T] [--file P]`: prints the new context.
+pub async fn put(home: &Home, args: &PutArgs) -> anyhow::Result<ExitCode> {
+    let value = match (&args.value, &args.file) {
+        (Some(v), _) => v.clone().into_bytes(),
+        (None, Some(path)) => std::fs::read(path)
+            .with_context(|| format!("cannot read the value from {}", path.display()))?,
+        (None, None) => {
+            let mut buf = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut buf)
+                .context("cannot read the value from standard input")?;
+            buf
+        }
+    };
+    let client = connect(home)?;
+    let options = PutOptions {
+        node: args.node.clone(),
+        w: quorum(args.write_quorum, "-W")?,
+    };
+    let token = client
+        .put(&args.key.bucket, args.key.key.as_bytes(), value, args.context.as_deref(), &options)
+        .await?;
+    output::print(token)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `dynamo delete KEY [--context T]`: a tombstone over what the context saw;
+/// without a context, over what a read sees now.
+pub async fn delete(home: &Home, args: &DeleteArgs) -> anyhow::Result<ExitCode> {
+    let client = connect(home)?;
+    let key = args.key.key.as_bytes();
+    let context = match &args.context {
+        Some(token) => token.clone(),
+        None => {
+            let read = client.get(&args.key.bucket, key, &GetOptions::default()).await?;
+            if read.is_missing() {
+                return Err(exit::Failure::new(exit::NOT_FOUND, format!("key {:?} not found", args.key.key)).into());
+            }
+            read.context_token
+        }
+    };
+    let token = client
+        .delete(&args.key.bucket, key, Some(&context), &PutOptions::default())
+        .await?;
+    output::print(token)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One sibling in `get --json` (CLI.md), with its dot and causal past added.
+#[derive(Debug, Serialize)]
+struct SiblingJson {
+    value: Option<String>,
+    value_base64: String,
+    clock: BTreeMap<String, u64>,
+    deleted: bool,
+    dot: DotJson,
+    seen: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Serialize)]
+struct DotJson {
+    node: String,
+    incarnation: String,
+    counter: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct GetJson {
+    bucket: String,
+    key: String,
+    context: String,
+    siblings: Vec<SiblingJson>,
+}
+
+fn sibling_json(s: &Sibling) -> SiblingJson {
+    let bytes = s.value.as_deref().unwrap_or_default();
+    SiblingJson {
+        value: s
+            .value
+            .as_ref()
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .map(str::to_string),
+        value_base64: base64::engine::general_purpose::STANDARD.encode(bytes),
+        clock: s.clock().display_map(),
+        deleted: s.is_tombstone(),
+        dot: DotJson {
+            node: s.dot.replica.node.clone(),
+            incarnation: format!("{:016x}", s.dot.replica.incarnation),
+            counter: s.dot.counter,
+        },
+        seen: s.past.display_map(),
+    }
+}
+
+/// The siblings a person sees: every live one, plus tombstones when they
+/// conflict with live values; nothing when the key is missing or deleted.
+pub fn shown_siblings(reply: &GetReply) -> Vec<&Sibling> {
+    if reply.is_missing() {
+        Vec::new()
+    } else {
+        reply.object.siblings().iter().collect()
+    }
+}
+
+/// A value for a table cell: text when UTF-8 (shortened), else its size.
+pub fn preview(s: &Sibling, width: usize) -> String {
+    match &s.value {
+        None => "(deleted)".to_string(),
+        Some(v) => match std::str::from_utf8(v) {
+            Ok(text) if text.chars().count() > width => {
+                format!("{}…", text.chars().take(width).collect::<String>())
+            }
+            Ok(text) => text.to_string(),
+            Err(_) => format!("<{} bytes of binary>", v.len()),
+        },
+    }
+}
+
+/// `dynamo get KEY`.
+pub async fn get(home: &Home, args: &GetArgs) -> anyhow::Result<ExitCode> {
+    let client = connect(home)?;
+    let options = GetOptions {
+        node: args.node.clone(),
+        r: quorum(args.read_quorum, "-R")?,
+    };
+    let reply = client.get(&args.key.bucket, args.key.key.as_bytes(), &options).await?;
+    let shown = shown_siblings(&reply);
+    if args.json {
+        let doc = GetJson {
+            bucket: args.key.bucket.clone(),
+            key: args.key.key.clone(),
+            context: reply.context_token.clone(),
+            siblings: shown.iter().map(|s| sibling_json(s)).collect(),
+        };
+        output::print_json(&doc)?;
+        return Ok(ExitCode::from(if shown.is_empty() { exit::NOT_FOUND } else { 0 }));
+    }
+    match shown.as_slice() {
+        [] => Err(exit::Failure::new(exit::NOT_FOUND, format!("key {:?} not found", args.key.key)).into()),
+        [one] => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(one.value.as_deref().unwrap_or_default())?;
+            out.flush()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        many => {
+            let mut err = std::io::stderr().lock();
+            writeln!(err, "key {:?} has {} siblings:", args.key.key, many.len())?;
+            for (i, s) in many.iter().enumerate() {
+                writeln!(
+                    err,
+                    "  #{}  {}  clock {}  (dot {}:{}, written after seeing {})",
+                    i + 1,
+                    preview(s, 60),
+                    s.clock(),
+                    s.dot.replica.node,
+                    s.dot.counter,
+                    s.past
+                )?;
+            }
+            writeln!(
+                err,
+                "resolve them with `dynamo resolve {} --pick N` or `--value V` (or interactively)",
+                shell_word(&args.key.key)
+            )?;
+            Ok(ExitCode::from(exit::CONFLICT))
+        }
+    }
+}
+
+fn shell_word(s: &str) -> String {
+    if s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:@".contains(c)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// What a person chose in `resolve`.
+enum Resolution {
+    Keep(usize),
+    Value(Vec<u8>),
+}
+
+/// `dynamo resolve KEY [--pick N | --value V]`.
+pub async fn resolve(home: &Home, args: &ResolveArgs) -> anyhow::Result<ExitCode> {
+    let client = connect(home)?;
+    let key = args.key.key.as_bytes();
+    let reply = client.get(&args.key.bucket, key, &GetOptions::default()).await?;
+    let shown = shown_siblings(&reply);
+    if shown.is_empty() {
+        return Err(exit::Failure::new(exit::NOT_FOUND, format!("key {:?} not found", args.key.key)).into());
+    }
+    let choice = if let Some(n) = args.pick {
+        if n == 0 || n > shown.len() {
+            return Err(exit::usage(format!(
+                "--pick {n}: the key has {} sibling(s), pick 1 to {}",
+                shown.len(),
+                shown.len()
+            )));
+        }
+        Resolution::Keep(n - 1)
+    } else if let Some(v) = &args.value {
+        Resolution::Value(v.clone().into_bytes())
+    } else {
+        if shown.len() == 1 {
+            eprintln!("key {:?} has one version; nothing to resolve", args.key.key);
+            return Ok(ExitCode::SUCCESS);
+        }
+        if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+            return Err(exit::usage(
+                "resolve needs a terminal to ask; without one, use --pick N or --value V",
+            ));
+        }
+        match ask(&args.key.key, &shown)? {
+            Some(c) => c,
+            None => {
+                eprintln!("nothing written");
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+    };
+    let value = match choice {
+        Resolution::Keep(i) => shown[i].value.clone(),
+        Resolution::Value(v) => Some(v),
+    };
+    let token = match value {
+        Some(v) => {
+            client
+                .put(&args.key.bucket, key, v, Some(&reply.context_token), &PutOptions::default())
+                .await?
+        }
+        None => {
+            client
+                .delete(&args.key.bucket, key, Some(&reply.context_token), &PutOptions::default())
+                .await?
+        }
+    };
+    output::note(format!("resolved {} sibling(s) into one", shown.len()));
+    output::print(token)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Shows the siblings side by side and asks what to keep.
+fn ask(key: &str, shown: &[&Sibling]) -> anyhow::Result<Option<Resolution>> {
+    use comfy_table::{presets, ContentArrangement, Table};
+    let mut table = Table::new();
+    table
+        .load_preset(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic);
+    let mut header = vec![String::new()];
+    header.extend((1..=shown.len()).map(|i| format!("#{i}")));
+    table.set_header(header);
+    let row = |label: &str, f: &dyn Fn(&Sibling) -> String| {
+        let mut cells = vec![label.to_string()];
+        cells.extend(shown.iter().map(|s| f(s)));
+        cells
+    };
+    table.add_row(row("value", &|s| preview(s, 200)));
+    table.add_row(row("clock", &|s| s.clock().to_string()));
+    table.add_row(row("dot", &|s| format!("{}:{}", s.dot.replica.node, s.dot.counter)));
+    table.add_row(row("written after", &|s| s.past.to_string()));
+    eprintln!("key {key:?} has {} concurrent versions:\n{table}", shown.len());
+    let mut items: Vec<String> = (1..=shown.len()).map(|i| format!("keep #{i}")).collect();
+    items.extend((1..=shown.len()).map(|i| format!("edit #{i} in $EDITOR")));
+    items.push("type a new value".into());
+    items.push("cancel".into());
+    let theme = dialoguer::theme::ColorfulTheme::default();
+    let picked = dialoguer::Select::with_theme(&theme)
+        .with_prompt("resolve to")
+        .items(&items)
+        .default(0)
+        .interact_opt()?;
+    let n = shown.len();
+    Ok(match picked {
+        None => None,
+        Some(i) if i < n => Some(Resolution::Keep(i)),
+        Some(i) if i < 2 * n => {
+            let start = String::from_utf8_lossy(shown[i - n].value.as_deref().unwrap_or_default()).into_owned();
+            dialoguer::Editor::new()
+                .edit(&start)?
+                .map(|text| Resolution::Value(text.into_bytes()))
+        }
+        Some(i) if i == 2 * n => {
+            let text: String = dialoguer::Input::with_theme(&theme)
+                .with_prompt("new value")
+                .interact_text()?;
+            Some(Resolution::Value(text.into_bytes()))
+        }
+        Some(_) => None,
+    })
+}

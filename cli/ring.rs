@@ -1,0 +1,137 @@
+//! `dynamo ring`: partitions, their ranges, owners and preference lists,
+//! computed from the cluster manifest exactly as the nodes compute them; with
+//! `--key`, where one key lives.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use dynamo::core::key::ObjectKey;
+use dynamo::core::ring::Ring;
+use dynamo::home::Home;
+use serde::Serialize;
+
+use crate::args::RingArgs;
+use crate::{exit, output};
+
+#[derive(Serialize)]
+struct PartitionJson {
+    partition: u32,
+    start: String,
+    end: String,
+    owner: String,
+    preference_list: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct NodeJson {
+    partitions: usize,
+}
+
+#[derive(Serialize)]
+struct RingJson {
+    version: u64,
+    fingerprint: String,
+    partitions: u32,
+    replicas: usize,
+    ring: Vec<PartitionJson>,
+    nodes: BTreeMap<String, NodeJson>,
+}
+
+#[derive(Serialize)]
+struct KeyJson {
+    key: String,
+    bucket: String,
+    position: String,
+    partition: u32,
+    preference_list: Vec<String>,
+}
+
+/// `dynamo ring [--key KEY]`.
+pub async fn ring(home: &Home, args: &RingArgs, bucket: &str) -> anyhow::Result<ExitCode> {
+    if !home.manifest().exists() {
+        return Err(exit::error(format!(
+            "no cluster at {}: start one with `dynamo up`",
+            home.root().display()
+        )));
+    }
+    let manifest = home.load_manifest()?;
+    let members: Vec<String> = manifest.nodes.iter().map(|n| n.name.clone()).collect();
+    let ring = Ring::new(&members, manifest.partitions)?;
+    let n = manifest.replicas;
+    if let Some(key) = &args.key {
+        let object_key = ObjectKey::new(bucket, key.as_bytes()).map_err(|e| exit::error(e.to_string()))?;
+        let position = object_key.ring_position();
+        let partition = ring.partition_of(position);
+        let doc = KeyJson {
+            key: key.clone(),
+            bucket: bucket.to_string(),
+            position: format!("{position:#018x}"),
+            partition,
+            preference_list: ring.preference_list(partition, n).into_iter().map(str::to_string).collect(),
+        };
+        if args.json {
+            output::print_json(&doc)?;
+        } else {
+            output::print(format!(
+                "key {:?} (bucket {}) hashes to {} in partition {}; replicas: {}",
+                doc.key,
+                doc.bucket,
+                doc.position,
+                doc.partition,
+                doc.preference_list.join(", ")
+            ))?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let partitions: Vec<PartitionJson> = (0..ring.partitions())
+        .map(|p| {
+            let (start, end) = ring.range(p);
+            PartitionJson {
+                partition: p,
+                start: format!("{start:#018x}"),
+                end: format!("{end:#018x}"),
+                owner: ring.owner(p).to_string(),
+                preference_list: ring.preference_list(p, n).into_iter().map(str::to_string).collect(),
+            }
+        })
+        .collect();
+    let nodes = members
+        .iter()
+        .map(|m| (m.clone(), NodeJson { partitions: ring.owned_by(m) }))
+        .collect();
+    let doc = RingJson {
+        version: 1,
+        fingerprint: format!("{:016x}", ring.fingerprint()),
+        partitions: ring.partitions(),
+        replicas: n,
+        ring: partitions,
+        nodes,
+    };
+    if args.json {
+        output::print_json(&doc)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut table = output::table(["partition", "start", "end", "owner", "preference list"]);
+    for p in &doc.ring {
+        table.add_row(vec![
+            p.partition.to_string(),
+            p.start.clone(),
+            p.end.clone(),
+            p.owner.clone(),
+            p.preference_list.join(", "),
+        ]);
+    }
+    output::print_table(&table)?;
+    let summary: Vec<String> = doc
+        .nodes
+        .iter()
+        .map(|(name, n)| format!("{name}: {}", n.partitions))
+        .collect();
+    output::print(format!(
+        "Q = {} partitions, N = {}; partitions per node: {}",
+        doc.partitions,
+        doc.replicas,
+        summary.join(", ")
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}
