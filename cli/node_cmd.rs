@@ -1,11 +1,13 @@
 //! `dynamo node --config FILE`: runs one node in the foreground until
 //! SIGTERM or Ctrl-C. This is what `dynamo up` starts for each node, and how
-//! a node runs on a real host.
+//! a node runs on a real host. Logs go to the config's `log_file` (standard
+//! error when it names none), filtered by `DYNAMO_LOG` (default `info`).
 
 use std::process::ExitCode;
 
 use anyhow::Context;
 use dynamo::config::NodeConfig;
+use tracing_subscriber::EnvFilter;
 
 use crate::args::NodeArgs;
 
@@ -13,13 +15,33 @@ use crate::args::NodeArgs;
 pub fn run(args: &NodeArgs) -> anyhow::Result<ExitCode> {
     let config = NodeConfig::load(&args.config)?;
     let name = config.name.clone();
+    let filter = EnvFilter::try_from_env("DYNAMO_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // The guard flushes buffered log lines when the node returns.
+    let (writer, _guard) = match &config.log_file {
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("cannot open the log file {}", path.display()))?;
+            tracing_appender::non_blocking(file)
+        }
+        None => tracing_appender::non_blocking(std::io::stderr()),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_ansi(false)
+        .init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("dynamo-node")
         .build()
         .context("cannot start the async runtime")?;
-    runtime
-        .block_on(dynamo::node::run(config))
-        .with_context(|| format!("node {name} failed"))?;
+    let result = runtime.block_on(dynamo::node::run(config));
+    if let Err(e) = &result {
+        tracing::error!("node {name} stopped: {e:#}");
+    }
+    result.with_context(|| format!("node {name} failed"))?;
     Ok(ExitCode::SUCCESS)
 }

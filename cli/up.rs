@@ -100,7 +100,12 @@ fn create(home: &Home, spec: &ClusterSpec) -> anyhow::Result<()> {
 fn spec_from(args: &UpArgs) -> ClusterSpec {
     let default = ClusterSpec::default();
     ClusterSpec {
-        name: args.name.clone().unwrap_or(default.name),
+        // A fresh name per cluster: context tokens carry a tag derived from it,
+        // so a token from another cluster is refused rather than misread.
+        name: args
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("{}-{:08x}", default.name, rand::random::<u32>())),
         nodes: args.nodes.unwrap_or(default.nodes),
         replicas: args.replicas.unwrap_or(default.replicas),
         read_quorum: args.read_quorum.unwrap_or(default.read_quorum),
