@@ -259,8 +259,12 @@ impl Object {
     /// Joins two replicas' states of one key. A sibling survives if both sides
     /// hold it, or if the other side has not seen its dot; contexts are merged.
     pub fn merge(&self, other: &Object) -> Object {
-        let mut siblings: Vec<Sibling> = Vec::with_capacity(self.siblings.len() + other.siblings.len());
-        let (mut a, mut b) = (self.siblings.iter().peekable(), other.siblings.iter().peekable());
+        let mut siblings: Vec<Sibling> =
+            Vec::with_capacity(self.siblings.len() + other.siblings.len());
+        let (mut a, mut b) = (
+            self.siblings.iter().peekable(),
+            other.siblings.iter().peekable(),
+        );
         loop {
             match (a.peek(), b.peek()) {
                 (Some(x), Some(y)) if x.dot == y.dot => {
@@ -401,7 +405,10 @@ mod tests {
         let (one, d1) = base.update(&ctx, Some(b"alpha".to_vec()), &r("n1"));
         let (two, d2) = one.update(&ctx, Some(b"beta".to_vec()), &r("n1"));
         assert_ne!(d1, d2);
-        assert_eq!(values(&two), vec![Some(b"alpha".to_vec()), Some(b"beta".to_vec())]);
+        assert_eq!(
+            values(&two),
+            vec![Some(b"alpha".to_vec()), Some(b"beta".to_vec())]
+        );
         // Resolving with the merged context collapses them.
         let (resolved, _) = two.update(two.context(), Some(b"ab".to_vec()), &r("n1"));
         assert_eq!(values(&resolved), vec![Some(b"ab".to_vec())]);
@@ -418,10 +425,17 @@ mod tests {
         let (b, dot) = Object::new().update(&VersionVector::new(), Some(b"b".to_vec()), &fresh);
         assert_eq!(dot.counter, 1);
         let merged = replica2_copy.merge(&b);
-        assert_eq!(values(&merged), vec![Some(b"a".to_vec()), Some(b"b".to_vec())]);
+        assert_eq!(
+            values(&merged),
+            vec![Some(b"a".to_vec()), Some(b"b".to_vec())]
+        );
         // Had it reused its old id, the new write would have been shadowed:
         let (reused, _) = Object::new().update(&VersionVector::new(), Some(b"b".to_vec()), &old);
-        assert_eq!(a.merge(&reused).siblings().len(), 1, "the collision KV679 is about");
+        assert_eq!(
+            a.merge(&reused).siblings().len(),
+            1,
+            "the collision KV679 is about"
+        );
     }
 
     #[test]
@@ -438,10 +452,19 @@ mod tests {
     #[test]
     fn display_shows_node_names_and_splits_incarnations() {
         let mut vv = VersionVector::new();
-        vv.add(&Dot { replica: ReplicaId::new("n1", 1), counter: 2 });
-        vv.add(&Dot { replica: ReplicaId::new("n3", 5), counter: 1 });
+        vv.add(&Dot {
+            replica: ReplicaId::new("n1", 1),
+            counter: 2,
+        });
+        vv.add(&Dot {
+            replica: ReplicaId::new("n3", 5),
+            counter: 1,
+        });
         assert_eq!(vv.to_string(), "{n1: 2, n3: 1}");
-        vv.add(&Dot { replica: ReplicaId::new("n1", 9), counter: 1 });
+        vv.add(&Dot {
+            replica: ReplicaId::new("n1", 9),
+            counter: 1,
+        });
         assert_eq!(vv.display_map().len(), 3);
     }
 
@@ -449,14 +472,26 @@ mod tests {
     /// objects each replica ends with. Used to build arbitrary reachable states.
     #[derive(Debug, Clone)]
     enum Step {
-        Put { replica: usize, seen_from: Option<usize>, value: u8 },
-        Sync { from: usize, to: usize },
+        Put {
+            replica: usize,
+            seen_from: Option<usize>,
+            value: u8,
+        },
+        Sync {
+            from: usize,
+            to: usize,
+        },
     }
 
     fn step() -> impl Strategy<Value = Step> {
         prop_oneof![
-            (0..3usize, proptest::option::of(0..3usize), any::<u8>())
-                .prop_map(|(replica, seen_from, value)| Step::Put { replica, seen_from, value }),
+            (0..3usize, proptest::option::of(0..3usize), any::<u8>()).prop_map(
+                |(replica, seen_from, value)| Step::Put {
+                    replica,
+                    seen_from,
+                    value
+                }
+            ),
             (0..3usize, 0..3usize).prop_map(|(from, to)| Step::Sync { from, to }),
         ]
     }
@@ -464,16 +499,23 @@ mod tests {
     /// Runs a history; returns the replicas' objects and every value written
     /// with the context it was written over.
     fn run(steps: &[Step]) -> (Vec<Object>, Vec<(Dot, VersionVector)>) {
-        let ids: Vec<ReplicaId> = (0..3).map(|i| ReplicaId::new(&format!("n{i}"), 1)).collect();
+        let ids: Vec<ReplicaId> = (0..3)
+            .map(|i| ReplicaId::new(&format!("n{i}"), 1))
+            .collect();
         let mut replicas = vec![Object::new(); 3];
         let mut written = Vec::new();
         for s in steps {
             match s {
-                Step::Put { replica, seen_from, value } => {
+                Step::Put {
+                    replica,
+                    seen_from,
+                    value,
+                } => {
                     let seen = seen_from
                         .map(|f| replicas[f].context().clone())
                         .unwrap_or_default();
-                    let (next, dot) = replicas[*replica].update(&seen, Some(vec![*value]), &ids[*replica]);
+                    let (next, dot) =
+                        replicas[*replica].update(&seen, Some(vec![*value]), &ids[*replica]);
                     replicas[*replica] = next;
                     written.push((dot, seen));
                 }

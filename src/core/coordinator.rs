@@ -94,88 +94,216 @@ pub struct Outbound {
     pub request: Request,
 }
 
-/// A put's replication to the preference list, after the local write.
+/// One node a coordinator sends to: a home replica of the key, or a fallback
+/// standing in for one (sloppy quorum, paper §4.6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The node to send to.
+    pub node: String,
+    /// For a fallback: the home replica it stands in for, named in the hint
+    /// it stores.
+    pub hint_for: Option<String>,
+}
+
+/// Who a coordinator asks first, and who stands by.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReplicaPlan {
+    /// One target per home replica that can be served: the home replica
+    /// itself when reachable, else the next reachable fallback with a hint.
+    pub targets: Vec<Target>,
+    /// Fallbacks not used yet, in ring order; a target that fails is
+    /// replaced by the first of them.
+    pub spares: Vec<String>,
+}
+
+impl ReplicaPlan {
+    /// The sloppy-quorum plan for a key whose extended preference list is
+    /// `extended` (home replicas first, then fallbacks, in ring order):
+    /// every one of the first `n` that `reachable` accepts is a target; each
+    /// unreachable one is replaced by the next reachable fallback, which gets
+    /// a hint naming it. Unreachable fallbacks are skipped. A home replica
+    /// with no fallback left gets no target (the quorum counts it failed).
+    pub fn sloppy(extended: &[&str], n: usize, reachable: impl Fn(&str) -> bool) -> Self {
+        let n = n.min(extended.len());
+        let (home, rest) = extended.split_at(n);
+        let mut fallbacks = rest.iter().filter(|f| reachable(f)).map(|f| f.to_string());
+        let mut targets = Vec::with_capacity(n);
+        for owner in home {
+            if reachable(owner) {
+                targets.push(Target {
+                    node: owner.to_string(),
+                    hint_for: None,
+                });
+            } else if let Some(node) = fallbacks.next() {
+                targets.push(Target {
+                    node,
+                    hint_for: Some(owner.to_string()),
+                });
+            }
+        }
+        Self {
+            targets,
+            spares: fallbacks.collect(),
+        }
+    }
+
+    /// A strict plan: exactly these replicas, no fallbacks.
+    pub fn strict(replicas: &[&str]) -> Self {
+        Self {
+            targets: replicas
+                .iter()
+                .map(|r| Target {
+                    node: r.to_string(),
+                    hint_for: None,
+                })
+                .collect(),
+            spares: Vec::new(),
+        }
+    }
+
+    /// How many home replicas the plan can serve at best.
+    fn slots(&self, n: usize) -> usize {
+        n.max(self.targets.len())
+    }
+}
+
+/// The targets in flight and the spares that can replace one that fails.
+#[derive(Debug, Clone)]
+struct Flight {
+    pending: Vec<Target>,
+    spares: Vec<String>,
+    /// Every target asked, in order, with the home replica it served.
+    asked: Vec<Target>,
+}
+
+impl Flight {
+    fn new(plan: &ReplicaPlan) -> Self {
+        Self {
+            pending: plan.targets.clone(),
+            spares: plan.spares.clone(),
+            asked: plan.targets.clone(),
+        }
+    }
+
+    fn take(&mut self, from: &str) -> Option<Target> {
+        let i = self.pending.iter().position(|p| p.node == from)?;
+        Some(self.pending.swap_remove(i))
+    }
+
+    /// Replaces a failed target with the next spare, which stands in for the
+    /// same home replica.
+    fn replace(&mut self, failed: Target) -> Option<Target> {
+        if self.spares.is_empty() {
+            return None;
+        }
+        let node = self.spares.remove(0);
+        let target = Target {
+            node,
+            hint_for: Some(failed.hint_for.unwrap_or(failed.node)),
+        };
+        self.pending.push(target.clone());
+        self.asked.push(target.clone());
+        Some(target)
+    }
+}
+
+/// A put's replication after the coordinator's local write: sends the new
+/// object to the other targets (fallbacks with a hint), answers after `W`
+/// acknowledgements from any of them (sloppy quorum), and sends to a spare
+/// in place of a target that fails.
 #[derive(Debug, Clone)]
 pub struct PutCoordinator {
+    key: ObjectKey,
+    object: Object,
     tally: Tally,
-    pending: Vec<String>,
+    flight: Flight,
     decided: bool,
 }
 
 impl PutCoordinator {
-    /// Starts replicating `object` (already stored locally by `me`) to the
-    /// other members of `replicas`; answers after `w` acknowledgements.
+    /// Starts replicating `object`, already stored locally by `me`, to the
+    /// plan's other targets; answers after `w` acknowledgements. The local
+    /// write counts as the first one when `me` is a target.
     pub fn start(
         key: &ObjectKey,
         object: &Object,
-        replicas: &[&str],
+        plan: &ReplicaPlan,
+        n: usize,
         me: &str,
         w: usize,
     ) -> (Self, Vec<Outbound>) {
-        let others: Vec<String> = replicas
+        let slots = plan.slots(n).max(1);
+        let mut tally = Tally::new(w.clamp(1, slots), slots);
+        let mut plan = plan.clone();
+        plan.spares.retain(|s| s != me);
+        let local = plan
+            .targets
             .iter()
-            .filter(|&&r| r != me)
-            .map(|r| r.to_string())
-            .collect();
-        let total = others.len() + 1;
-        let mut tally = Tally::new(w.clamp(1, total), total);
-        tally.success();
-        let outbound = others
-            .iter()
-            .map(|to| Outbound {
-                to: to.clone(),
-                request: Request::Replicate {
-                    key: key.clone(),
-                    object: object.clone(),
-                },
-            })
-            .collect();
-        (
-            Self {
-                tally,
-                pending: others,
-                decided: false,
-            },
-            outbound,
-        )
+            .position(|t| t.node == me)
+            .map(|i| plan.targets.remove(i));
+        if local.is_some() {
+            tally.success();
+        }
+        // Home replicas that no target serves count as failed from the start.
+        for _ in plan.targets.len() + usize::from(local.is_some())..slots {
+            tally.failure();
+        }
+        let mut flight = Flight::new(&plan);
+        if let Some(local) = local {
+            flight.asked.insert(0, local);
+        }
+        let this = Self {
+            key: key.clone(),
+            object: object.clone(),
+            tally,
+            flight,
+            decided: false,
+        };
+        let outbound = plan.targets.iter().map(|t| this.replicate(t)).collect();
+        (this, outbound)
     }
 
-    /// A replica acknowledged.
+    fn replicate(&self, target: &Target) -> Outbound {
+        Outbound {
+            to: target.node.clone(),
+            request: Request::Replicate {
+                key: self.key.clone(),
+                object: self.object.clone(),
+                hint_for: target.hint_for.clone(),
+            },
+        }
+    }
+
+    /// A target acknowledged.
     pub fn on_ack(&mut self, from: &str) -> Quorum {
-        if self.take(from) {
+        if self.flight.take(from).is_some() {
             self.tally.success();
         }
         self.tally.state()
     }
 
-    /// A replica failed or is unreachable.
-    pub fn on_failure(&mut self, from: &str) -> Quorum {
-        if self.take(from) {
-            self.tally.failure();
-        }
-        self.tally.state()
-    }
-
-    fn take(&mut self, from: &str) -> bool {
-        match self.pending.iter().position(|p| p == from) {
-            Some(i) => {
-                self.pending.swap_remove(i);
-                true
+    /// A target failed or is unreachable: the next spare takes its place
+    /// (the message to send is returned), or, with none left, it counts as
+    /// a failure.
+    pub fn on_failure(&mut self, from: &str) -> Option<Outbound> {
+        let failed = self.flight.take(from)?;
+        match self.flight.replace(failed) {
+            Some(target) => Some(self.replicate(&target)),
+            None => {
+                self.tally.failure();
+                None
             }
-            None => false,
         }
     }
 
     /// The first time the quorum is decided, returns it; `None` before and after.
     pub fn decision(&mut self) -> Option<Quorum> {
-        match self.tally.state() {
-            Quorum::Pending => None,
-            _ if self.decided => None,
-            state => {
-                self.decided = true;
-                Some(state)
-            }
-        }
+        decide(&self.tally, &mut self.decided)
+    }
+
+    /// Where the quorum stands.
+    pub fn state(&self) -> Quorum {
+        self.tally.state()
     }
 
     /// Acknowledgements so far (the local write included).
@@ -188,81 +316,109 @@ impl PutCoordinator {
         self.tally.needed()
     }
 
-    /// Replicas that have not answered yet.
-    pub fn outstanding(&self) -> &[String] {
-        &self.pending
+    /// Targets that have not answered yet.
+    pub fn outstanding(&self) -> Vec<&str> {
+        self.flight
+            .pending
+            .iter()
+            .map(|t| t.node.as_str())
+            .collect()
+    }
+
+    /// Every target asked so far, fallbacks with the replica they stood in for.
+    pub fn asked(&self) -> &[Target] {
+        &self.flight.asked
     }
 }
 
-/// A get: reads from the preference list, answers with the merge of R replies.
+fn decide(tally: &Tally, decided: &mut bool) -> Option<Quorum> {
+    match tally.state() {
+        Quorum::Pending => None,
+        _ if *decided => None,
+        state => {
+            *decided = true;
+            Some(state)
+        }
+    }
+}
+
+/// A get: reads from the plan's targets (fallbacks answer with the hints
+/// they hold), answers with the merge of the first R replies, asks a spare
+/// in place of a target that fails, and keeps listening so that read repair
+/// can send the merged object to home replicas that answered with less.
 #[derive(Debug, Clone)]
 pub struct GetCoordinator {
+    key: ObjectKey,
     tally: Tally,
     replies: BTreeMap<String, Option<Object>>,
-    pending: Vec<String>,
+    flight: Flight,
     decided: bool,
 }
 
 impl GetCoordinator {
-    /// Starts a read of `key` from every member of `replicas` (the local one
+    /// Starts a read of `key` from every target of `plan` (the local one
     /// included: the driver answers that one from its own store).
-    pub fn start(key: &ObjectKey, replicas: &[&str], r: usize) -> (Self, Vec<Outbound>) {
-        let total = replicas.len();
-        let outbound = replicas
+    pub fn start(key: &ObjectKey, plan: &ReplicaPlan, n: usize, r: usize) -> (Self, Vec<Outbound>) {
+        let total = plan.slots(n).max(1);
+        let mut tally = Tally::new(r.clamp(1, total.max(1)), total);
+        for _ in plan.targets.len()..total {
+            tally.failure();
+        }
+        let outbound = plan
+            .targets
             .iter()
-            .map(|to| Outbound {
-                to: to.to_string(),
+            .map(|t| Outbound {
+                to: t.node.clone(),
                 request: Request::Read { key: key.clone() },
             })
             .collect();
         (
             Self {
-                tally: Tally::new(r.clamp(1, total.max(1)), total),
+                key: key.clone(),
+                tally,
                 replies: BTreeMap::new(),
-                pending: replicas.iter().map(|r| r.to_string()).collect(),
+                flight: Flight::new(plan),
                 decided: false,
             },
             outbound,
         )
     }
 
-    /// A replica answered with its object (`None`: it has none).
+    /// A target answered with its object (`None`: it has none).
     pub fn on_reply(&mut self, from: &str, object: Option<Object>) -> Quorum {
-        if self.take(from) {
+        if self.flight.take(from).is_some() {
             self.replies.insert(from.to_string(), object);
             self.tally.success();
         }
         self.tally.state()
     }
 
-    /// A replica failed or is unreachable.
-    pub fn on_failure(&mut self, from: &str) -> Quorum {
-        if self.take(from) {
-            self.tally.failure();
-        }
-        self.tally.state()
-    }
-
-    fn take(&mut self, from: &str) -> bool {
-        match self.pending.iter().position(|p| p == from) {
-            Some(i) => {
-                self.pending.swap_remove(i);
-                true
+    /// A target failed or is unreachable: the next spare is asked in its
+    /// place (the message is returned), or it counts as a failure.
+    pub fn on_failure(&mut self, from: &str) -> Option<Outbound> {
+        let failed = self.flight.take(from)?;
+        match self.flight.replace(failed) {
+            Some(target) => Some(Outbound {
+                to: target.node,
+                request: Request::Read {
+                    key: self.key.clone(),
+                },
+            }),
+            None => {
+                self.tally.failure();
+                None
             }
-            None => false,
         }
     }
 
     /// The first time the quorum is decided, returns it; `None` before and after.
     pub fn decision(&mut self) -> Option<Quorum> {
-        match self.tally.state() {
-            Quorum::Pending => None,
-            _ if self.decided => None,
-            state => {
-                self.decided = true;
-                Some(state)
-            }
-        }
+        decide(&self.tally, &mut self.decided)
+    }
+
+    /// Where the quorum stands.
+    pub fn state(&self) -> Quorum {
+        self.tally.state()
     }
 
     /// The merge of every reply so far.
@@ -283,17 +439,35 @@ impl GetCoordinator {
         self.tally.needed()
     }
 
-    /// Replicas that have not answered yet.
-    pub fn outstanding(&self) -> &[String] {
-        &self.pending
+    /// Targets that have not answered yet.
+    pub fn outstanding(&self) -> Vec<&str> {
+        self.flight
+            .pending
+            .iter()
+            .map(|t| t.node.as_str())
+            .collect()
     }
 
-    /// Replicas that answered with less than the merge, and what to send them
-    /// (read repair).
+    /// Every target asked so far, fallbacks with the replica they stood in for.
+    pub fn asked(&self) -> &[Target] {
+        &self.flight.asked
+    }
+
+    /// Home replicas that answered with less than the merge, and what to
+    /// send them (read repair). Fallbacks are not repaired: their hints go
+    /// home by handoff.
     pub fn stale_replicas(&self) -> Vec<(String, Object)> {
         let merged = self.merged();
+        let home: Vec<&str> = self
+            .flight
+            .asked
+            .iter()
+            .filter(|t| t.hint_for.is_none())
+            .map(|t| t.node.as_str())
+            .collect();
         self.replies
             .iter()
+            .filter(|(n, _)| home.contains(&n.as_str()))
             .filter(|(_, o)| match o {
                 Some(o) => !o.includes(&merged),
                 None => !merged.siblings().is_empty(),
@@ -314,8 +488,91 @@ mod tests {
 
     fn obj(node: &str, v: &[u8]) -> Object {
         Object::new()
-            .update(&VersionVector::new(), Some(v.to_vec()), &ReplicaId::new(node, 1))
+            .update(
+                &VersionVector::new(),
+                Some(v.to_vec()),
+                &ReplicaId::new(node, 1),
+            )
             .0
+    }
+
+    fn strict() -> ReplicaPlan {
+        ReplicaPlan::strict(&["n1", "n2", "n3"])
+    }
+
+    const RING: [&str; 5] = ["n1", "n2", "n3", "n4", "n5"];
+
+    #[test]
+    fn sloppy_plan_replaces_unreachable_home_replicas_in_ring_order() {
+        let all = ReplicaPlan::sloppy(&RING, 3, |_| true);
+        assert_eq!(all, {
+            let mut p = ReplicaPlan::strict(&["n1", "n2", "n3"]);
+            p.spares = vec!["n4".into(), "n5".into()];
+            p
+        });
+        let plan = ReplicaPlan::sloppy(&RING, 3, |n| n != "n2" && n != "n4");
+        let got: Vec<(&str, Option<&str>)> = plan
+            .targets
+            .iter()
+            .map(|t| (t.node.as_str(), t.hint_for.as_deref()))
+            .collect();
+        assert_eq!(got, vec![("n1", None), ("n5", Some("n2")), ("n3", None)]);
+        assert!(plan.spares.is_empty());
+        let none = ReplicaPlan::sloppy(&RING, 3, |n| n == "n1");
+        assert_eq!(none.targets.len(), 1, "only n1 can serve");
+    }
+
+    #[test]
+    fn sloppy_put_counts_fallback_acks_and_replaces_failed_targets() {
+        let o = obj("n1", b"v");
+        let plan = ReplicaPlan::sloppy(&RING, 3, |n| n != "n2");
+        let (mut c, out) = PutCoordinator::start(&key(), &o, &plan, 3, "n1", 3);
+        let sent: Vec<_> = out.iter().map(|m| m.to.as_str()).collect();
+        assert_eq!(sent, vec!["n4", "n3"]);
+        assert!(
+            matches!(&out[0].request, Request::Replicate { hint_for: Some(h), .. } if h == "n2")
+        );
+        assert!(matches!(
+            &out[1].request,
+            Request::Replicate { hint_for: None, .. }
+        ));
+        // n3 fails in flight: n5 stands in for it with a hint.
+        let replacement = c.on_failure("n3").expect("a spare is left");
+        assert_eq!(replacement.to, "n5");
+        assert!(
+            matches!(&replacement.request, Request::Replicate { hint_for: Some(h), .. } if h == "n3")
+        );
+        c.on_ack("n4");
+        assert_eq!(c.decision(), None);
+        c.on_ack("n5");
+        assert_eq!(c.decision(), Some(Quorum::Reached));
+        assert_eq!(c.acks(), 3);
+        assert_eq!(c.asked().len(), 4);
+    }
+
+    #[test]
+    fn put_without_enough_targets_fails_at_once() {
+        let o = obj("n1", b"v");
+        let plan = ReplicaPlan::sloppy(&RING, 3, |n| n == "n1");
+        let (mut c, out) = PutCoordinator::start(&key(), &o, &plan, 3, "n1", 2);
+        assert!(out.is_empty());
+        assert_eq!(c.decision(), Some(Quorum::Failed));
+    }
+
+    #[test]
+    fn sloppy_get_asks_a_spare_when_a_target_fails_and_repairs_only_home_replicas() {
+        let plan = ReplicaPlan::sloppy(&RING, 3, |_| true);
+        let (mut g, out) = GetCoordinator::start(&key(), &plan, 3, 3);
+        assert_eq!(out.len(), 3);
+        let next = g.on_failure("n2").expect("n4 is a spare");
+        assert_eq!(next.to, "n4");
+        let a = obj("n1", b"a");
+        g.on_reply("n1", Some(a.clone()));
+        g.on_reply("n3", None);
+        g.on_reply("n4", Some(a.clone()));
+        assert_eq!(g.decision(), Some(Quorum::Reached));
+        let stale: Vec<String> = g.stale_replicas().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(stale, vec!["n3"], "the fallback n4 is not read-repaired");
     }
 
     #[test]
@@ -344,7 +601,7 @@ mod tests {
     #[test]
     fn put_counts_the_local_write_and_decides_once() {
         let o = obj("n1", b"v");
-        let (mut c, out) = PutCoordinator::start(&key(), &o, &["n1", "n2", "n3"], "n1", 2);
+        let (mut c, out) = PutCoordinator::start(&key(), &o, &strict(), 3, "n1", 2);
         let targets: Vec<_> = out.iter().map(|m| m.to.as_str()).collect();
         assert_eq!(targets, vec!["n2", "n3"]);
         assert_eq!(c.decision(), None);
@@ -358,19 +615,19 @@ mod tests {
     #[test]
     fn put_fails_when_w_is_out_of_reach_and_ignores_strangers() {
         let o = obj("n1", b"v");
-        let (mut c, _) = PutCoordinator::start(&key(), &o, &["n1", "n2", "n3"], "n1", 3);
+        let (mut c, _) = PutCoordinator::start(&key(), &o, &strict(), 3, "n1", 3);
         c.on_ack("n9");
         c.on_ack("n2");
         c.on_ack("n2");
         assert_eq!(c.decision(), None);
-        c.on_failure("n3");
+        assert_eq!(c.on_failure("n3"), None, "a strict plan has no spares");
         assert_eq!(c.decision(), Some(Quorum::Failed));
         assert_eq!(c.acks(), 2);
     }
 
     #[test]
     fn get_merges_replies_and_finds_stale_replicas() {
-        let (mut g, out) = GetCoordinator::start(&key(), &["n1", "n2", "n3"], 2);
+        let (mut g, out) = GetCoordinator::start(&key(), &strict(), 3, 2);
         assert_eq!(out.len(), 3);
         let a = obj("n1", b"a");
         g.on_reply("n1", Some(a.clone()));
@@ -387,7 +644,7 @@ mod tests {
 
     #[test]
     fn get_fails_when_r_is_out_of_reach() {
-        let (mut g, _) = GetCoordinator::start(&key(), &["n1", "n2", "n3"], 2);
+        let (mut g, _) = GetCoordinator::start(&key(), &strict(), 3, 2);
         g.on_failure("n1");
         assert_eq!(g.decision(), None);
         g.on_failure("n2");

@@ -139,7 +139,10 @@ mod tests {
         let other_bucket = ObjectKey::new("carts", b"hello").unwrap();
         assert_ne!(k.ring_position(), other_bucket.ring_position());
         let golden = ObjectKey::new("default", b"k").unwrap().ring_position();
-        assert_eq!(golden, GOLDEN_DEFAULT_K, "the key hash changed: {golden:#018x}");
+        assert_eq!(
+            golden, GOLDEN_DEFAULT_K,
+            "the key hash changed: {golden:#018x}"
+        );
     }
 
     const GOLDEN_DEFAULT_K: u64 = 0x8af2_4dce_8d61_e803;

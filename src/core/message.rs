@@ -50,12 +50,16 @@ pub enum Request {
     Status,
     /// Node → node: coordinate this put (the receiver mints the dot).
     Coordinate(PutRequest),
-    /// Node → node: merge this object into your replica.
+    /// Node → node: merge this object into your replica, or, with
+    /// `hint_for`, keep it as a hint for that home replica (sloppy quorum)
+    /// until it can be handed off.
     Replicate {
         /// The key.
         key: ObjectKey,
         /// The coordinator's object after the put.
         object: Object,
+        /// The unreachable home replica this fallback stands in for.
+        hint_for: Option<String>,
     },
     /// Node → node: send your replica of this key.
     Read {

@@ -243,10 +243,16 @@ mod tests {
 
     #[test]
     fn bad_rings_are_refused() {
-        assert_eq!(Ring::new(&names(3), 48), Err(RingError::BadPartitionCount(48)));
+        assert_eq!(
+            Ring::new(&names(3), 48),
+            Err(RingError::BadPartitionCount(48))
+        );
         assert_eq!(Ring::new(&[], 64), Err(RingError::NoMembers));
         assert!(Ring::new(&names(5), 4).is_err());
         let dup = vec!["a".to_string(), "a".to_string()];
-        assert_eq!(Ring::new(&dup, 64), Err(RingError::DuplicateMember("a".into())));
+        assert_eq!(
+            Ring::new(&dup, 64),
+            Err(RingError::DuplicateMember("a".into()))
+        );
     }
 }

@@ -31,9 +31,11 @@ use tracing::{info, warn};
 
 use crate::config::{ClusterManifest, ConfigError, NodeConfig};
 use crate::core::clock::{Object, ReplicaId};
-use crate::core::coordinator::{GetCoordinator, Outbound, PutCoordinator, Quorum};
+use crate::core::coordinator::{GetCoordinator, Outbound, PutCoordinator, Quorum, ReplicaPlan};
 use crate::core::key::ObjectKey;
-use crate::core::message::{ErrorKind, ErrorReply, NodeReport, PutRequest, Request, Response, Role};
+use crate::core::message::{
+    ErrorKind, ErrorReply, NodeReport, PutRequest, Request, Response, Role,
+};
 use crate::core::ring::Ring;
 use crate::net::tls::{self, Credentials, Identity};
 use crate::net::transport::{self, Handler, RpcClient};
@@ -120,7 +122,9 @@ impl Node {
 
         let (store, opened) = Store::<Object>::open(&config.data_file(), &config.storage)?;
         let stored = store.meta_get(INCARNATION_META)?.and_then(|b| {
-            <[u8; 8]>::try_from(b.as_slice()).ok().map(u64::from_be_bytes)
+            <[u8; 8]>::try_from(b.as_slice())
+                .ok()
+                .map(u64::from_be_bytes)
         });
         let incarnation = match stored {
             Some(i) if !opened.fresh && opened.clean_shutdown => i,
@@ -143,8 +147,10 @@ impl Node {
             }
         };
 
-        let server_config = tls::server_config(&creds).map_err(|e| NodeError::Tls(e.to_string()))?;
-        let client_config = tls::client_config(&creds).map_err(|e| NodeError::Tls(e.to_string()))?;
+        let server_config =
+            tls::server_config(&creds).map_err(|e| NodeError::Tls(e.to_string()))?;
+        let client_config =
+            tls::client_config(&creds).map_err(|e| NodeError::Tls(e.to_string()))?;
         let endpoint = transport::endpoint(config.listen, Some(server_config), client_config)
             .map_err(|e| NodeError::Bind {
                 addr: config.listen,
@@ -225,7 +231,11 @@ impl NodeInner {
             Request::Put(put) => self.put(put).await,
             Request::Coordinate(put) => self.coordinate(put).await,
             Request::Status => self.status().await,
-            Request::Replicate { key, object } => self.replicate(key, object).await,
+            Request::Replicate {
+                key,
+                object,
+                hint_for: _,
+            } => self.replicate(key, object).await,
             Request::Read { key } => match self.store.get(&key.storage_key()).await {
                 Ok(object) => Response::Replica(object),
                 Err(e) => storage_failure(e),
@@ -282,7 +292,10 @@ impl NodeInner {
     /// Sends each outbound message on its own task; answers arrive on the
     /// returned channel (bounded by the number of messages). A message to
     /// ourselves is answered from the local store.
-    fn dispatch(self: &Arc<Self>, outbound: Vec<Outbound>) -> mpsc::Receiver<(String, ReplicaAnswer)> {
+    fn dispatch(
+        self: &Arc<Self>,
+        outbound: Vec<Outbound>,
+    ) -> mpsc::Receiver<(String, ReplicaAnswer)> {
         let (tx, rx) = mpsc::channel(outbound.len().max(1));
         for Outbound { to, request } in outbound {
             let node = self.clone();
@@ -305,7 +318,11 @@ impl NodeInner {
                         ReplicaAnswer::Failed
                     }
                 },
-                Request::Replicate { key, object } => match self.replicate(key, object).await {
+                Request::Replicate {
+                    key,
+                    object,
+                    hint_for: _,
+                } => match self.replicate(key, object).await {
                     Response::Replicated => ReplicaAnswer::Ok(None),
                     _ => ReplicaAnswer::Failed,
                 },
@@ -339,7 +356,12 @@ impl NodeInner {
         }
         let replicas = self.replicas_of(&key);
         let r = r.map_or(self.manifest.read_quorum, usize::from);
-        let (mut coordinator, outbound) = GetCoordinator::start(&key, &replicas, r);
+        let (mut coordinator, outbound) = GetCoordinator::start(
+            &key,
+            &ReplicaPlan::strict(&replicas),
+            self.manifest.replicas,
+            r,
+        );
         let mut answers = self.dispatch(outbound);
         let deadline = tokio::time::sleep(self.timeout);
         tokio::pin!(deadline);
@@ -349,7 +371,11 @@ impl NodeInner {
                     let Some((from, answer)) = answer else { break };
                     match answer {
                         ReplicaAnswer::Ok(o) => coordinator.on_reply(&from, o),
-                        ReplicaAnswer::Failed => coordinator.on_failure(&from),
+                        ReplicaAnswer::Failed => {
+                            // A strict plan has no spares to ask instead.
+                            let _ = coordinator.on_failure(&from);
+                            coordinator.state()
+                        }
                     };
                     match coordinator.decision() {
                         Some(Quorum::Reached) => return Response::Object(coordinator.merged()),
@@ -378,15 +404,26 @@ impl NodeInner {
         if let Err(resp) = self.check_put(&put) {
             return resp;
         }
-        let replicas: Vec<String> = self.replicas_of(&put.key).iter().map(|s| s.to_string()).collect();
+        let replicas: Vec<String> = self
+            .replicas_of(&put.key)
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         if replicas.iter().any(|r| r == &self.name) {
             return self.coordinate(put).await;
         }
         for to in &replicas {
-            let Some(&addr) = self.addrs.get(to) else { continue };
+            let Some(&addr) = self.addrs.get(to) else {
+                continue;
+            };
             match self
                 .rpc
-                .call(addr, &tls::server_name(to), Request::Coordinate(put.clone()), self.timeout)
+                .call(
+                    addr,
+                    &tls::server_name(to),
+                    Request::Coordinate(put.clone()),
+                    self.timeout,
+                )
                 .await
             {
                 Ok(resp) => return resp,
@@ -394,7 +431,10 @@ impl NodeInner {
             }
         }
         unavailable(
-            format!("no replica of the key answers (tried {})", replicas.join(", ")),
+            format!(
+                "no replica of the key answers (tried {})",
+                replicas.join(", ")
+            ),
             0,
             put.w.map_or(self.manifest.write_quorum, usize::from),
         )
@@ -405,7 +445,12 @@ impl NodeInner {
         if let Err(resp) = self.check_put(&put) {
             return resp;
         }
-        let PutRequest { key, context, value, w } = put;
+        let PutRequest {
+            key,
+            context,
+            value,
+            w,
+        } = put;
         let replica = self.replica.clone();
         let minted = self
             .store
@@ -433,7 +478,14 @@ impl NodeInner {
         };
         let replicas = self.replicas_of(&key);
         let w = w.map_or(self.manifest.write_quorum, usize::from);
-        let (mut coordinator, outbound) = PutCoordinator::start(&key, &object, &replicas, &self.name, w);
+        let (mut coordinator, outbound) = PutCoordinator::start(
+            &key,
+            &object,
+            &ReplicaPlan::strict(&replicas),
+            self.manifest.replicas,
+            &self.name,
+            w,
+        );
         let context = object.context().clone();
         if coordinator.decision() == Some(Quorum::Reached) {
             drop(self.dispatch(outbound));
@@ -448,7 +500,10 @@ impl NodeInner {
                     let Some((from, answer)) = answer else { break };
                     match answer {
                         ReplicaAnswer::Ok(_) => coordinator.on_ack(&from),
-                        ReplicaAnswer::Failed => coordinator.on_failure(&from),
+                        ReplicaAnswer::Failed => {
+                            let _ = coordinator.on_failure(&from);
+                            coordinator.state()
+                        }
                     };
                     match coordinator.decision() {
                         Some(Quorum::Reached) => return Response::Written { context },
