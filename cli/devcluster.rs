@@ -15,8 +15,8 @@
 use std::fs::OpenOptions;
 use std::io::{Read, Seek, SeekFrom};
 use std::net::SocketAddr;
-use std::path::Path;
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -172,12 +172,13 @@ impl DevCluster {
         self.manifest.member(name).map(|m| m.addr)
     }
 
-    /// Fails (exit 1) unless the cluster has a node with this name.
+    /// Fails (exit 2, the command line names no such node) unless the
+    /// cluster has a node with this name.
     pub fn check_node(&self, name: &str) -> anyhow::Result<()> {
         if self.manifest.member(name).is_some() {
             return Ok(());
         }
-        Err(exit::error(format!(
+        Err(exit::usage(format!(
             "no node named {name} in {} (nodes: {})",
             self.home.root().display(),
             self.names().join(", ")

@@ -1,7 +1,10 @@
 //! Exit codes (CLI.md): `0` ok · `1` error · `2` usage · `3` key not found ·
 //! `4` conflict · `5` unavailable. Commands fail with an [`anyhow::Error`];
 //! [`code_of`] finds the code in its chain: a [`Failure`] carries one
-//! explicitly, a [`ClientError`] knows its own, anything else is `1`.
+//! explicitly, a [`ClientError`] knows its own (except that input the
+//! cluster refuses as invalid, like a key over the size limit, a damaged
+//! or foreign context token or an unknown node name, is a usage error:
+//! the command line is wrong), anything else is `1`.
 
 use std::fmt;
 
@@ -12,10 +15,8 @@ pub const ERROR: u8 = 1;
 /// The command line is wrong.
 pub const USAGE: u8 = 2;
 /// The key does not exist.
-#[allow(dead_code)] // For `get`, not written yet.
 pub const NOT_FOUND: u8 = 3;
 /// The key has several siblings and the command prints one value.
-#[allow(dead_code)] // For `get`, not written yet.
 pub const CONFLICT: u8 = 4;
 /// The quorum (or the cluster) could not be reached.
 pub const UNAVAILABLE: u8 = 5;
@@ -68,7 +69,12 @@ pub fn code_of(err: &anyhow::Error) -> u8 {
             return failure.code;
         }
         if let Some(client) = cause.downcast_ref::<ClientError>() {
-            return client.exit_code();
+            return match client {
+                ClientError::InvalidInput(_)
+                | ClientError::Token(_)
+                | ClientError::UnknownNode { .. } => USAGE,
+                other => other.exit_code(),
+            };
         }
     }
     ERROR
@@ -114,6 +120,23 @@ mod tests {
         assert_eq!(code_of(&err), UNAVAILABLE);
         assert_eq!(sentence(&err), "put failed: only 1 of 2 acks");
         assert_eq!(code_of(&anyhow::anyhow!("plain")), ERROR);
+    }
+
+    #[test]
+    fn refused_input_is_a_usage_error() {
+        let bad_key = anyhow::Error::new(ClientError::InvalidInput("the key is empty".into()));
+        assert_eq!(code_of(&bad_key), USAGE);
+        let unknown = ClientError::UnknownNode {
+            name: "n9".into(),
+            known: "n1".into(),
+        };
+        assert_eq!(code_of(&anyhow::Error::new(unknown)), USAGE);
+        let stopped = ClientError::NotRunning {
+            detail: "nobody".into(),
+        };
+        assert_eq!(code_of(&anyhow::Error::new(stopped)), UNAVAILABLE);
+        let refused = anyhow::Error::new(ClientError::Refused("UnknownIssuer".into()));
+        assert_eq!(code_of(&refused), ERROR);
     }
 
     #[test]

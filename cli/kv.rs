@@ -13,11 +13,13 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use base64::Engine;
 use dynamo::client::{Client, GetOptions, GetReply, PutOptions};
+use dynamo::config::ClusterManifest;
 use dynamo::core::clock::Sibling;
 use dynamo::home::Home;
 use serde::Serialize;
 
 use crate::args::{DeleteArgs, GetArgs, PutArgs, ResolveArgs};
+use crate::devcluster::udp_port_bound;
 use crate::{exit, output};
 
 /// A client of the cluster whose home this is.
@@ -29,15 +31,39 @@ pub fn connect(home: &Home) -> anyhow::Result<Client> {
         )));
     }
     let manifest = home.load_manifest()?;
+    check_running(home, &manifest)?;
     let creds = home.client_credentials()?;
     Ok(Client::new(manifest, creds)?)
 }
 
-fn quorum(value: Option<usize>, what: &str) -> anyhow::Result<Option<u8>> {
+/// Fails at once (exit 5) when every node of the cluster listens on this
+/// machine and none has its port bound: the cluster is not running, and
+/// asking each node in turn would only wait out handshakes that never come.
+fn check_running(home: &Home, manifest: &ClusterManifest) -> anyhow::Result<()> {
+    let nodes = &manifest.nodes;
+    let all_local = nodes.iter().all(|n| n.addr.ip().is_loopback());
+    let none_bound = nodes
+        .iter()
+        .all(|n| udp_port_bound(n.addr.port()) == Some(false));
+    if !nodes.is_empty() && all_local && none_bound {
+        return Err(exit::unavailable(format!(
+            "the cluster at {} is not running; start it with `dynamo up`",
+            home.root().display()
+        )));
+    }
+    Ok(())
+}
+
+/// Checks `-R` / `-W`: at least 1 and at most the N replicas a key has
+/// (a quorum larger than N could never be reached).
+fn quorum(value: Option<usize>, what: &str, replicas: usize) -> anyhow::Result<Option<u8>> {
+    let max = replicas.min(usize::from(u8::MAX));
     match value {
         None => Ok(None),
-        Some(v) if (1..=255).contains(&v) => Ok(Some(v as u8)),
-        Some(v) => Err(exit::usage(format!("{what} must be at least 1, not {v}"))),
+        Some(v) if (1..=max).contains(&v) => Ok(u8::try_from(v).ok()),
+        Some(v) => Err(exit::usage(format!(
+            "{what} {v} is out of range: a key has {replicas} replicas, so {what} must be 1 to {max}"
+        ))),
     }
 }
 
@@ -58,10 +84,16 @@ pub async fn put(home: &Home, args: &PutArgs) -> anyhow::Result<ExitCode> {
     let client = connect(home)?;
     let options = PutOptions {
         node: args.node.clone(),
-        w: quorum(args.write_quorum, "-W")?,
+        w: quorum(args.write_quorum, "-W", client.manifest().replicas)?,
     };
     let token = client
-        .put(&args.key.bucket, args.key.key.as_bytes(), value, args.context.as_deref(), &options)
+        .put(
+            &args.key.bucket,
+            args.key.key.as_bytes(),
+            value,
+            args.context.as_deref(),
+            &options,
+        )
         .await?;
     output::print(token)?;
     Ok(ExitCode::SUCCESS)
@@ -75,15 +107,26 @@ pub async fn delete(home: &Home, args: &DeleteArgs) -> anyhow::Result<ExitCode> 
     let context = match &args.context {
         Some(token) => token.clone(),
         None => {
-            let read = client.get(&args.key.bucket, key, &GetOptions::default()).await?;
+            let read = client
+                .get(&args.key.bucket, key, &GetOptions::default())
+                .await?;
             if read.is_missing() {
-                return Err(exit::Failure::new(exit::NOT_FOUND, format!("key {:?} not found", args.key.key)).into());
+                return Err(exit::Failure::new(
+                    exit::NOT_FOUND,
+                    format!("key {:?} not found", args.key.key),
+                )
+                .into());
             }
             read.context_token
         }
     };
     let token = client
-        .delete(&args.key.bucket, key, Some(&context), &PutOptions::default())
+        .delete(
+            &args.key.bucket,
+            key,
+            Some(&context),
+            &PutOptions::default(),
+        )
         .await?;
     output::print(token)?;
     Ok(ExitCode::SUCCESS)
@@ -164,9 +207,11 @@ pub async fn get(home: &Home, args: &GetArgs) -> anyhow::Result<ExitCode> {
     let client = connect(home)?;
     let options = GetOptions {
         node: args.node.clone(),
-        r: quorum(args.read_quorum, "-R")?,
+        r: quorum(args.read_quorum, "-R", client.manifest().replicas)?,
     };
-    let reply = client.get(&args.key.bucket, args.key.key.as_bytes(), &options).await?;
+    let reply = client
+        .get(&args.key.bucket, args.key.key.as_bytes(), &options)
+        .await?;
     let shown = shown_siblings(&reply);
     if args.json {
         let doc = GetJson {
@@ -176,10 +221,16 @@ pub async fn get(home: &Home, args: &GetArgs) -> anyhow::Result<ExitCode> {
             siblings: shown.iter().map(|s| sibling_json(s)).collect(),
         };
         output::print_json(&doc)?;
-        return Ok(ExitCode::from(if shown.is_empty() { exit::NOT_FOUND } else { 0 }));
+        return Ok(ExitCode::from(if shown.is_empty() {
+            exit::NOT_FOUND
+        } else {
+            0
+        }));
     }
     match shown.as_slice() {
-        [] => Err(exit::Failure::new(exit::NOT_FOUND, format!("key {:?} not found", args.key.key)).into()),
+        [] => Err(
+            exit::Failure::new(exit::NOT_FOUND, format!("key {:?} not found", args.key.key)).into(),
+        ),
         [one] => {
             let mut out = std::io::stdout().lock();
             out.write_all(one.value.as_deref().unwrap_or_default())?;
@@ -212,7 +263,9 @@ pub async fn get(home: &Home, args: &GetArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn shell_word(s: &str) -> String {
-    if s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:@".contains(c)) {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_./:@".contains(c))
+    {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
@@ -229,10 +282,16 @@ enum Resolution {
 pub async fn resolve(home: &Home, args: &ResolveArgs) -> anyhow::Result<ExitCode> {
     let client = connect(home)?;
     let key = args.key.key.as_bytes();
-    let reply = client.get(&args.key.bucket, key, &GetOptions::default()).await?;
+    let reply = client
+        .get(&args.key.bucket, key, &GetOptions::default())
+        .await?;
     let shown = shown_siblings(&reply);
     if shown.is_empty() {
-        return Err(exit::Failure::new(exit::NOT_FOUND, format!("key {:?} not found", args.key.key)).into());
+        return Err(exit::Failure::new(
+            exit::NOT_FOUND,
+            format!("key {:?} not found", args.key.key),
+        )
+        .into());
     }
     let choice = if let Some(n) = args.pick {
         if n == 0 || n > shown.len() {
@@ -270,12 +329,23 @@ pub async fn resolve(home: &Home, args: &ResolveArgs) -> anyhow::Result<ExitCode
     let token = match value {
         Some(v) => {
             client
-                .put(&args.key.bucket, key, v, Some(&reply.context_token), &PutOptions::default())
+                .put(
+                    &args.key.bucket,
+                    key,
+                    v,
+                    Some(&reply.context_token),
+                    &PutOptions::default(),
+                )
                 .await?
         }
         None => {
             client
-                .delete(&args.key.bucket, key, Some(&reply.context_token), &PutOptions::default())
+                .delete(
+                    &args.key.bucket,
+                    key,
+                    Some(&reply.context_token),
+                    &PutOptions::default(),
+                )
                 .await?
         }
     };
@@ -301,9 +371,14 @@ fn ask(key: &str, shown: &[&Sibling]) -> anyhow::Result<Option<Resolution>> {
     };
     table.add_row(row("value", &|s| preview(s, 200)));
     table.add_row(row("clock", &|s| s.clock().to_string()));
-    table.add_row(row("dot", &|s| format!("{}:{}", s.dot.replica.node, s.dot.counter)));
+    table.add_row(row("dot", &|s| {
+        format!("{}:{}", s.dot.replica.node, s.dot.counter)
+    }));
     table.add_row(row("written after", &|s| s.past.to_string()));
-    eprintln!("key {key:?} has {} concurrent versions:\n{table}", shown.len());
+    eprintln!(
+        "key {key:?} has {} concurrent versions:\n{table}",
+        shown.len()
+    );
     let mut items: Vec<String> = (1..=shown.len()).map(|i| format!("keep #{i}")).collect();
     items.extend((1..=shown.len()).map(|i| format!("edit #{i} in $EDITOR")));
     items.push("type a new value".into());
@@ -319,7 +394,8 @@ fn ask(key: &str, shown: &[&Sibling]) -> anyhow::Result<Option<Resolution>> {
         None => None,
         Some(i) if i < n => Some(Resolution::Keep(i)),
         Some(i) if i < 2 * n => {
-            let start = String::from_utf8_lossy(shown[i - n].value.as_deref().unwrap_or_default()).into_owned();
+            let start = String::from_utf8_lossy(shown[i - n].value.as_deref().unwrap_or_default())
+                .into_owned();
             dialoguer::Editor::new()
                 .edit(&start)?
                 .map(|text| Resolution::Value(text.into_bytes()))

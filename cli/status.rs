@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dynamo::client::{Client, NodeStatus};
+use dynamo::client::{Client, ClientError, NodeStatus};
 use dynamo::home::Home;
 use serde::Serialize;
 
@@ -39,7 +39,7 @@ struct StatusReport {
 pub async fn status(home: &Home, args: &StatusArgs) -> anyhow::Result<ExitCode> {
     let cluster = DevCluster::open(home)?;
     let client = up::connect(&cluster)?;
-    let answers = ask_all(&cluster, &client).await;
+    let (answers, refusal) = ask_all(&cluster, &client).await;
     let mut nodes = Vec::with_capacity(answers.len());
     for (member, answer) in cluster.manifest().nodes.iter().zip(answers) {
         let state = match &answer {
@@ -57,6 +57,10 @@ pub async fn status(home: &Home, args: &StatusArgs) -> anyhow::Result<ExitCode> 
         });
     }
     if nodes.iter().all(|n| n.state != "up") {
+        // Nodes that refuse our certificate are running: say that, not "down".
+        if let Some(refusal) = refusal {
+            return Err(refusal.into());
+        }
         let root = home.root().display();
         if nodes.iter().any(|n| n.state == "unreachable") {
             return Err(exit::unavailable(format!(
@@ -77,8 +81,12 @@ pub async fn status(home: &Home, args: &StatusArgs) -> anyhow::Result<ExitCode> 
     Ok(ExitCode::SUCCESS)
 }
 
-/// Asks every node for its status at once; `None` for those that do not answer.
-async fn ask_all(cluster: &DevCluster, client: &Arc<Client>) -> Vec<Option<NodeStatus>> {
+/// Asks every node for its status at once; `None` for those that do not
+/// answer. Also returns the first refusal of our certificate, if any.
+async fn ask_all(
+    cluster: &DevCluster,
+    client: &Arc<Client>,
+) -> (Vec<Option<NodeStatus>>, Option<ClientError>) {
     let mut queries = tokio::task::JoinSet::new();
     for (index, member) in cluster.manifest().nodes.iter().enumerate() {
         // A loopback port nobody has bound cannot answer: don't wait for it.
@@ -89,16 +97,21 @@ async fn ask_all(cluster: &DevCluster, client: &Arc<Client>) -> Vec<Option<NodeS
         let name = member.name.clone();
         queries.spawn(async move {
             let answer = tokio::time::timeout(STATUS_TIMEOUT, client.status(&name)).await;
-            (index, answer.ok().and_then(Result::ok))
+            (index, answer.ok())
         });
     }
     let mut answers = vec![None; cluster.manifest().nodes.len()];
+    let mut refusal = None;
     while let Some(joined) = queries.join_next().await {
-        if let Ok((index, answer)) = joined {
-            answers[index] = answer;
+        match joined {
+            Ok((index, Some(Ok(status)))) => answers[index] = Some(status),
+            Ok((_, Some(Err(e @ ClientError::Refused(_))))) => {
+                refusal.get_or_insert(e);
+            }
+            _ => {}
         }
     }
-    answers
+    (answers, refusal)
 }
 
 fn print_table(report: &StatusReport) -> anyhow::Result<()> {
