@@ -15,7 +15,12 @@ $XDG_DATA_HOME/dynamo/cluster, else ~/.local/share/dynamo/cluster]";
 /// `dynamo get KEY`. Every command finds the cluster through its home
 /// folder (--home or DYNAMO_HOME).
 #[derive(Debug, Parser)]
-#[command(name = "dynamo", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "dynamo",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[arg(long, global = true, env = "DYNAMO_HOME", value_name = "DIR", help = HOME_HELP, hide_env_values = true)]
     pub home: Option<PathBuf>,
@@ -73,6 +78,24 @@ pub enum Command {
     Completions(CompletionsArgs),
 }
 
+/// `--durability` of `dynamo up`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DurabilityArg {
+    /// fsync every group commit before acknowledging its writes
+    Immediate,
+    /// fsync every flush interval; a crash may lose this replica's last interval
+    Buffered,
+}
+
+impl From<DurabilityArg> for dynamo::config::Durability {
+    fn from(arg: DurabilityArg) -> Self {
+        match arg {
+            DurabilityArg::Immediate => Self::Immediate,
+            DurabilityArg::Buffered => Self::Buffered,
+        }
+    }
+}
+
 /// Arguments of `dynamo up`. Settings left out keep an existing cluster's
 /// values, or take the defaults shown for a new one.
 #[derive(Debug, Args)]
@@ -95,6 +118,10 @@ pub struct UpArgs {
     /// First node's UDP port, the next ones follow; 0 picks free ports [default: 7101]
     #[arg(short = 'p', long, value_name = "PORT")]
     pub base_port: Option<u16>,
+    /// How nodes commit writes: `immediate` fsyncs each group commit before
+    /// acknowledging it; `buffered` fsyncs every flush interval [default: immediate]
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub durability: Option<DurabilityArg>,
     /// Name of a new cluster [default: dynamo-dev]
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,

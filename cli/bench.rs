@@ -78,7 +78,11 @@ fn key_name(i: u64) -> String {
 
 /// `dynamo bench`.
 pub async fn bench(home: &Home, args: &BenchArgs) -> anyhow::Result<ExitCode> {
-    if args.concurrency == 0 || args.keys == 0 || !(0.0..=1.0).contains(&args.read_ratio) || args.duration <= 0.0 {
+    if args.concurrency == 0
+        || args.keys == 0
+        || !(0.0..=1.0).contains(&args.read_ratio)
+        || args.duration <= 0.0
+    {
         return Err(exit::usage(
             "--concurrency and --keys must be at least 1, --duration above 0, --read-ratio between 0 and 1",
         ));
@@ -103,7 +107,13 @@ pub async fn bench(home: &Home, args: &BenchArgs) -> anyhow::Result<ExitCode> {
                 }
                 let value: Vec<u8> = (0..size).map(|_| rng.gen()).collect();
                 let token = client
-                    .put(BUCKET, key_name(i).as_bytes(), value, None, &PutOptions::default())
+                    .put(
+                        BUCKET,
+                        key_name(i).as_bytes(),
+                        value,
+                        None,
+                        &PutOptions::default(),
+                    )
                     .await?;
                 if let Ok(mut map) = contexts.lock() {
                     map.insert(i, token);
@@ -128,7 +138,9 @@ pub async fn bench(home: &Home, args: &BenchArgs) -> anyhow::Result<ExitCode> {
     for w in 0..args.concurrency {
         let (client, contexts) = (client.clone(), contexts.clone());
         let (size, keys, read_ratio) = (args.value_size, args.keys, args.read_ratio);
-        tasks.spawn(async move { run_worker(client, contexts, w as u64, size, keys, read_ratio, stop).await });
+        tasks.spawn(async move {
+            run_worker(client, contexts, w as u64, size, keys, read_ratio, stop).await
+        });
     }
     let mut gets = histogram()?;
     let mut puts = histogram()?;
@@ -198,9 +210,14 @@ async fn run_worker(
         let key = key_name(i);
         let t = Instant::now();
         if rng.gen_bool(read_ratio) {
-            match client.get(BUCKET, key.as_bytes(), &GetOptions::default()).await {
+            match client
+                .get(BUCKET, key.as_bytes(), &GetOptions::default())
+                .await
+            {
                 Ok(reply) => {
-                    worker.gets.saturating_record(t.elapsed().as_micros() as u64);
+                    worker
+                        .gets
+                        .saturating_record(t.elapsed().as_micros() as u64);
                     if reply.object.live_siblings().count() > 1 {
                         worker.siblings += 1;
                     }
@@ -214,11 +231,19 @@ async fn run_worker(
             rng.fill(&mut value[..]);
             let context = contexts.lock().ok().and_then(|m| m.get(&i).cloned());
             match client
-                .put(BUCKET, key.as_bytes(), value.clone(), context.as_deref(), &PutOptions::default())
+                .put(
+                    BUCKET,
+                    key.as_bytes(),
+                    value.clone(),
+                    context.as_deref(),
+                    &PutOptions::default(),
+                )
                 .await
             {
                 Ok(token) => {
-                    worker.puts.saturating_record(t.elapsed().as_micros() as u64);
+                    worker
+                        .puts
+                        .saturating_record(t.elapsed().as_micros() as u64);
                     if let Ok(mut map) = contexts.lock() {
                         map.insert(i, token);
                     }

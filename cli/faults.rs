@@ -30,9 +30,10 @@ pub async fn stop(home: &Home, args: &NodeName) -> anyhow::Result<ExitCode> {
     let (pid, how) = tokio::task::block_in_place(|| cluster.stop(&args.node))?;
     let seconds = started.elapsed().as_secs_f64();
     match how {
-        Stopped::Gracefully => {
-            output::print(format!("stopped {} (pid {pid}) in {seconds:.2}s", args.node))?
-        }
+        Stopped::Gracefully => output::print(format!(
+            "stopped {} (pid {pid}) in {seconds:.2}s",
+            args.node
+        ))?,
         Stopped::Killed => output::print(format!(
             "killed {} (pid {pid}): it did not stop within {}s",
             args.node,
@@ -49,7 +50,9 @@ pub async fn start(home: &Home, args: &NodeName) -> anyhow::Result<ExitCode> {
     let name = &args.node;
     cluster.check_node(name)?;
     if let Some(pid) = cluster.running(name) {
-        return Err(exit::error(format!("node {name} is already running (pid {pid})")));
+        return Err(exit::error(format!(
+            "node {name} is already running (pid {pid})"
+        )));
     }
     let started = Instant::now();
     let client = up::connect(&cluster)?;
@@ -128,7 +131,9 @@ pub fn partition_groups(
         groups.push(group);
     }
     if groups.len() < 2 {
-        return Err(exit::usage("name at least two groups, like `dynamo partition n1,n2 n3,n4,n5`"));
+        return Err(exit::usage(
+            "name at least two groups, like `dynamo partition n1,n2 n3,n4,n5`",
+        ));
     }
     Ok(groups)
 }

@@ -10,7 +10,9 @@ use crate::args::{AddNodeArgs, MerkleArgs, NodeName, RepairArgs, RingArgs, SimAr
 use crate::exit;
 
 fn not_yet(command: &str) -> anyhow::Result<ExitCode> {
-    Err(exit::error(format!("`dynamo {command}` is not implemented yet")))
+    Err(exit::error(format!(
+        "`dynamo {command}` is not implemented yet"
+    )))
 }
 
 /// `dynamo ring` and `dynamo ring plan`.

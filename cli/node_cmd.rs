@@ -33,7 +33,16 @@ pub fn run(args: &NodeArgs) -> anyhow::Result<ExitCode> {
         .with_writer(writer)
         .with_ansi(false)
         .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut builder = match config.runtime_threads {
+        0 => tokio::runtime::Builder::new_multi_thread(),
+        1 => tokio::runtime::Builder::new_current_thread(),
+        threads => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(threads);
+            builder
+        }
+    };
+    let runtime = builder
         .enable_all()
         .thread_name("dynamo-node")
         .build()

@@ -59,7 +59,8 @@ pub async fn ring(home: &Home, args: &RingArgs, bucket: &str) -> anyhow::Result<
     let ring = Ring::new(&members, manifest.partitions)?;
     let n = manifest.replicas;
     if let Some(key) = &args.key {
-        let object_key = ObjectKey::new(bucket, key.as_bytes()).map_err(|e| exit::error(e.to_string()))?;
+        let object_key =
+            ObjectKey::new(bucket, key.as_bytes()).map_err(|e| exit::error(e.to_string()))?;
         let position = object_key.ring_position();
         let partition = ring.partition_of(position);
         let doc = KeyJson {
@@ -67,7 +68,11 @@ pub async fn ring(home: &Home, args: &RingArgs, bucket: &str) -> anyhow::Result<
             bucket: bucket.to_string(),
             position: format!("{position:#018x}"),
             partition,
-            preference_list: ring.preference_list(partition, n).into_iter().map(str::to_string).collect(),
+            preference_list: ring
+                .preference_list(partition, n)
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
         };
         if args.json {
             output::print_json(&doc)?;
@@ -91,13 +96,24 @@ pub async fn ring(home: &Home, args: &RingArgs, bucket: &str) -> anyhow::Result<
                 start: format!("{start:#018x}"),
                 end: format!("{end:#018x}"),
                 owner: ring.owner(p).to_string(),
-                preference_list: ring.preference_list(p, n).into_iter().map(str::to_string).collect(),
+                preference_list: ring
+                    .preference_list(p, n)
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect(),
             }
         })
         .collect();
     let nodes = members
         .iter()
-        .map(|m| (m.clone(), NodeJson { partitions: ring.owned_by(m) }))
+        .map(|m| {
+            (
+                m.clone(),
+                NodeJson {
+                    partitions: ring.owned_by(m),
+                },
+            )
+        })
         .collect();
     let doc = RingJson {
         version: 1,

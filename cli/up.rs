@@ -53,6 +53,14 @@ pub async fn up(home: &Home, args: &UpArgs) -> anyhow::Result<ExitCode> {
     let created = if home.exists() {
         let manifest = home.load_manifest()?;
         check_flags_match(home, &manifest, args)?;
+        if let Some(durability) = args.durability {
+            home.set_durability(durability.into()).with_context(|| {
+                format!(
+                    "cannot update the node configs in {}",
+                    home.root().display()
+                )
+            })?;
+        }
         false
     } else {
         create(home, &spec_from(args))?;
@@ -112,6 +120,7 @@ fn spec_from(args: &UpArgs) -> ClusterSpec {
         write_quorum: args.write_quorum.unwrap_or(default.write_quorum),
         partitions: args.partitions.unwrap_or(default.partitions),
         base_port: args.base_port.unwrap_or(default.base_port),
+        durability: args.durability.map_or(default.durability, Into::into),
     }
 }
 
@@ -120,12 +129,36 @@ fn check_flags_match(home: &Home, manifest: &ClusterManifest, args: &UpArgs) -> 
     let first_port = manifest.nodes.first().map(|n| n.addr.port());
     let base_port = args.base_port.filter(|p| *p != 0);
     let checks: [(&str, Option<String>, String); 7] = [
-        ("--nodes", args.nodes.map(|v| v.to_string()), manifest.nodes.len().to_string()),
-        ("--replicas", args.replicas.map(|v| v.to_string()), manifest.replicas.to_string()),
-        ("--read-quorum", args.read_quorum.map(|v| v.to_string()), manifest.read_quorum.to_string()),
-        ("--write-quorum", args.write_quorum.map(|v| v.to_string()), manifest.write_quorum.to_string()),
-        ("--partitions", args.partitions.map(|v| v.to_string()), manifest.partitions.to_string()),
-        ("--base-port", base_port.map(|v| v.to_string()), first_port.map(|p| p.to_string()).unwrap_or_default()),
+        (
+            "--nodes",
+            args.nodes.map(|v| v.to_string()),
+            manifest.nodes.len().to_string(),
+        ),
+        (
+            "--replicas",
+            args.replicas.map(|v| v.to_string()),
+            manifest.replicas.to_string(),
+        ),
+        (
+            "--read-quorum",
+            args.read_quorum.map(|v| v.to_string()),
+            manifest.read_quorum.to_string(),
+        ),
+        (
+            "--write-quorum",
+            args.write_quorum.map(|v| v.to_string()),
+            manifest.write_quorum.to_string(),
+        ),
+        (
+            "--partitions",
+            args.partitions.map(|v| v.to_string()),
+            manifest.partitions.to_string(),
+        ),
+        (
+            "--base-port",
+            base_port.map(|v| v.to_string()),
+            first_port.map(|p| p.to_string()).unwrap_or_default(),
+        ),
         ("--name", args.name.clone(), manifest.name.clone()),
     ];
     for (flag, given, existing) in checks {
@@ -260,7 +293,15 @@ fn print_report(report: &UpReport, json: bool) -> anyhow::Result<()> {
     if json {
         return output::print_json(report);
     }
-    let mut table = output::table(["node", "address", "pid", "state", "partitions", "keys", "hints"]);
+    let mut table = output::table([
+        "node",
+        "address",
+        "pid",
+        "state",
+        "partitions",
+        "keys",
+        "hints",
+    ]);
     for node in &report.nodes {
         table.add_row(vec![
             comfy_table::Cell::new(&node.name),
@@ -313,14 +354,20 @@ async fn foreground(cluster: &DevCluster, mut spawned: Vec<Spawned>) -> anyhow::
         }
     }
     eprintln!("stopping the cluster…");
-    let names: Vec<String> = cluster.running_nodes().into_iter().map(|(n, _)| n).collect();
+    let names: Vec<String> = cluster
+        .running_nodes()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
     let results = stop_in_background(cluster, names).await;
     let failed = report_stops(&results);
     for s in spawned.iter_mut() {
         let _ = s.child.wait();
     }
     if failed > 0 {
-        return Err(exit::error(format!("{failed} node(s) could not be stopped")));
+        return Err(exit::error(format!(
+            "{failed} node(s) could not be stopped"
+        )));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -357,7 +404,11 @@ struct DownReport {
 pub async fn down(home: &Home, args: &DownArgs) -> anyhow::Result<ExitCode> {
     let cluster = DevCluster::open(home)?;
     let started = Instant::now();
-    let names: Vec<String> = cluster.running_nodes().into_iter().map(|(n, _)| n).collect();
+    let names: Vec<String> = cluster
+        .running_nodes()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
     let results = stop_in_background(&cluster, names).await;
     let mut report = DownReport {
         home: home.root().display().to_string(),

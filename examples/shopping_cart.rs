@@ -29,7 +29,12 @@ fn items(bytes: &[u8]) -> BTreeSet<String> {
 }
 
 fn encode(items: &BTreeSet<String>) -> Vec<u8> {
-    items.iter().cloned().collect::<Vec<_>>().join(",").into_bytes()
+    items
+        .iter()
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(",")
+        .into_bytes()
 }
 
 #[tokio::main]
@@ -40,22 +45,40 @@ async fn main() -> anyhow::Result<()> {
 
     // Start the cart with one item and remember its context.
     let start = client
-        .put(bucket, key.as_bytes(), b"milk".to_vec(), None, &PutOptions::default())
+        .put(
+            bucket,
+            key.as_bytes(),
+            b"milk".to_vec(),
+            None,
+            &PutOptions::default(),
+        )
         .await?;
 
     // Two shoppers, both starting from that version, add different items.
     for item in ["milk,eggs", "milk,bread"] {
         client
-            .put(bucket, key.as_bytes(), item.as_bytes().to_vec(), Some(&start), &PutOptions::default())
+            .put(
+                bucket,
+                key.as_bytes(),
+                item.as_bytes().to_vec(),
+                Some(&start),
+                &PutOptions::default(),
+            )
             .await?;
     }
 
-    let read = client.get(bucket, key.as_bytes(), &GetOptions::default()).await?;
+    let read = client
+        .get(bucket, key.as_bytes(), &GetOptions::default())
+        .await?;
     let siblings: Vec<_> = read.object.live_siblings().collect();
     println!("{} siblings:", siblings.len());
     for s in &siblings {
         let value = s.value.as_deref().unwrap_or_default();
-        println!("  {:<12} clock {}", String::from_utf8_lossy(value), s.clock());
+        println!(
+            "  {:<12} clock {}",
+            String::from_utf8_lossy(value),
+            s.clock()
+        );
     }
 
     // Semantic merge: the union of every sibling's items.
@@ -64,10 +87,18 @@ async fn main() -> anyhow::Result<()> {
         .flat_map(|s| items(s.value.as_deref().unwrap_or_default()))
         .collect();
     client
-        .put(bucket, key.as_bytes(), encode(&merged), Some(&read.context_token), &PutOptions::default())
+        .put(
+            bucket,
+            key.as_bytes(),
+            encode(&merged),
+            Some(&read.context_token),
+            &PutOptions::default(),
+        )
         .await?;
 
-    let after = client.get(bucket, key.as_bytes(), &GetOptions::default()).await?;
+    let after = client
+        .get(bucket, key.as_bytes(), &GetOptions::default())
+        .await?;
     let values: Vec<String> = after
         .object
         .live_siblings()

@@ -183,8 +183,12 @@ impl Client {
         let client_config =
             tls::client_config(&creds).map_err(|e| ClientError::Tls(e.to_string()))?;
         let bind: SocketAddr = match manifest.nodes.first().map(|n| n.addr) {
-            Some(SocketAddr::V6(_)) => "[::]:0".parse().map_err(|_| ClientError::Tls("bind".into()))?,
-            _ => "0.0.0.0:0".parse().map_err(|_| ClientError::Tls("bind".into()))?,
+            Some(SocketAddr::V6(_)) => "[::]:0"
+                .parse()
+                .map_err(|_| ClientError::Tls("bind".into()))?,
+            _ => "0.0.0.0:0"
+                .parse()
+                .map_err(|_| ClientError::Tls("bind".into()))?,
         };
         let endpoint = transport::endpoint(bind, None, client_config)
             .map_err(|e| ClientError::Tls(format!("cannot open a QUIC endpoint: {e}")))?;
@@ -242,14 +246,25 @@ impl Client {
         } else {
             Err(ClientError::UnknownNode {
                 name: name.to_string(),
-                known: self.inner.addrs.keys().cloned().collect::<Vec<_>>().join(", "),
+                known: self
+                    .inner
+                    .addrs
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", "),
             })
         }
     }
 
     /// Nodes to try for a key, in order: the chosen one only, or the
     /// preference list (starting at `first`) and then the other members.
-    fn route(&self, key: &ObjectKey, node: &Option<String>, rotate: bool) -> Result<Vec<String>, ClientError> {
+    fn route(
+        &self,
+        key: &ObjectKey,
+        node: &Option<String>,
+        rotate: bool,
+    ) -> Result<Vec<String>, ClientError> {
         if let Some(n) = node {
             self.check_node(n)?;
             return Ok(vec![n.clone()]);
@@ -266,7 +281,11 @@ impl Client {
     }
 
     /// Sends `request` to the first node of `order` that answers.
-    async fn call_any(&self, order: &[String], request: Request) -> Result<(String, Response), ClientError> {
+    async fn call_any(
+        &self,
+        order: &[String],
+        request: Request,
+    ) -> Result<(String, Response), ClientError> {
         let mut last = String::from("no nodes");
         for name in order {
             match self.call(name, request.clone()).await {
@@ -319,7 +338,12 @@ impl Client {
     }
 
     /// Reads a key: every causally maximal sibling and the context.
-    pub async fn get(&self, bucket: &str, key: &[u8], options: &GetOptions) -> Result<GetReply, ClientError> {
+    pub async fn get(
+        &self,
+        bucket: &str,
+        key: &[u8],
+        options: &GetOptions,
+    ) -> Result<GetReply, ClientError> {
         let key = ObjectKey::new(bucket, key)?;
         let order = self.route(&key, &options.node, true)?;
         let request = Request::Get {

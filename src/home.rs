@@ -25,7 +25,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::config::{
-    ClusterManifest, ConfigError, MemberEntry, NodeConfig, StorageConfig, TlsPaths,
+    ClusterManifest, ConfigError, Durability, MemberEntry, NodeConfig, StorageConfig, TlsPaths,
     REQUEST_TIMEOUT_MS_DEFAULT, VALUE_BYTES_MAX_DEFAULT,
 };
 use crate::net::tls::{ClusterCa, Credentials, Identity, TlsError};
@@ -70,6 +70,9 @@ pub enum HomeError {
     Tls(#[from] TlsError),
 }
 
+/// Runtime threads of each dev-cluster node (see [`NodeConfig::runtime_threads`]).
+pub const DEV_RUNTIME_THREADS: usize = 1;
+
 /// What [`Home::create`] should make.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterSpec {
@@ -88,6 +91,8 @@ pub struct ClusterSpec {
     /// The first node listens on `127.0.0.1:base_port`, the next one port
     /// higher, and so on; `0` picks free UDP ports.
     pub base_port: u16,
+    /// How every node commits writes.
+    pub durability: Durability,
 }
 
 impl Default for ClusterSpec {
@@ -101,6 +106,7 @@ impl Default for ClusterSpec {
             write_quorum: 2,
             partitions: 64,
             base_port: 7101,
+            durability: Durability::Immediate,
         }
     }
 }
@@ -256,13 +262,18 @@ impl Home {
         write_file(&self.client_cert(), &client.cert_pem)?;
         write_key(&self.client_key(), &client.key_pem)?;
         for member in &manifest.nodes {
-            self.write_node(&ca, member)?;
+            self.write_node(&ca, member, spec.durability)?;
         }
         manifest.save(&self.manifest())?;
         Ok(())
     }
 
-    fn write_node(&self, ca: &ClusterCa, member: &MemberEntry) -> Result<(), HomeError> {
+    fn write_node(
+        &self,
+        ca: &ClusterCa,
+        member: &MemberEntry,
+        durability: Durability,
+    ) -> Result<(), HomeError> {
         let name = &member.name;
         mkdir(&self.node_data_dir(name))?;
         let cert = ca.issue(&Identity::Node(name.clone()))?;
@@ -279,10 +290,25 @@ impl Home {
                 cert: PathBuf::from(NODE_CERT),
                 key: PathBuf::from(NODE_KEY),
             },
-            storage: StorageConfig::default(),
+            storage: StorageConfig {
+                durability,
+                ..StorageConfig::default()
+            },
             request_timeout_ms: REQUEST_TIMEOUT_MS_DEFAULT,
+            runtime_threads: DEV_RUNTIME_THREADS,
         };
         config.save(&self.node_config(name))?;
+        Ok(())
+    }
+
+    /// Sets how every node commits writes (from its next start on).
+    pub fn set_durability(&self, durability: Durability) -> Result<(), HomeError> {
+        for member in &self.load_manifest()?.nodes {
+            let path = self.node_config(&member.name);
+            let mut config = NodeConfig::load(&path)?;
+            config.storage.durability = durability;
+            config.save(&path)?;
+        }
         Ok(())
     }
 
@@ -492,7 +518,10 @@ mod tests {
             .load_manifest()
             .unwrap();
         let addrs: Vec<String> = manifest.nodes.iter().map(|n| n.addr.to_string()).collect();
-        assert_eq!(addrs, ["127.0.0.1:7300", "127.0.0.1:7301", "127.0.0.1:7302"]);
+        assert_eq!(
+            addrs,
+            ["127.0.0.1:7300", "127.0.0.1:7301", "127.0.0.1:7302"]
+        );
     }
 
     #[test]
@@ -575,6 +604,8 @@ mod tests {
         let home = Home::locate(Some(PathBuf::from("/tmp/some-home")));
         assert_eq!(home.root(), Path::new("/tmp/some-home"));
         assert_eq!(home.node_pid("n1"), Path::new("/tmp/some-home/n1/node.pid"));
-        assert!(Home::locate(Some(PathBuf::from("rel"))).root().is_absolute());
+        assert!(Home::locate(Some(PathBuf::from("rel")))
+            .root()
+            .is_absolute());
     }
 }

@@ -27,8 +27,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 
@@ -232,10 +232,7 @@ fn check_node_name(name: &str) -> Result<(), TlsError> {
     if name.is_empty() || name.len() > NODE_NAME_BYTES_MAX {
         return refuse("a node name is 1 to 63 characters");
     }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-    {
+    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
         return refuse("a node name uses only letters, digits and '-'");
     }
     if name.starts_with('-') || name.ends_with('-') {
@@ -319,7 +316,8 @@ impl ClusterCa {
             });
         }
         let key = KeyPair::generate()?;
-        let cert = ca_params(&format!("{CA_COMMON_NAME_PREFIX}{cluster_name}")).self_signed(&key)?;
+        let cert =
+            ca_params(&format!("{CA_COMMON_NAME_PREFIX}{cluster_name}")).self_signed(&key)?;
         Ok(Self {
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
@@ -518,9 +516,11 @@ fn transport_config() -> Result<quinn::TransportConfig, TlsError> {
 /// required and verified against the cluster CA, our ALPN only.
 fn server_tls(creds: &Credentials) -> Result<rustls::ServerConfig, TlsError> {
     let provider = provider();
-    let verifier =
-        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(creds.roots()?), provider.clone())
-            .build()?;
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(creds.roots()?),
+        provider.clone(),
+    )
+    .build()?;
     let mut tls = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(verifier)
@@ -705,7 +705,12 @@ mod tests {
         // Wrong identity, wrong CA.
         assert!(verify_issued(&ca.cert_pem, &node.cert_pem, &Identity::Client).is_err());
         let other = ClusterCa::generate("other")?;
-        assert!(verify_issued(&other.cert_pem, &node.cert_pem, &Identity::Node("n3".into())).is_err());
+        assert!(verify_issued(
+            &other.cert_pem,
+            &node.cert_pem,
+            &Identity::Node("n3".into())
+        )
+        .is_err());
         Ok(())
     }
 
@@ -730,13 +735,19 @@ mod tests {
             cert_pem: ca.cert_pem.clone(),
             key_pem: other.key_pem.clone(),
         };
-        assert!(matches!(mixed.issue(&Identity::Client), Err(TlsError::Ca(_))));
+        assert!(matches!(
+            mixed.issue(&Identity::Client),
+            Err(TlsError::Ca(_))
+        ));
         let issued = ca.issue(&Identity::Client)?;
         let not_a_ca = ClusterCa {
             cert_pem: issued.cert_pem,
             key_pem: issued.key_pem,
         };
-        assert!(matches!(not_a_ca.issue(&Identity::Client), Err(TlsError::Ca(_))));
+        assert!(matches!(
+            not_a_ca.issue(&Identity::Client),
+            Err(TlsError::Ca(_))
+        ));
         for bad in ["", "n.3", "-n3", "n 3", &"n".repeat(64)] {
             assert!(matches!(
                 ca.issue(&Identity::Node(bad.to_string())),
@@ -762,11 +773,18 @@ mod tests {
         Credentials::load(&ca_path, &cert_path, &key_path)?;
 
         let missing = dir.path().join("missing.pem");
-        let err = Credentials::load(&ca_path, &missing, &key_path).err().ok_or("loaded")?;
+        let err = Credentials::load(&ca_path, &missing, &key_path)
+            .err()
+            .ok_or("loaded")?;
         assert!(err.to_string().contains("missing.pem"), "{err}");
         // A certificate where the key should be.
-        let err = Credentials::load(&ca_path, &cert_path, &cert_path).err().ok_or("loaded")?;
-        assert!(err.to_string().contains("client.pem") && err.to_string().contains("private key"), "{err}");
+        let err = Credentials::load(&ca_path, &cert_path, &cert_path)
+            .err()
+            .ok_or("loaded")?;
+        assert!(
+            err.to_string().contains("client.pem") && err.to_string().contains("private key"),
+            "{err}"
+        );
         Ok(())
     }
 
@@ -778,7 +796,10 @@ mod tests {
         let (server_side, client_side) = handshake(&server_ep, client).await?;
         let (server_conn, client_conn) = (server_side?, client_side?);
         assert_eq!(peer_identity(&server_conn), Some(Identity::Client));
-        assert_eq!(peer_identity(&client_conn), Some(Identity::Node("n1".into())));
+        assert_eq!(
+            peer_identity(&client_conn),
+            Some(Identity::Node("n1".into()))
+        );
         Ok(())
     }
 
@@ -788,7 +809,10 @@ mod tests {
         let server_ep = server(&creds(&ca, &Identity::Node("n1".into()))?)?;
         let client = client_config(&creds(&ca, &Identity::Node("n3".into()))?)?;
         let (server_side, _client_side) = handshake(&server_ep, client).await?;
-        assert_eq!(peer_identity(&server_side?), Some(Identity::Node("n3".into())));
+        assert_eq!(
+            peer_identity(&server_side?),
+            Some(Identity::Node("n3".into()))
+        );
         Ok(())
     }
 
@@ -802,7 +826,10 @@ mod tests {
         let foreign = other.issue(&Identity::Client)?;
         let creds = Credentials::from_pem(&ca.cert_pem, &foreign.cert_pem, &foreign.key_pem)?;
         let (server_side, client_side) = handshake(&server_ep, client_config(&creds)?).await?;
-        assert!(server_side.is_err(), "server accepted a foreign certificate");
+        assert!(
+            server_side.is_err(),
+            "server accepted a foreign certificate"
+        );
         // The client learns it as a TLS alert, during or right after its
         // side of the handshake.
         let reason = match client_side {

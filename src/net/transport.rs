@@ -179,7 +179,9 @@ impl TransportError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self.kind(),
-            TransportErrorKind::Unreachable | TransportErrorKind::Timeout | TransportErrorKind::Closed
+            TransportErrorKind::Unreachable
+                | TransportErrorKind::Timeout
+                | TransportErrorKind::Closed
         )
     }
 }
@@ -230,7 +232,9 @@ impl Failure {
 /// Locks a std mutex; a panic elsewhere while holding it does not make the
 /// map unusable (every critical section here leaves it consistent).
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Makes a QUIC endpoint bound to `bind`. A node passes its server
@@ -346,7 +350,8 @@ impl<Resp> Drop for ClientShared<Resp> {
     fn drop(&mut self) {
         for slot in lock(&self.peers).values() {
             if let Slot::Ready(peer) = slot {
-                peer.conn.close(quinn::VarInt::from_u32(CODE_CLIENT_GONE), b"client gone");
+                peer.conn
+                    .close(quinn::VarInt::from_u32(CODE_CLIENT_GONE), b"client gone");
             }
         }
     }
@@ -458,12 +463,14 @@ where
                 }
             }
         };
-        let done = outcome.wait_for(Option::is_some).await.map_err(|_| {
-            TransportError::Unreachable {
-                addr,
-                reason: "connection attempt abandoned".into(),
-            }
-        })?;
+        let done =
+            outcome
+                .wait_for(Option::is_some)
+                .await
+                .map_err(|_| TransportError::Unreachable {
+                    addr,
+                    reason: "connection attempt abandoned".into(),
+                })?;
         match &*done {
             Some(Ok(peer)) => Ok(peer.clone()),
             Some(Err(failure)) => Err(failure.to_error(addr, true)),
@@ -607,7 +614,11 @@ async fn run_client_stream<Resp: DeserializeOwned + Send + 'static>(
 }
 
 /// Fails everything queued for a dead connection and refuses more.
-fn fail_queue<Resp>(queue: &mut mpsc::Receiver<Outgoing<Resp>>, failure: &Failure, addr: SocketAddr) {
+fn fail_queue<Resp>(
+    queue: &mut mpsc::Receiver<Outgoing<Resp>>,
+    failure: &Failure,
+    addr: SocketAddr,
+) {
     queue.close();
     while let Ok(item) = queue.try_recv() {
         let _ = item.reply.send(Err(failure.to_error(addr, false)));
@@ -662,7 +673,9 @@ async fn client_reader<Resp: DeserializeOwned>(
             Err(WireError::Io(err)) => return format!("stream read failed: {err}"),
             Err(err) => {
                 warn!(error = %err, "bad response frame; closing the stream");
-                let _ = reader.get_mut().stop(quinn::VarInt::from_u32(CODE_BAD_FRAME));
+                let _ = reader
+                    .get_mut()
+                    .stop(quinn::VarInt::from_u32(CODE_BAD_FRAME));
                 return format!("bad response frame: {err}");
             }
         }
@@ -839,7 +852,9 @@ async fn serve_stream<Req, Resp, H>(
             }
             Err(err) => {
                 warn!(%peer, %stream, error = %err, "bad request frame; closing the stream");
-                let _ = reader.get_mut().stop(quinn::VarInt::from_u32(CODE_BAD_FRAME));
+                let _ = reader
+                    .get_mut()
+                    .stop(quinn::VarInt::from_u32(CODE_BAD_FRAME));
                 let _ = abort.send(());
                 return;
             }
@@ -911,7 +926,11 @@ mod tests {
 
     fn creds(ca: &ClusterCa, identity: &Identity) -> Boxed<Credentials> {
         let issued = ca.issue(identity)?;
-        Ok(Credentials::from_pem(&ca.cert_pem, &issued.cert_pem, &issued.key_pem)?)
+        Ok(Credentials::from_pem(
+            &ca.cert_pem,
+            &issued.cert_pem,
+            &issued.key_pem,
+        )?)
     }
 
     fn loopback() -> SocketAddr {
@@ -944,7 +963,8 @@ mod tests {
         async fn shutdown(self) -> TestResult {
             self.stop.send(true)?;
             self.task.await?;
-            self.endpoint.close(quinn::VarInt::from_u32(CODE_SHUTDOWN), b"bye");
+            self.endpoint
+                .close(quinn::VarInt::from_u32(CODE_SHUTDOWN), b"bye");
             self.endpoint.wait_idle().await;
             Ok(())
         }
@@ -966,7 +986,9 @@ mod tests {
         for i in 0..10_000u32 {
             let (rpc, name) = (rpc.clone(), name.clone());
             calls.spawn(async move {
-                let answer = rpc.call(server.addr, &name, i.to_string(), CALL_TIMEOUT).await;
+                let answer = rpc
+                    .call(server.addr, &name, i.to_string(), CALL_TIMEOUT)
+                    .await;
                 (i, answer)
             });
         }
@@ -986,7 +1008,9 @@ mod tests {
         let ca = ClusterCa::generate("test")?;
         let server = Server::start(&ca, loopback())?;
         let rpc = client(&ca, &Identity::Node("n3".into()))?;
-        let answer = rpc.call(server.addr, &server_name("n1"), "hi".into(), CALL_TIMEOUT).await?;
+        let answer = rpc
+            .call(server.addr, &server_name("n1"), "hi".into(), CALL_TIMEOUT)
+            .await?;
         assert_eq!(answer, "node n3/hi");
         server.shutdown().await
     }
@@ -1037,15 +1061,24 @@ mod tests {
         let (mut huge_send, mut huge_recv) = conn.open_bi().await?;
         huge_send.write_all(&u32::MAX.to_be_bytes()).await?;
 
-        assert_eq!(reset_code(&mut garbage_recv).await?, u64::from(CODE_BAD_FRAME));
+        assert_eq!(
+            reset_code(&mut garbage_recv).await?,
+            u64::from(CODE_BAD_FRAME)
+        );
         assert_eq!(reset_code(&mut huge_recv).await?, u64::from(CODE_BAD_FRAME));
-        assert_eq!(read_response(&mut good_recv).await?, (7, "client/before".to_string()));
+        assert_eq!(
+            read_response(&mut good_recv).await?,
+            (7, "client/before".to_string())
+        );
 
         // The same stream and the connection keep serving.
         frame.clear();
         encode_frame(&(8u64, "after".to_string()), &mut frame)?;
         good_send.write_all(&frame).await?;
-        assert_eq!(read_response(&mut good_recv).await?, (8, "client/after".to_string()));
+        assert_eq!(
+            read_response(&mut good_recv).await?,
+            (8, "client/after".to_string())
+        );
         assert!(conn.close_reason().is_none());
         server.shutdown().await
     }
@@ -1057,11 +1090,16 @@ mod tests {
         let addr = server.addr;
         let rpc = client(&ca, &Identity::Client)?;
         let name = server_name("n1");
-        assert_eq!(rpc.call(addr, &name, "one".into(), CALL_TIMEOUT).await?, "client/one");
+        assert_eq!(
+            rpc.call(addr, &name, "one".into(), CALL_TIMEOUT).await?,
+            "client/one"
+        );
         server.shutdown().await?;
 
         // While the node is down, calls fail retryably.
-        let down = rpc.call(addr, &name, "down".into(), Duration::from_secs(3)).await;
+        let down = rpc
+            .call(addr, &name, "down".into(), Duration::from_secs(3))
+            .await;
         let err = down.err().ok_or("a call to a stopped node succeeded")?;
         assert!(err.is_retryable(), "{err}");
 
@@ -1175,7 +1213,11 @@ mod tests {
         }
         let ca = ClusterCa::generate("test")?;
         let creds_n1 = creds(&ca, &Identity::Node("n1".into()))?;
-        let ep = endpoint(loopback(), Some(server_config(&creds_n1)?), client_config(&creds_n1)?)?;
+        let ep = endpoint(
+            loopback(),
+            Some(server_config(&creds_n1)?),
+            client_config(&creds_n1)?,
+        )?;
         let addr = ep.local_addr()?;
         let (stop, stop_rx) = watch::channel(false);
         let task = tokio::spawn(serve(ep, Arc::new(Slow), stop_rx));
@@ -1187,7 +1229,10 @@ mod tests {
             .err()
             .ok_or("slow call did not time out")?;
         assert_eq!(err.kind(), TransportErrorKind::Timeout);
-        assert_eq!(rpc.call(addr, &name, "fast".into(), CALL_TIMEOUT).await?, "fast");
+        assert_eq!(
+            rpc.call(addr, &name, "fast".into(), CALL_TIMEOUT).await?,
+            "fast"
+        );
         assert_eq!(rpc.connections_opened(), 1);
         stop.send(true)?;
         task.await?;
@@ -1205,7 +1250,8 @@ mod tests {
         let server = Server::start(&ca, loopback())?;
         let rpc = client(&ca, &Identity::Client)?;
         let name = server_name("n1");
-        rpc.call(server.addr, &name, "warm".into(), CALL_TIMEOUT).await?;
+        rpc.call(server.addr, &name, "warm".into(), CALL_TIMEOUT)
+            .await?;
         let started = Instant::now();
         let mut callers = JoinSet::new();
         for c in 0..CALLERS {

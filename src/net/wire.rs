@@ -282,8 +282,14 @@ mod tests {
     /// numbers and nesting.
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
     enum TestMsg {
-        Get { key: String },
-        Put { key: String, value: Vec<u8>, clock: Vec<(u32, u64)> },
+        Get {
+            key: String,
+        },
+        Put {
+            key: String,
+            value: Vec<u8>,
+            clock: Vec<(u32, u64)>,
+        },
         Ack(u64),
         Nested(Vec<Option<TestMsg>>),
     }
@@ -314,7 +320,10 @@ mod tests {
         points.push(bytes.len());
         points.sort_unstable();
         points.dedup();
-        points.windows(2).map(|w| bytes[w[0]..w[1]].to_vec()).collect()
+        points
+            .windows(2)
+            .map(|w| bytes[w[0]..w[1]].to_vec())
+            .collect()
     }
 
     fn decode_all(dec: &mut FrameDecoder) -> Result<Vec<TestMsg>, WireError> {

@@ -369,7 +369,11 @@ async fn buffered_writes_become_durable_within_the_flush_interval() {
     tokio::time::sleep(Duration::from_millis(250)).await;
     let after = dir.path().join("after.redb");
     std::fs::copy(&path, &after).unwrap();
-    assert_eq!(store.stats().commits, 1, "the flush is an extra, empty commit");
+    assert_eq!(
+        store.stats().commits,
+        1,
+        "the flush is an extra, empty commit"
+    );
 
     let (crashed_early, info) = reopen(&before);
     assert!(!info.clean_shutdown);
