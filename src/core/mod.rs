@@ -15,5 +15,6 @@
 pub mod clock;
 pub mod coordinator;
 pub mod key;
+pub mod merkle;
 pub mod message;
 pub mod ring;
