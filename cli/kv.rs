@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use base64::Engine;
-use dynamo::client::{Client, GetOptions, GetReply, PutOptions};
+use dynamo::client::{Client, ClientError, GetOptions, GetReply, PutOptions};
 use dynamo::config::ClusterManifest;
 use dynamo::core::clock::Sibling;
 use dynamo::home::Home;
@@ -52,6 +52,19 @@ fn check_running(home: &Home, manifest: &ClusterManifest) -> anyhow::Result<()> 
         )));
     }
     Ok(())
+}
+
+/// The error of a request sent with `--node`: when that one node does not
+/// answer, say so, rather than that no node of the cluster answers (the
+/// client asked no other).
+fn through_node(err: ClientError, node: Option<&str>) -> anyhow::Error {
+    match (err, node) {
+        (ClientError::NotRunning { detail }, Some(node)) => exit::unavailable(format!(
+            "node {node} does not answer ({detail}); see `dynamo status`, or leave out --node \
+             to let another node coordinate"
+        )),
+        (err, _) => err.into(),
+    }
 }
 
 /// Checks `-R` / `-W`: at least 1 and at most the N replicas a key has
@@ -94,7 +107,8 @@ pub async fn put(home: &Home, args: &PutArgs) -> anyhow::Result<ExitCode> {
             args.context.as_deref(),
             &options,
         )
-        .await?;
+        .await
+        .map_err(|e| through_node(e, args.node.as_deref()))?;
     output::print(token)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -211,7 +225,8 @@ pub async fn get(home: &Home, args: &GetArgs) -> anyhow::Result<ExitCode> {
     };
     let reply = client
         .get(&args.key.bucket, args.key.key.as_bytes(), &options)
-        .await?;
+        .await
+        .map_err(|e| through_node(e, args.node.as_deref()))?;
     let shown = shown_siblings(&reply);
     if args.json {
         let doc = GetJson {

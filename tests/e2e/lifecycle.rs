@@ -1,7 +1,11 @@
 //! The dev cluster's life: `up` on a new, a stopped and a running home,
 //! `down`, and crashing, stopping and starting single nodes.
 
+use std::process::Stdio;
 use std::time::Duration;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 
 use crate::support::{cmdline_mentions, is_running, poll, process_state, Cluster};
 
@@ -45,6 +49,97 @@ fn down_leaves_no_node_process() {
     );
     let status = cluster.run(&["status"]);
     status.expect_code(5);
+
+    // --purge deletes the home as well.
+    cluster.run(&["down", "--purge"]).ok();
+    assert!(
+        !cluster.home().exists(),
+        "expected `down --purge` to delete the home"
+    );
+}
+
+#[test]
+fn foreground_up_stops_the_cluster_on_ctrl_c() {
+    let cluster = Cluster::unstarted(3);
+    let log = |name: &str| std::fs::File::create(cluster.scratch(name)).expect("a log file");
+    let mut up = cluster
+        .command(&["up", "--nodes", "3", "--base-port", "0"])
+        .stdin(Stdio::null())
+        .stdout(log("up.out"))
+        .stderr(log("up.err"))
+        .spawn()
+        .expect("run `dynamo up` in the foreground");
+    let up_pid = Pid::from_raw(i32::try_from(up.id()).expect("a pid"));
+    let up_stderr = || std::fs::read_to_string(cluster.scratch("up.err")).unwrap_or_default();
+    let serving = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        poll(
+            Duration::from_secs(20),
+            "the foreground cluster serving",
+            || {
+                if let Ok(Some(status)) = up.try_wait() {
+                    return Ok(Err(format!("`up` exited early: {status}")));
+                }
+                let status = cluster.run(&["status", "--json"]);
+                let doc = (status.code == 0).then(|| status.json());
+                let up_count = doc
+                    .as_ref()
+                    .and_then(|d| d["nodes"].as_array())
+                    .map_or(0, |nodes| {
+                        nodes.iter().filter(|n| n["state"] == "up").count()
+                    });
+                if up_count == 3 {
+                    Ok(Ok(()))
+                } else {
+                    Err(format!("exit {}: {}", status.code, status.stderr))
+                }
+            },
+        )
+    }));
+    match serving {
+        Ok(Ok(())) => {}
+        Ok(Err(early)) => panic!(
+            "expected the foreground `up` to keep running: {early}\n{}",
+            up_stderr()
+        ),
+        Err(panic) => {
+            let _ = kill(up_pid, Signal::SIGINT);
+            let _ = up.wait();
+            std::panic::resume_unwind(panic);
+        }
+    }
+    cluster.put("k", "v", &[]);
+    let pids = cluster.pids();
+    assert_eq!(pids.len(), 3, "expected 3 pid files, got {pids:?}");
+
+    kill(up_pid, Signal::SIGINT).expect("send Ctrl-C to `up`");
+    let status = poll(
+        Duration::from_secs(20),
+        "`up` ending after Ctrl-C",
+        || match up.try_wait() {
+            Ok(Some(status)) => Ok(status),
+            other => Err(format!("{other:?}")),
+        },
+    );
+    let stderr = up_stderr();
+    assert!(
+        status.success(),
+        "expected `up` to exit 0 after Ctrl-C, got {status}; stderr:\n{stderr}"
+    );
+    for (name, pid) in &pids {
+        // `up` reaped its children: not even a zombie is left.
+        assert_eq!(
+            process_state(*pid),
+            None,
+            "expected node {name} (pid {pid}) stopped and reaped by `up` after Ctrl-C"
+        );
+    }
+    assert!(
+        stderr.contains("stopping"),
+        "expected `up` to say it stops the cluster, got:\n{stderr}"
+    );
+    // The data outlives the foreground session.
+    cluster.up_again();
+    cluster.expect_value("k", b"v", &[]);
 }
 
 #[test]
@@ -166,6 +261,28 @@ fn a_killed_node_is_down_and_start_brings_it_back_with_its_data() {
     }
     cluster.put("while-down", "written", &[]);
     cluster.run(&["kill", "n2"]).expect_code(1);
+
+    // Quorums that need n2 cannot be reached: exit 5, saying how far it got.
+    let put = cluster.run(&["put", "all-three", "v", "-W", "3"]);
+    let message = put.expect_clean_error(5);
+    assert!(
+        message.contains('2') && message.contains('3'),
+        "expected the error to say 2 of 3 acknowledged, got {message}"
+    );
+    cluster.run(&["get", "k1", "-R", "3"]).expect_clean_error(5);
+    // Asking n2 itself names n2, and does not call the cluster down.
+    for args in [
+        &["get", "k1", "--node", "n2"][..],
+        &["put", "k1", "v", "--node", "n2"],
+    ] {
+        let run = cluster.run(args);
+        let message = run.expect_clean_error(5);
+        assert!(
+            message.contains("n2") && !message.contains("no node of the cluster"),
+            "`{}`: expected the error to be about n2 alone, got {message}",
+            run.line
+        );
+    }
 
     cluster.run(&["start", "n2"]).ok();
     cluster.run(&["start", "n2"]).expect_code(1);

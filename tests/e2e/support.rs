@@ -248,22 +248,40 @@ impl Cluster {
     /// `dynamo up --nodes N --base-port 0 --detach` with more flags.
     #[track_caller]
     pub fn start_with(nodes: usize, extra: &[&str]) -> Cluster {
-        let dir = tempfile::Builder::new()
-            .prefix("dynamo-e2e-")
-            .tempdir()
-            .expect("a temporary folder");
-        let home = dir.path().join("home");
-        let cluster = Cluster {
-            dir,
-            home,
-            names: (1..=nodes).map(|i| format!("n{i}")).collect(),
-        };
+        let cluster = Cluster::unstarted(nodes);
         let count = nodes.to_string();
         let mut args = vec!["up", "--nodes", &count, "--base-port", "0", "--detach"];
         args.extend_from_slice(extra);
         let up = cluster.run(&args);
         up.ok();
         cluster
+    }
+
+    /// A cluster of `nodes` nodes yet to be made: its home does not exist.
+    pub fn unstarted(nodes: usize) -> Cluster {
+        let dir = tempfile::Builder::new()
+            .prefix("dynamo-e2e-")
+            .tempdir()
+            .expect("a temporary folder");
+        let home = dir.path().join("home");
+        Cluster {
+            dir,
+            home,
+            names: (1..=nodes).map(|i| format!("n{i}")).collect(),
+        }
+    }
+
+    /// A `dynamo` command for this cluster, to spawn by hand.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(DYNAMO);
+        command
+            .args(args)
+            .env("DYNAMO_HOME", &self.home)
+            .env("NO_COLOR", "1")
+            .env_remove("RUST_BACKTRACE")
+            .env_remove("RUST_LIB_BACKTRACE")
+            .env_remove("DYNAMO_LOG");
+        command
     }
 
     /// The cluster home.
