@@ -79,7 +79,7 @@ pub enum Stopped {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// A node's process exited while the others were starting.
-    #[error("node {name} {status} while starting{}", log_excerpt(.log_tail))]
+    #[error("node {name} {status} while starting{}", why_exited(.name, .log_tail))]
     Exited {
         /// The node.
         name: String,
@@ -119,6 +119,31 @@ impl StartError {
             _ => false,
         }
     }
+}
+
+/// What follows "node n2 exited … while starting": the node's own last
+/// error when its log ends with one (what `dynamo node` printed before
+/// exiting), with what to do about it; else the end of its log.
+fn why_exited(name: &str, tail: &str) -> String {
+    let last_error = tail
+        .lines()
+        .rev()
+        .find_map(|line| line.trim().strip_prefix("error: "));
+    let Some(reason) = last_error else {
+        return log_excerpt(tail);
+    };
+    let reason = reason
+        .strip_prefix(&format!("node {name} failed: "))
+        .unwrap_or(reason);
+    let advice = if reason.contains("corrupted") {
+        format!(
+            "; restore that file from a backup, or move it away to start {name} with an \
+             empty store"
+        )
+    } else {
+        String::new()
+    };
+    format!(": {reason}{advice} (see `dynamo logs {name}`)")
 }
 
 fn log_excerpt(tail: &str) -> String {
@@ -562,6 +587,46 @@ mod tests {
                 .into(),
         };
         assert!(err.port_taken());
-        assert!(err.to_string().contains("the end of its log"));
+        assert_eq!(
+            err.to_string(),
+            "node n1 exited with status 1 while starting: cannot bind 127.0.0.1:7101: \
+             Address already in use (os error 98) (see `dynamo logs n1`)"
+        );
+    }
+
+    #[test]
+    fn a_node_without_a_last_error_shows_its_log() {
+        let err = StartError::Exited {
+            name: "n2".into(),
+            status: "was killed by SIGKILL".into(),
+            log_tail: "  INFO starting\n  INFO opening the store".into(),
+        };
+        let text = err.to_string();
+        assert!(text.contains("the end of its log"), "{text}");
+        assert!(text.contains("opening the store"), "{text}");
+    }
+
+    #[test]
+    fn a_corrupted_store_says_what_to_do() {
+        let err = StartError::Exited {
+            name: "n2".into(),
+            status: "exited with status 1".into(),
+            log_tail:
+                "  2026 ERROR node n2 stopped: storage file /h/n2/data/data.redb is corrupted\n  \
+                       error: node n2 failed: storage file /h/n2/data/data.redb is corrupted"
+                    .into(),
+        };
+        let text = err.to_string();
+        assert!(
+            text.starts_with(
+                "node n2 exited with status 1 while starting: storage file \
+                 /h/n2/data/data.redb is corrupted; restore that file"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("move it away") && !text.contains('\n'),
+            "{text}"
+        );
     }
 }
