@@ -4,11 +4,13 @@
 //! explicitly, a [`ClientError`] knows its own (except that input the
 //! cluster refuses as invalid, like a key over the size limit, a damaged
 //! or foreign context token or an unknown node name, is a usage error:
-//! the command line is wrong), anything else is `1`.
+//! the command line is wrong; so are cluster settings `up` cannot make),
+//! anything else is `1`.
 
 use std::fmt;
 
 use dynamo::client::ClientError;
+use dynamo::home::HomeError;
 
 /// Any other error.
 pub const ERROR: u8 = 1;
@@ -67,6 +69,9 @@ pub fn code_of(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
         if let Some(failure) = cause.downcast_ref::<Failure>() {
             return failure.code;
+        }
+        if let Some(HomeError::InvalidSpec(_)) = cause.downcast_ref::<HomeError>() {
+            return USAGE;
         }
         if let Some(client) = cause.downcast_ref::<ClientError>() {
             return match client {
@@ -137,6 +142,9 @@ mod tests {
         assert_eq!(code_of(&anyhow::Error::new(stopped)), UNAVAILABLE);
         let refused = anyhow::Error::new(ClientError::Refused("UnknownIssuer".into()));
         assert_eq!(code_of(&refused), ERROR);
+        let spec = anyhow::Error::new(HomeError::InvalidSpec("N = 4 > 3 nodes".into()))
+            .context("cannot create a cluster at /h");
+        assert_eq!(code_of(&spec), USAGE);
     }
 
     #[test]

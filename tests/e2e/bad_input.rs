@@ -265,3 +265,32 @@ fn a_corrupted_data_file_stops_up_naming_the_file_and_spares_the_others() {
         cluster.expect_value(key, format!("value of {key}").as_bytes(), &["-R", "3"]);
     }
 }
+
+#[test]
+fn cluster_settings_that_cannot_work_are_refused_before_anything_is_made() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let home = dir.path().join("home");
+    for (args, words) in [
+        (&["--nodes", "3", "--replicas", "4"][..], "replicas"),
+        (&["--nodes", "3", "-R", "4"], "read quorum"),
+        (&["--nodes", "3", "-W", "0"], "write quorum"),
+        (&["--nodes", "0"], "no nodes"),
+        (&["--nodes", "3", "--partitions", "3"], "power of two"),
+        (&["--nodes", "3", "--base-port", "65534"], "65535"),
+    ] {
+        let mut all = vec!["up", "--detach"];
+        all.extend_from_slice(args);
+        let run = dynamo_in(&home, &all, None);
+        let message = run.expect_clean_error(2);
+        assert!(
+            message.contains(words),
+            "`{}`: expected the error to mention {words:?}, got {message}",
+            run.line
+        );
+        assert!(
+            !home.exists(),
+            "`{}`: expected no home to be made",
+            run.line
+        );
+    }
+}
