@@ -56,11 +56,13 @@ complete -c dynamo -n "__fish_dynamo_using_subcommand up" -s R -l read-quorum -d
 complete -c dynamo -n "__fish_dynamo_using_subcommand up" -s W -l write-quorum -d 'W: acknowledgements a write waits for [default: 2]' -r
 complete -c dynamo -n "__fish_dynamo_using_subcommand up" -s Q -l partitions -d 'Q: partitions of the ring, a power of two [default: 64]' -r
 complete -c dynamo -n "__fish_dynamo_using_subcommand up" -s p -l base-port -d 'First node\'s UDP port, the next ones follow; 0 picks free ports [default: 7101]' -r
+complete -c dynamo -n "__fish_dynamo_using_subcommand up" -l durability -d 'How nodes commit writes: `immediate` fsyncs each group commit before acknowledging it; `buffered` fsyncs every flush interval [default: immediate]' -r -f -a "immediate\t'fsync every group commit before acknowledging its writes'
+buffered\t'fsync every flush interval; a crash may lose this replica\'s last interval'"
 complete -c dynamo -n "__fish_dynamo_using_subcommand up" -l name -d 'Name of a new cluster [default: dynamo-dev]' -r
 complete -c dynamo -n "__fish_dynamo_using_subcommand up" -l home -d 'The cluster home made by `dynamo up` [default: $XDG_DATA_HOME/dynamo/cluster, else ~/.local/share/dynamo/cluster]' -r -F
 complete -c dynamo -n "__fish_dynamo_using_subcommand up" -s d -l detach -d 'Return once the cluster serves, leaving it running'
 complete -c dynamo -n "__fish_dynamo_using_subcommand up" -l json -d 'Print one JSON document instead of a table'
-complete -c dynamo -n "__fish_dynamo_using_subcommand up" -s h -l help -d 'Print help'
+complete -c dynamo -n "__fish_dynamo_using_subcommand up" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dynamo -n "__fish_dynamo_using_subcommand up" -s V -l version -d 'Print version'
 complete -c dynamo -n "__fish_dynamo_using_subcommand down" -l home -d 'The cluster home made by `dynamo up` [default: $XDG_DATA_HOME/dynamo/cluster, else ~/.local/share/dynamo/cluster]' -r -F
 complete -c dynamo -n "__fish_dynamo_using_subcommand down" -l purge -d 'Also delete the cluster home and all its data'
