@@ -283,3 +283,25 @@ fn binary_values_round_trip_through_file_and_stdin() {
     cluster.run_with_stdin(&["put", "empty"], b"").ok();
     cluster.expect_value("empty", b"", &[]);
 }
+
+#[test]
+fn buckets_keep_their_keys_apart() {
+    let cluster = Cluster::start(3);
+    cluster.put("shared-name", "in a", &["--bucket", "a"]);
+    cluster.put("shared-name", "in b", &["--bucket", "b"]);
+    cluster.expect_value("shared-name", b"in a", &["--bucket", "a"]);
+    cluster.expect_value("shared-name", b"in b", &["--bucket", "b"]);
+    cluster.run(&["get", "shared-name"]).expect_code(3);
+    let doc = cluster.json(&["get", "shared-name", "--bucket", "b"]);
+    assert_eq!(
+        doc["bucket"], "b",
+        "expected the bucket in get --json: {doc}"
+    );
+    cluster
+        .run(&["delete", "shared-name", "--bucket", "a"])
+        .ok();
+    cluster
+        .run(&["get", "shared-name", "--bucket", "a"])
+        .expect_code(3);
+    cluster.expect_value("shared-name", b"in b", &["--bucket", "b"]);
+}

@@ -221,6 +221,20 @@ fn up_restarts_a_stopped_home_with_its_data_and_knows_a_running_one() {
         "expected 10 keys on 3 replicas each after the restart"
     );
 
+    // Partly running: `up` starts only the node that is missing.
+    let before: Vec<(String, u32)> = cluster.pids();
+    cluster.run(&["kill", "n1"]).ok();
+    let report = cluster.json(&["up", "--detach"]);
+    assert_eq!(
+        report["already_running"], false,
+        "expected n1 started again: {report}"
+    );
+    let after = cluster.pids();
+    assert_eq!(after.len(), 3, "expected 3 nodes running, got {after:?}");
+    assert_ne!(after[0], before[0], "expected a new n1 process");
+    assert_eq!(after[1..], before[1..], "expected n2 and n3 left alone");
+    cluster.expect_value("k1", b"v1", &["--node", "n1", "-R", "3"]);
+
     // Flags that contradict the home are refused, not silently ignored.
     cluster.down();
     let run = cluster.run(&["up", "--nodes", "5", "--detach"]);

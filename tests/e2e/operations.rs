@@ -1,7 +1,13 @@
 //! Operator commands: `bench` (its report's shape, never its speed) and
 //! `logs`.
 
-use crate::support::Cluster;
+use std::process::Stdio;
+use std::time::Duration;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::support::{poll, Cluster};
 
 #[test]
 fn bench_reports_the_cli_md_shape_without_errors() {
@@ -85,8 +91,55 @@ fn logs_show_the_node_log() {
         last.text()
     );
 
-    // The log lives on after the node stops, and says it stopped.
+    // -f follows the log until Ctrl-C: it shows the node stopping.
+    let followed = cluster.scratch("follow.out");
+    let mut follow = cluster
+        .command(&["logs", "n3", "-f"])
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&followed).expect("a file for -f"))
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run `dynamo logs n3 -f`");
+    let read = || std::fs::read_to_string(&followed).unwrap_or_default();
+    poll(
+        Duration::from_secs(10),
+        "`logs -f` printing the log so far",
+        || {
+            if read().contains("node n3 serving") {
+                Ok(())
+            } else {
+                Err(read())
+            }
+        },
+    );
     cluster.run(&["stop", "n3"]).ok();
+    poll(
+        Duration::from_secs(10),
+        "`logs -f` printing n3 stopping",
+        || {
+            if read().contains("stopped") {
+                Ok(())
+            } else {
+                Err(read())
+            }
+        },
+    );
+    let pid = Pid::from_raw(i32::try_from(follow.id()).expect("a pid"));
+    kill(pid, Signal::SIGINT).expect("send Ctrl-C to `logs -f`");
+    let status = poll(
+        Duration::from_secs(10),
+        "`logs -f` ending on Ctrl-C",
+        || match follow.try_wait() {
+            Ok(Some(status)) => Ok(status),
+            other => Err(format!("{other:?}")),
+        },
+    );
+    assert!(
+        status.success(),
+        "expected `logs -f` to exit 0 on Ctrl-C, got {status}"
+    );
+
+    // The log lives on after the node stops, and says it stopped.
     let stopped = cluster.run(&["logs", "n3"]);
     stopped.ok();
     assert!(
