@@ -71,7 +71,7 @@ fn five_nodes_serve_every_key_through_every_node() {
             let cluster = &cluster;
             scope.spawn(move || {
                 for (key, value, writer, reader) in chunk {
-                    assert_ne!(writer, reader);
+                    assert_ne!(writer, reader, "expected a different node to read {key}");
                     cluster.put(key, value, &["--node", writer]);
                     cluster.expect_value(key, value.as_bytes(), &["--node", reader]);
                 }
@@ -134,11 +134,15 @@ fn concurrent_puts_through_one_coordinator_become_siblings_and_resolve() {
             .expect("value_base64 is base64");
         assert_eq!(
             Some(String::from_utf8_lossy(&bytes).as_ref()),
-            sibling["value"].as_str()
+            sibling["value"].as_str(),
+            "expected value_base64 to hold the same bytes as value: {sibling}"
         );
     }
-    assert_eq!(doc["bucket"], "default");
-    assert_eq!(doc["key"], "cart");
+    assert_eq!(
+        doc["bucket"], "default",
+        "expected the default bucket: {doc}"
+    );
+    assert_eq!(doc["key"], "cart", "expected the key echoed: {doc}");
     assert!(
         doc["context"].as_str().is_some_and(|c| !c.is_empty()),
         "expected a context: {doc}"
@@ -187,7 +191,8 @@ fn concurrent_puts_through_one_coordinator_become_siblings_and_resolve() {
         cluster.json(&["get", "cart"])["siblings"]
             .as_array()
             .map(Vec::len),
-        Some(2)
+        Some(2),
+        "expected a refused --pick to leave both siblings"
     );
 }
 
@@ -209,7 +214,7 @@ fn deleted_keys_are_not_found_with_or_without_context() {
             Value::Array(vec![]),
             "expected no siblings for {key}: {doc}"
         );
-        assert_eq!(doc["key"], key);
+        assert_eq!(doc["key"], key, "expected the key echoed: {doc}");
     };
 
     // Without a context: over what a read sees now.
