@@ -15,7 +15,7 @@ use dynamo::client::{Client, NodeStatus};
 use dynamo::config::ClusterManifest;
 use dynamo::home::{ClusterSpec, Home};
 use serde::Serialize;
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use crate::args::{DownArgs, UpArgs};
 use crate::devcluster::{describe_exit, DevCluster, Spawned, StartError, Stopped};
@@ -67,6 +67,13 @@ pub async fn up(home: &Home, args: &UpArgs) -> anyhow::Result<ExitCode> {
         true
     };
     let mut cluster = DevCluster::open(home)?;
+    // Watched from before the nodes start: a Ctrl-C that comes after they
+    // serve but before the foreground loop runs must not be lost.
+    let signals = if args.detach {
+        None
+    } else {
+        Some(StopSignals::watch()?)
+    };
     let mut retried = false;
     let (spawned, statuses, already_running) = loop {
         match start_cluster(&cluster).await {
@@ -93,10 +100,38 @@ pub async fn up(home: &Home, args: &UpArgs) -> anyhow::Result<ExitCode> {
         seconds: started.elapsed().as_secs_f64(),
     };
     print_report(&report, args.json)?;
-    if args.detach || already_running {
-        return Ok(ExitCode::SUCCESS);
+    match signals {
+        Some(signals) if !already_running => foreground(&cluster, spawned, signals).await,
+        _ => Ok(ExitCode::SUCCESS),
     }
-    foreground(&cluster, spawned).await
+}
+
+/// The signals that end a foreground `up`: Ctrl-C, SIGTERM, SIGHUP.
+struct StopSignals {
+    interrupt: Signal,
+    terminate: Signal,
+    hangup: Signal,
+}
+
+impl StopSignals {
+    /// Starts watching; a signal that arrives from now on is kept until
+    /// [`StopSignals::recv`] looks.
+    fn watch() -> anyhow::Result<StopSignals> {
+        Ok(StopSignals {
+            interrupt: signal(SignalKind::interrupt()).context("cannot watch for Ctrl-C")?,
+            terminate: signal(SignalKind::terminate()).context("cannot watch for SIGTERM")?,
+            hangup: signal(SignalKind::hangup()).context("cannot watch for SIGHUP")?,
+        })
+    }
+
+    /// Waits for any of them.
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+            _ = self.hangup.recv() => {}
+        }
+    }
 }
 
 fn create(home: &Home, spec: &ClusterSpec) -> anyhow::Result<()> {
@@ -327,17 +362,16 @@ fn print_report(report: &UpReport, json: bool) -> anyhow::Result<()> {
 
 /// Stays in the foreground until Ctrl-C (or SIGTERM, SIGHUP), reaping the
 /// nodes; then stops every running node of the cluster gracefully.
-async fn foreground(cluster: &DevCluster, mut spawned: Vec<Spawned>) -> anyhow::Result<ExitCode> {
+async fn foreground(
+    cluster: &DevCluster,
+    mut spawned: Vec<Spawned>,
+    mut signals: StopSignals,
+) -> anyhow::Result<ExitCode> {
     output::note("press Ctrl-C to stop the cluster");
-    let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch for Ctrl-C")?;
-    let mut terminate = signal(SignalKind::terminate()).context("cannot watch for SIGTERM")?;
-    let mut hangup = signal(SignalKind::hangup()).context("cannot watch for SIGHUP")?;
     let mut reap = tokio::time::interval(REAP_INTERVAL);
     loop {
         tokio::select! {
-            _ = interrupt.recv() => break,
-            _ = terminate.recv() => break,
-            _ = hangup.recv() => break,
+            () = signals.recv() => break,
             _ = reap.tick() => {
                 spawned.retain_mut(|s| match s.child.try_wait() {
                     Ok(Some(status)) => {

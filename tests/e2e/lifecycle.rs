@@ -111,20 +111,24 @@ fn foreground_up_stops_the_cluster_on_ctrl_c() {
     let pids = cluster.pids();
     assert_eq!(pids.len(), 3, "expected 3 pid files, got {pids:?}");
 
-    // Ctrl-C, repeated until `up` ends: the cluster serves a moment before
-    // `up` starts listening for it, and a Ctrl-C in between is not seen
-    // (one while it stops the nodes changes nothing).
-    let mut sent = std::time::Instant::now() - Duration::from_secs(1);
-    let status = poll(Duration::from_secs(20), "`up` ending after Ctrl-C", || {
-        if sent.elapsed() >= Duration::from_millis(500) {
-            kill(up_pid, Signal::SIGINT).map_err(|e| format!("cannot send SIGINT: {e}"))?;
-            sent = std::time::Instant::now();
-        }
-        match up.try_wait() {
-            Ok(Some(status)) => Ok(status),
-            other => Err(format!("{other:?}")),
+    // Once `up` has shown the cluster, one Ctrl-C stops it.
+    let up_stdout = || std::fs::read_to_string(cluster.scratch("up.out")).unwrap_or_default();
+    poll(Duration::from_secs(10), "`up` showing the cluster", || {
+        if up_stdout().contains("cluster up") {
+            Ok(())
+        } else {
+            Err(up_stdout())
         }
     });
+    kill(up_pid, Signal::SIGINT).expect("send Ctrl-C to `up`");
+    let status = poll(
+        Duration::from_secs(20),
+        "`up` ending after Ctrl-C",
+        || match up.try_wait() {
+            Ok(Some(status)) => Ok(status),
+            other => Err(format!("{other:?}")),
+        },
+    );
     let stderr = up_stderr();
     assert!(
         status.success(),
