@@ -39,7 +39,9 @@ pub const EMPTY: Digest = [0; 32];
 
 /// A node of the tree: its level (0 = root, [`DEPTH`] = leaves) and its
 /// index within that level.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct NodeId {
     /// 0 for the root, [`DEPTH`] for leaves.
     pub level: u32,
@@ -54,8 +56,14 @@ impl NodeId {
     fn children(self) -> [NodeId; 2] {
         let level = self.level + 1;
         [
-            NodeId { level, index: 2 * self.index },
-            NodeId { level, index: 2 * self.index + 1 },
+            NodeId {
+                level,
+                index: 2 * self.index,
+            },
+            NodeId {
+                level,
+                index: 2 * self.index + 1,
+            },
         ]
     }
 
@@ -173,7 +181,9 @@ impl MerkleTree {
 
     /// Every hash of one level, left to right.
     pub fn level(&self, level: u32) -> &[Digest] {
-        self.levels.get(level as usize).map_or(&[], |l| l.as_slice())
+        self.levels
+            .get(level as usize)
+            .map_or(&[], |l| l.as_slice())
     }
 
     /// The leaf hashes, to store.
@@ -271,14 +281,22 @@ mod tests {
     }
 
     fn position(i: u64) -> u64 {
-        u64::from_be_bytes(blake3::hash(&key(i)).as_bytes()[..8].try_into().unwrap_or([0; 8]))
+        u64::from_be_bytes(
+            blake3::hash(&key(i)).as_bytes()[..8]
+                .try_into()
+                .unwrap_or([0; 8]),
+        )
     }
 
     /// A tree over keys `0..n` of partition 0 of a 1-partition ring, key i at version v(i).
     fn tree(n: u64, v: impl Fn(u64) -> u64) -> MerkleTree {
         let mut t = MerkleTree::new();
         for i in 0..n {
-            t.update(leaf_of(position(i), 1), None, Some(&entry_hash(&key(i), &version(v(i)))));
+            t.update(
+                leaf_of(position(i), 1),
+                None,
+                Some(&entry_hash(&key(i), &version(v(i)))),
+            );
         }
         t
     }
@@ -327,7 +345,11 @@ mod tests {
         let w = walk(&a, &b);
         let leaves: Vec<usize> = w.differing_leaves().collect();
         assert_eq!(leaves, vec![leaf_of(position(4242), 1)]);
-        assert_eq!(w.hashes_received(), 2 * DEPTH as usize + 1, "root plus two per level");
+        assert_eq!(
+            w.hashes_received(),
+            2 * DEPTH as usize + 1,
+            "root plus two per level"
+        );
     }
 
     #[test]

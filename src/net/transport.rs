@@ -1020,7 +1020,7 @@ mod tests {
         let mut decoder = FrameDecoder::default();
         let mut chunk = [0u8; 4096];
         loop {
-            if let Some(frame) = decoder.next::<(u64, String)>()? {
+            if let Some(frame) = decoder.next_frame::<(u64, String)>()? {
                 return Ok(frame);
             }
             let n = recv.read(&mut chunk).await?.ok_or("stream ended")?;

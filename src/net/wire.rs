@@ -245,7 +245,7 @@ impl FrameDecoder {
     /// Decodes the next whole frame, or returns `Ok(None)` when more bytes
     /// are needed. An oversized length prefix fails as soon as its 4 bytes
     /// are in, without waiting for the payload.
-    pub fn next<T: DeserializeOwned>(&mut self) -> Result<Option<T>, WireError> {
+    pub fn next_frame<T: DeserializeOwned>(&mut self) -> Result<Option<T>, WireError> {
         let pending = &self.buffer[self.consumed..];
         let Some(header) = pending.get(..FRAME_HEADER_BYTES) else {
             return Ok(None);
@@ -328,7 +328,7 @@ mod tests {
 
     fn decode_all(dec: &mut FrameDecoder) -> Result<Vec<TestMsg>, WireError> {
         let mut out = Vec::new();
-        while let Some(msg) = dec.next::<TestMsg>()? {
+        while let Some(msg) = dec.next_frame::<TestMsg>()? {
             out.push(msg);
         }
         Ok(out)
@@ -358,7 +358,7 @@ mod tests {
         let mut dec = FrameDecoder::new(1024);
         dec.push(&u32::MAX.to_be_bytes());
         assert!(matches!(
-            dec.next::<TestMsg>(),
+            dec.next_frame::<TestMsg>(),
             Err(WireError::TooLarge { len, limit: 1024 }) if len == u32::MAX as usize
         ));
     }
@@ -372,7 +372,7 @@ mod tests {
         let mut dec = FrameDecoder::default();
         dec.push(&frame);
         assert!(matches!(
-            dec.next::<TestMsg>(),
+            dec.next_frame::<TestMsg>(),
             Err(WireError::TrailingBytes { trailing: 1 })
         ));
     }
