@@ -9,8 +9,10 @@
 //! tests, and waits poll a condition with a generous limit.
 
 mod bad_input;
+mod chaos;
 mod completions;
 mod data;
+mod faults;
 mod lifecycle;
 mod operations;
 mod ring;

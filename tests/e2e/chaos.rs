@@ -1,0 +1,176 @@
+//! The chaos test (issue 3): writers put unique keys through random nodes
+//! while a driver crashes, stops and restarts nodes and cuts and heals
+//! partitions at random, one fault at a time. Afterwards every
+//! acknowledged put must be readable with its exact value; the share of
+//! puts that were acknowledged is printed.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+
+use crate::faults::{wait_hints_drained, DRAIN_TIMEOUT};
+use crate::support::{dynamo_in, Cluster};
+
+/// How long the faults go on.
+const CHAOS: Duration = Duration::from_secs(30);
+/// Writer threads.
+const WRITERS: usize = 4;
+
+/// What the driver is doing to the cluster now; writers avoid a node that
+/// is (about to be) down, as a client would after its first failed call.
+#[derive(Default)]
+struct Faults {
+    down: Option<String>,
+}
+
+#[test]
+fn chaos_loses_no_acknowledged_write() {
+    let cluster = Cluster::start(5);
+    let seed: u64 = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(7, |d| d.as_nanos() as u64);
+    eprintln!("chaos: seed {seed}");
+    let faults = Mutex::new(Faults::default());
+    let stop = AtomicBool::new(false);
+    let attempts = AtomicU64::new(0);
+    let names = cluster.names.clone();
+    let mut log: Vec<String> = Vec::new();
+
+    let acked: Vec<(String, String)> = std::thread::scope(|scope| {
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|w| {
+                let (cluster, faults, stop, attempts, names) =
+                    (&cluster, &faults, &stop, &attempts, &names);
+                scope.spawn(move || {
+                    let mut rng = StdRng::seed_from_u64(seed ^ (w as u64 + 1));
+                    let mut acked = Vec::new();
+                    let mut failed = BTreeMap::<i32, u64>::new();
+                    let mut i = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        let down = faults.lock().expect("faults").down.clone();
+                        let node = loop {
+                            let n = names.choose(&mut rng).expect("nodes");
+                            if Some(n) != down.as_ref() {
+                                break n.clone();
+                            }
+                        };
+                        let key = format!("chaos-{w}-{i}");
+                        let value = format!("{w}:{i}:{}", rng.gen::<u32>());
+                        i += 1;
+                        attempts.fetch_add(1, Ordering::Relaxed);
+                        let run = dynamo_in(
+                            cluster.home(),
+                            &["put", &key, &value, "--node", &node],
+                            None,
+                        );
+                        if run.code == 0 {
+                            acked.push((key, value));
+                        } else {
+                            *failed.entry(run.code).or_default() += 1;
+                            if failed.values().sum::<u64>() <= 3 {
+                                eprintln!(
+                                    "chaos: {} failed: exit {}: {}",
+                                    run.line,
+                                    run.code,
+                                    run.stderr.trim()
+                                );
+                            }
+                        }
+                    }
+                    if !failed.is_empty() {
+                        eprintln!("chaos: writer {w} failures by exit code: {failed:?}");
+                    }
+                    acked
+                })
+            })
+            .collect();
+
+        // The driver: one fault at a time, so every coordinator has W = 2
+        // nodes on its side (a 2|3 cut, or one node down).
+        let mut rng = StdRng::seed_from_u64(seed);
+        let started = Instant::now();
+        while started.elapsed() < CHAOS {
+            let hold = Duration::from_millis(rng.gen_range(1000..3000));
+            let pause = Duration::from_millis(rng.gen_range(300..1200));
+            let node = names.choose(&mut rng).expect("nodes").clone();
+            match rng.gen_range(0..3) {
+                0 | 1 => {
+                    let how = if rng.gen_bool(0.5) { "kill" } else { "stop" };
+                    faults.lock().expect("faults").down = Some(node.clone());
+                    log.push(format!("{how} {node}"));
+                    cluster.run(&[how, &node]).ok();
+                    std::thread::sleep(hold);
+                    cluster.run(&["start", &node]).ok();
+                    faults.lock().expect("faults").down = None;
+                }
+                _ => {
+                    let mut shuffled = names.clone();
+                    shuffled.shuffle(&mut rng);
+                    let (a, b) = shuffled.split_at(2);
+                    let (a, b) = (a.join(","), b.join(","));
+                    log.push(format!("partition {a} {b}"));
+                    cluster.run(&["partition", &a, &b]).ok();
+                    std::thread::sleep(hold);
+                    cluster.run(&["heal"]).ok();
+                }
+            }
+            std::thread::sleep(pause);
+        }
+        stop.store(true, Ordering::Relaxed);
+        writers
+            .into_iter()
+            .flat_map(|w| w.join().expect("a writer thread"))
+            .collect()
+    });
+    eprintln!("chaos: faults: {}", log.join("; "));
+
+    // Everything back: healed, every node up, every hint handed off.
+    cluster.run(&["heal"]).ok();
+    wait_hints_drained(&cluster, DRAIN_TIMEOUT);
+
+    let attempts = attempts.load(Ordering::Relaxed);
+    let lost = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for chunk in acked.chunks(acked.len().div_ceil(WRITERS).max(1)) {
+            let (cluster, lost) = (&cluster, &lost);
+            scope.spawn(move || {
+                for (key, value) in chunk {
+                    let run = cluster.run(&["get", key]);
+                    if run.code != 0 || run.stdout != value.as_bytes() {
+                        lost.lock().expect("lost").push(format!(
+                            "{key}: expected {value:?}, got exit {} {:?} {}",
+                            run.code,
+                            run.text(),
+                            run.stderr.trim()
+                        ));
+                    }
+                }
+            });
+        }
+    });
+    let lost = lost.into_inner().expect("lost");
+    let share = 100.0 * acked.len() as f64 / attempts.max(1) as f64;
+    println!(
+        "chaos: {}/{attempts} puts acknowledged ({share:.2}%), {} acknowledged writes lost, {} faults in {}s",
+        acked.len(),
+        lost.len(),
+        log.len(),
+        CHAOS.as_secs()
+    );
+    assert!(
+        acked.len() as u64 * 2 > attempts,
+        "expected most puts to be acknowledged through one fault at a time, got {}/{attempts}",
+        acked.len()
+    );
+    assert!(
+        lost.is_empty(),
+        "expected every acknowledged write readable with its value; lost {}:\n{}",
+        lost.len(),
+        lost.join("\n")
+    );
+}

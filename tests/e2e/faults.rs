@@ -1,0 +1,481 @@
+//! Always writeable (issue 3): a crashed node, a partitioned cluster and a
+//! wiped replica, and what must hold through each: sloppy quorum keeps
+//! puts succeeding, hints are kept and handed off, read repair and handoff
+//! bring the values back together, and no acknowledged write is lost.
+//! Also the fault commands' bad input, `status` showing unreachable peers
+//! and `get --explain` showing fallbacks.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support::{poll, Cluster};
+
+/// How long hints may take to be handed off once their owner is back.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// `status --json`'s node rows, or why there are none.
+pub fn status_rows(cluster: &Cluster) -> Result<Vec<Value>, String> {
+    let run = cluster.run(&["status", "--json"]);
+    if run.code != 0 {
+        return Err(format!("`{}` exit {}: {}", run.line, run.code, run.stderr));
+    }
+    let doc = run.json();
+    doc["nodes"]
+        .as_array()
+        .cloned()
+        .ok_or_else(|| format!("no \"nodes\" array in {doc}"))
+}
+
+/// The pending hints summed over the nodes that answered `status`.
+pub fn total_hints(cluster: &Cluster) -> Result<u64, String> {
+    Ok(status_rows(cluster)?
+        .iter()
+        .filter_map(|n| n["hints"].as_u64())
+        .sum())
+}
+
+/// Waits until every node is up and no node holds a pending hint.
+#[track_caller]
+pub fn wait_hints_drained(cluster: &Cluster, timeout: Duration) {
+    poll(timeout, "every node up and no hint pending", || {
+        let rows = status_rows(cluster)?;
+        let up = rows.iter().filter(|n| n["state"] == "up").count();
+        let hints: u64 = rows.iter().filter_map(|n| n["hints"].as_u64()).sum();
+        if up == cluster.names.len() && hints == 0 {
+            Ok(())
+        } else {
+            Err(format!("{up} up, {hints} hints pending: {rows:?}"))
+        }
+    });
+}
+
+/// Waits until `status` shows every node up.
+#[track_caller]
+pub fn wait_all_up(cluster: &Cluster) {
+    poll(Duration::from_secs(30), "every node up", || {
+        let rows = status_rows(cluster)?;
+        if rows.iter().all(|n| n["state"] == "up") && rows.len() == cluster.names.len() {
+            Ok(())
+        } else {
+            Err(format!("{rows:?}"))
+        }
+    });
+}
+
+/// The key's preference list from `ring --key K --json`.
+#[track_caller]
+pub fn preference_list(cluster: &Cluster, key: &str) -> Vec<String> {
+    let doc = cluster.json(&["ring", "--key", key]);
+    doc["preference_list"]
+        .as_array()
+        .unwrap_or_else(|| panic!("expected a preference_list in {doc}"))
+        .iter()
+        .map(|n| n.as_str().expect("node names are strings").to_string())
+        .collect()
+}
+
+/// The `keys` count `status` reports for one node.
+pub fn node_keys(cluster: &Cluster, name: &str) -> Result<u64, String> {
+    let rows = status_rows(cluster)?;
+    rows.iter()
+        .find(|n| n["name"] == name)
+        .and_then(|n| n["keys"].as_u64())
+        .ok_or_else(|| format!("no key count for {name} in {rows:?}"))
+}
+
+/// The sibling values `get KEY --json [extra…]` shows, sorted (a deleted
+/// or non-UTF-8 sibling shows as `<deleted>` / `<binary>`); `None` when
+/// the get fails.
+pub fn sibling_values(cluster: &Cluster, key: &str, extra: &[&str]) -> Result<Vec<String>, String> {
+    let mut args = vec!["get", key, "--json"];
+    args.extend_from_slice(extra);
+    let run = cluster.run(&args);
+    if run.code != 0 {
+        return Err(format!("`{}` exit {}: {}", run.line, run.code, run.stderr));
+    }
+    let doc = run.json();
+    let mut values: Vec<String> = doc["siblings"]
+        .as_array()
+        .ok_or_else(|| format!("no siblings array in {doc}"))?
+        .iter()
+        .map(|s| {
+            if s["deleted"] == true {
+                "<deleted>".to_string()
+            } else {
+                s["value"].as_str().unwrap_or("<binary>").to_string()
+            }
+        })
+        .collect();
+    values.sort();
+    Ok(values)
+}
+
+/// The context `get KEY --json` returns.
+#[track_caller]
+fn context_of(cluster: &Cluster, key: &str) -> String {
+    let doc = cluster.json(&["get", key]);
+    doc["context"]
+        .as_str()
+        .unwrap_or_else(|| panic!("expected a context in {doc}"))
+        .to_string()
+}
+
+#[test]
+fn a_killed_node_gets_its_writes_by_hinted_handoff() {
+    let cluster = Cluster::start(5);
+    let keys: Vec<String> = (0..100).map(|i| format!("hinted-{i}")).collect();
+    let for_n3: Vec<&String> = keys
+        .iter()
+        .filter(|k| preference_list(&cluster, k).iter().any(|n| n == "n3"))
+        .collect();
+    assert!(
+        !for_n3.is_empty(),
+        "expected some of 100 keys to have n3 among their replicas"
+    );
+
+    cluster.run(&["kill", "n3"]).ok();
+    for (i, key) in keys.iter().enumerate() {
+        // Every put succeeds: W = 2 counts the fallbacks' acks.
+        cluster.put(key, &format!("value-{i}"), &["--node", "n1"]);
+    }
+    let pending = poll(
+        Duration::from_secs(20),
+        "hints for n3 pending",
+        || match total_hints(&cluster)? {
+            0 => Err("0 hints".to_string()),
+            n => Ok(n),
+        },
+    );
+    eprintln!(
+        "handoff: {pending} hints pending for the {} keys n3 should hold",
+        for_n3.len()
+    );
+    // The hints survive while n3 is away and are what the cluster reads:
+    // every key is there with n3 down.
+    for (i, key) in keys.iter().enumerate() {
+        cluster.expect_value(key, format!("value-{i}").as_bytes(), &["--node", "n2"]);
+    }
+
+    cluster.run(&["start", "n3"]).ok();
+    wait_hints_drained(&cluster, DRAIN_TIMEOUT);
+    // n3 now holds exactly the keys it is a replica of: the handed-off ones.
+    let expected = for_n3.len() as u64;
+    poll(
+        Duration::from_secs(20),
+        "n3 holding every key it is a replica of",
+        || match node_keys(&cluster, "n3")? {
+            n if n == expected => Ok(()),
+            n => Err(format!("n3 holds {n} keys, expected {expected}")),
+        },
+    );
+    for (i, key) in keys.iter().enumerate() {
+        cluster.expect_value(key, format!("value-{i}").as_bytes(), &["--node", "n3"]);
+    }
+}
+
+#[test]
+fn a_partition_keeps_both_sides_writeable_and_heal_makes_siblings() {
+    let cluster = Cluster::start(5);
+    // A key with replicas on both sides of n1,n2 | n3,n4,n5.
+    let key = (0..1000)
+        .map(|i| format!("split-{i}"))
+        .find(|k| {
+            let list = preference_list(&cluster, k);
+            list.iter().any(|n| n == "n1") && list.iter().any(|n| n == "n3")
+        })
+        .expect("a key with n1 and n3 among its replicas");
+    cluster.put(&key, "v0", &[]);
+    // Every replica has v0 before the cut (R = 3 reads all three).
+    poll(
+        Duration::from_secs(10),
+        "v0 on all replicas",
+        || match sibling_values(&cluster, &key, &["-R", "3"])? {
+            v if v == ["v0"] => Ok(()),
+            v => Err(format!("{v:?}")),
+        },
+    );
+    let context = context_of(&cluster, &key);
+
+    cluster.run(&["partition", "n1,n2", "n3,n4,n5"]).ok();
+    cluster.put(&key, "left", &["--context", &context, "--node", "n1"]);
+    cluster.put(&key, "right", &["--context", &context, "--node", "n3"]);
+    let mut written = Vec::new();
+    for i in 0..10 {
+        let left = ["n1", "n2"][i % 2];
+        let right = ["n3", "n4", "n5"][i % 3];
+        for (side, node) in [("left", left), ("right", right)] {
+            let k = format!("{side}-{i}");
+            let v = format!("{side}-value-{i}");
+            cluster.put(&k, &v, &["--node", node]);
+            written.push((k, v));
+        }
+    }
+    // The cut is real: each side sees only its own write.
+    assert_eq!(
+        sibling_values(&cluster, &key, &["--node", "n2"]),
+        Ok(vec!["left".to_string()]),
+        "expected the n1,n2 side to see only its own write during the partition"
+    );
+    assert_eq!(
+        sibling_values(&cluster, &key, &["--node", "n4"]),
+        Ok(vec!["right".to_string()]),
+        "expected the n3,n4,n5 side to see only its own write during the partition"
+    );
+
+    cluster.run(&["heal"]).ok();
+    // Handoff and read repair bring both writes together: two siblings,
+    // v0 superseded by both.
+    poll(
+        Duration::from_secs(60),
+        "both sides' writes as siblings after heal",
+        || match sibling_values(&cluster, &key, &["-R", "3"])? {
+            v if v == ["left", "right"] => Ok(()),
+            v => Err(format!("{v:?}")),
+        },
+    );
+    for node in &cluster.names {
+        assert_eq!(
+            sibling_values(&cluster, &key, &["--node", node]),
+            Ok(vec!["left".to_string(), "right".to_string()]),
+            "expected {node} to coordinate a get showing both siblings after heal"
+        );
+    }
+    for (k, v) in &written {
+        cluster.expect_value(k, v.as_bytes(), &[]);
+    }
+    wait_hints_drained(&cluster, DRAIN_TIMEOUT);
+    for (k, v) in &written {
+        cluster.expect_value(k, v.as_bytes(), &["-R", "3"]);
+    }
+}
+
+/// Stops `node`, deletes its redb file, starts it again on an empty store.
+#[track_caller]
+fn wipe(cluster: &Cluster, node: &str) {
+    cluster.run(&["stop", node]).ok();
+    let data = cluster.home().join(node).join("data");
+    let mut removed = 0;
+    for entry in std::fs::read_dir(&data).expect("the node's data folder") {
+        let path = entry.expect("a data folder entry").path();
+        if path.extension().is_some_and(|e| e == "redb") {
+            std::fs::remove_file(&path).expect("delete the redb file");
+            removed += 1;
+        }
+    }
+    assert!(removed > 0, "expected a redb file in {}", data.display());
+    cluster.run(&["start", node]).ok();
+}
+
+#[test]
+fn a_wiped_replica_takes_a_new_incarnation_and_loses_no_write() {
+    let cluster = Cluster::start(5);
+
+    // Two writes in sequence, the second with the first's context, through
+    // a replica wiped in between: the second supersedes the first.
+    let key = "wiped-seq";
+    let node = preference_list(&cluster, key)[0].clone();
+    let v1 = cluster.put(key, "v1", &["--node", &node]);
+    assert_eq!(
+        sibling_values(&cluster, key, &["-R", "3"]),
+        Ok(vec!["v1".to_string()])
+    );
+    wipe(&cluster, &node);
+    cluster.put(key, "v2", &["--context", &v1, "--node", &node]);
+    assert_eq!(
+        sibling_values(&cluster, key, &["-R", "3"]),
+        Ok(vec!["v2".to_string()]),
+        "expected v2 to supersede v1 (written with v1's context) after {node} was wiped"
+    );
+
+    // Two writes without context through the same replica, wiped in
+    // between: concurrent, so both survive. Were the wiped node to mint
+    // its old dot again, one would silently replace the other.
+    let key = "wiped-concurrent";
+    let node = preference_list(&cluster, key)[0].clone();
+    cluster.put(key, "before", &["--node", &node]);
+    assert_eq!(
+        sibling_values(&cluster, key, &["-R", "3"]),
+        Ok(vec!["before".to_string()])
+    );
+    wipe(&cluster, &node);
+    cluster.put(key, "after", &["--node", &node]);
+    let want = vec!["after".to_string(), "before".to_string()];
+    assert_eq!(
+        sibling_values(&cluster, key, &["-R", "3"]),
+        Ok(want.clone()),
+        "expected both puts without context to survive the wipe of {node}"
+    );
+    for other in &cluster.names {
+        assert_eq!(
+            sibling_values(&cluster, key, &["--node", other]),
+            Ok(want.clone()),
+            "expected a get through {other} to show both siblings"
+        );
+    }
+    // The wiped node gets both back (read repair wrote them to it).
+    poll(
+        Duration::from_secs(20),
+        "the wiped node holding both keys",
+        || match node_keys(&cluster, &node)? {
+            0 => Err("0 keys".to_string()),
+            n => Ok(n),
+        },
+    );
+}
+
+#[test]
+fn fault_commands_refuse_bad_input_and_lose_nothing() {
+    let cluster = Cluster::start(5);
+    cluster.put("kept", "safe", &[]);
+
+    let refused = |args: &[&str], code: i32, words: &[&str]| {
+        let run = cluster.run(args);
+        let stderr = run.expect_clean_error(code).to_string();
+        for word in words {
+            assert!(
+                stderr.contains(word),
+                "`{}`: expected stderr to mention {word:?}, got: {stderr}",
+                run.line
+            );
+        }
+    };
+    refused(&["partition", "n1,n9", "n2,n3"], 2, &["n9"]);
+    refused(&["partition", "n1,n2", "n2,n3,n4,n5"], 2, &["n2"]);
+    // One group cuts nothing: a usage error (clap's own, several lines).
+    let one = cluster.run(&["partition", "n1,n2"]);
+    one.expect_code(2);
+    assert!(
+        !one.stderr.contains("panicked") && one.stdout.is_empty(),
+        "`{}`: expected a usage error, got: {}",
+        one.line,
+        one.stderr
+    );
+    refused(&["partition", "--isolate", "n7"], 2, &["n7"]);
+    refused(&["start", "n1"], 1, &["n1", "already running"]);
+    cluster.run(&["stop", "n2"]).ok();
+    refused(&["kill", "n2"], 1, &["n2", "not running"]);
+    refused(&["stop", "n2"], 1, &["n2", "not running"]);
+
+    // None of it cut the network: every node still coordinates a put that
+    // reaches its replicas, and nothing was lost.
+    cluster.run(&["start", "n2"]).ok();
+    wait_all_up(&cluster);
+    for node in &cluster.names {
+        cluster.expect_value("kept", b"safe", &["--node", node, "-R", "3"]);
+        let key = format!("after-{node}");
+        cluster.put(&key, node, &["--node", node, "-W", "3"]);
+    }
+    assert_eq!(
+        total_hints(&cluster),
+        Ok(0),
+        "expected no hints: nothing was cut"
+    );
+}
+
+#[test]
+fn status_shows_an_isolated_node_as_unreachable() {
+    let cluster = Cluster::start(5);
+    cluster.run(&["partition", "--isolate", "n3"]).ok();
+    // Clients still reach every node; the peers' own views show n3 as
+    // unreachable, and n3's view shows every other node so.
+    poll(
+        Duration::from_secs(30),
+        "the nodes seeing n3 cut off",
+        || {
+            let rows = status_rows(&cluster)?;
+            let sees = |row: &Value, peer: &str| {
+                row["unreachable"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|n| n == peer))
+            };
+            let others_see_n3 = rows
+                .iter()
+                .filter(|r| r["name"] != "n3")
+                .all(|r| sees(r, "n3"));
+            let n3_sees_all = rows
+                .iter()
+                .find(|r| r["name"] == "n3")
+                .is_some_and(|r| ["n1", "n2", "n4", "n5"].iter().all(|p| sees(r, p)));
+            if others_see_n3 && n3_sees_all && rows.iter().all(|r| r["state"] == "up") {
+                Ok(())
+            } else {
+                Err(format!("{rows:?}"))
+            }
+        },
+    );
+    let text = cluster.run(&["status"]);
+    text.ok();
+    assert!(
+        text.text().contains("unreachable"),
+        "expected the status table to show unreachable peers, got:\n{}",
+        text.text()
+    );
+
+    cluster.run(&["heal"]).ok();
+    poll(Duration::from_secs(30), "n3 reachable again", || {
+        let rows = status_rows(&cluster)?;
+        let clear = rows
+            .iter()
+            .all(|r| r["unreachable"].as_array().is_some_and(|a| a.is_empty()));
+        if clear {
+            Ok(())
+        } else {
+            Err(format!("{rows:?}"))
+        }
+    });
+}
+
+#[test]
+fn explain_shows_the_failed_replica_and_the_fallback() {
+    let cluster = Cluster::start(5);
+    let key = "explained";
+    let list = preference_list(&cluster, key);
+    let down = list[1].clone();
+    let coordinator = list[0].clone();
+    cluster.put(key, "before", &[]);
+    cluster.run(&["kill", &down]).ok();
+    // A put while a replica is down goes to a fallback with a hint.
+    let context = context_of(&cluster, key);
+    cluster.put(
+        key,
+        "after",
+        &["--context", &context, "--node", &coordinator],
+    );
+
+    let doc = cluster.json(&["get", key, "--explain", "--node", &coordinator]);
+    let text = doc.to_string();
+    assert_eq!(
+        doc["preference_list"],
+        serde_json::json!(list),
+        "expected the key's preference list in {text}"
+    );
+    let targets = doc["targets"]
+        .as_array()
+        .unwrap_or_else(|| panic!("expected the replicas asked in {text}"));
+    let fallbacks: BTreeSet<&str> = targets
+        .iter()
+        .filter(|t| t["hint_for"] == down.as_str())
+        .filter_map(|t| t["node"].as_str())
+        .collect();
+    let down_failed_or_skipped = doc["unreachable"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|n| n == down.as_str()))
+        || targets.iter().any(|t| {
+            t["node"] == down.as_str()
+                && t["outcome"] != serde_json::json!({"answered": {"found": true}})
+        });
+    assert!(
+        down_failed_or_skipped,
+        "expected {down} (killed) to be unreachable or failed in {text}"
+    );
+    assert!(
+        !fallbacks.is_empty() && !fallbacks.contains(down.as_str()),
+        "expected a fallback standing in for {down} in {text}"
+    );
+    assert!(
+        text.contains("after") || text.contains("YWZ0ZXI"),
+        "expected the answer's sibling in {text}"
+    );
+}
