@@ -92,40 +92,47 @@ fn chaos_loses_no_acknowledged_write() {
 
         // The driver: one fault at a time, so every coordinator has W = 2
         // nodes on its side (a 2|3 cut, or one node down).
-        let mut rng = StdRng::seed_from_u64(seed);
-        let started = Instant::now();
-        while started.elapsed() < CHAOS {
-            let hold = Duration::from_millis(rng.gen_range(1000..3000));
-            let pause = Duration::from_millis(rng.gen_range(300..1200));
-            let node = names.choose(&mut rng).expect("nodes").clone();
-            match rng.gen_range(0..3) {
-                0 | 1 => {
-                    let how = if rng.gen_bool(0.5) { "kill" } else { "stop" };
-                    faults.lock().expect("faults").down = Some(node.clone());
-                    log.push(format!("{how} {node}"));
-                    cluster.run(&[how, &node]).ok();
-                    std::thread::sleep(hold);
-                    cluster.run(&["start", &node]).ok();
-                    faults.lock().expect("faults").down = None;
+        let driver = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let started = Instant::now();
+            while started.elapsed() < CHAOS {
+                let hold = Duration::from_millis(rng.gen_range(1000..3000));
+                let pause = Duration::from_millis(rng.gen_range(300..1200));
+                let node = names.choose(&mut rng).expect("nodes").clone();
+                match rng.gen_range(0..3) {
+                    0 | 1 => {
+                        let how = if rng.gen_bool(0.5) { "kill" } else { "stop" };
+                        faults.lock().expect("faults").down = Some(node.clone());
+                        log.push(format!("{how} {node}"));
+                        cluster.run(&[how, &node]).ok();
+                        std::thread::sleep(hold);
+                        cluster.run(&["start", &node]).ok();
+                        faults.lock().expect("faults").down = None;
+                    }
+                    _ => {
+                        let mut shuffled = names.clone();
+                        shuffled.shuffle(&mut rng);
+                        let (a, b) = shuffled.split_at(2);
+                        let (a, b) = (a.join(","), b.join(","));
+                        log.push(format!("partition {a} {b}"));
+                        cluster.run(&["partition", &a, &b]).ok();
+                        std::thread::sleep(hold);
+                        cluster.run(&["heal"]).ok();
+                    }
                 }
-                _ => {
-                    let mut shuffled = names.clone();
-                    shuffled.shuffle(&mut rng);
-                    let (a, b) = shuffled.split_at(2);
-                    let (a, b) = (a.join(","), b.join(","));
-                    log.push(format!("partition {a} {b}"));
-                    cluster.run(&["partition", &a, &b]).ok();
-                    std::thread::sleep(hold);
-                    cluster.run(&["heal"]).ok();
-                }
+                std::thread::sleep(pause);
             }
-            std::thread::sleep(pause);
-        }
+        }));
+        // Writers stop even when the driver failed, so the scope ends.
         stop.store(true, Ordering::Relaxed);
-        writers
+        let acked = writers
             .into_iter()
             .flat_map(|w| w.join().expect("a writer thread"))
-            .collect()
+            .collect();
+        if let Err(panic) = driver {
+            std::panic::resume_unwind(panic);
+        }
+        acked
     });
     eprintln!("chaos: faults: {}", log.join("; "));
 
