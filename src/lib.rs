@@ -15,4 +15,5 @@ pub mod core;
 pub mod home;
 pub mod net;
 pub mod node;
+pub mod sim;
 pub mod storage;

@@ -1,0 +1,1161 @@
+//! One simulated Dynamo node, built from the pure core: an in-memory store
+//! with a synced/un-synced split (group commit), durable hints, a failure
+//! detector, get and put coordination with sloppy quorum
+//! ([`ReplicaPlan::sloppy`], [`PutCoordinator`], [`GetCoordinator`]), hinted
+//! handoff, read repair and a simple anti-entropy push.
+//!
+//! The node never reads a clock or a global random source: the world hands it
+//! messages and timer expiries, and it answers with an [`Out`] of messages to
+//! send, timers to set and versions it minted. Its own random choices (sync
+//! delays, timer phases) come from a generator seeded by the world.
+//!
+//! Rules the node keeps, each one a way real stores have lost data:
+//! - a coordinator mints a dot in its store and starts replicating only
+//!   after that write is synced, and every answer to another node (a read,
+//!   an anti-entropy push, a handoff) is built from synced state only, so a
+//!   dot that a crash can take back has never been seen by anyone and may be
+//!   minted again;
+//! - a replica or a fallback acknowledges only after its write is synced;
+//! - a hint is deleted only after its owner acknowledged an object that
+//!   includes it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::core::clock::{Dot, Object, ReplicaId, VersionVector};
+use crate::core::coordinator::{GetCoordinator, Outbound, PutCoordinator, Quorum, ReplicaPlan};
+use crate::core::key::ObjectKey;
+use crate::core::message::{ErrorKind, PutRequest, Request, Response};
+use crate::core::ring::Ring;
+use crate::sim::network::Addr;
+use crate::sim::Bug;
+
+/// A client operation's id (unique in a run).
+pub type OpId = u64;
+/// A node-to-node request's id (unique in a run).
+pub type ReqId = u64;
+
+/// Hints handed off per handoff tick (a limit on background work).
+pub const HANDOFF_BATCH_MAX: usize = 8;
+
+/// What a client learns from a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientOutcome {
+    /// A get's merged object.
+    Got(Object),
+    /// A put was acknowledged by W replicas; the dot it minted.
+    Written {
+        /// The dot.
+        dot: Dot,
+    },
+    /// The operation failed (it may still have landed).
+    Failed(String),
+}
+
+/// The simulator's envelope: the core's messages plus the client link,
+/// heartbeats, anti-entropy pushes, and the oracle's bookkeeping (op ids and
+/// minted dots, which a real node would not send).
+#[derive(Debug, Clone)]
+pub enum Payload {
+    /// Client → node: get.
+    ClientGet {
+        /// The op.
+        op: OpId,
+        /// The key.
+        key: ObjectKey,
+    },
+    /// Client → node: put or delete.
+    ClientPut {
+        /// The op.
+        op: OpId,
+        /// The put.
+        put: PutRequest,
+    },
+    /// Node → client.
+    ClientReply {
+        /// The op.
+        op: OpId,
+        /// The outcome.
+        outcome: ClientOutcome,
+    },
+    /// Node → node request.
+    Request {
+        /// Matches the response.
+        id: ReqId,
+        /// The client op behind a `Coordinate`.
+        op: Option<OpId>,
+        /// The core request.
+        request: Request,
+    },
+    /// Node → node response.
+    Response {
+        /// The request's id.
+        id: ReqId,
+        /// The core response.
+        response: Response,
+        /// For a coordinated put: the dot minted.
+        minted: Option<Dot>,
+    },
+    /// Failure-detector probe.
+    Ping,
+    /// Answer to a probe.
+    Pong,
+    /// Anti-entropy: a replica's synced objects of one partition.
+    Push {
+        /// The objects.
+        objects: Vec<(ObjectKey, Object)>,
+    },
+}
+
+/// A node's timers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Timer {
+    /// Group commit: the un-synced writes become durable.
+    Sync,
+    /// A request got no answer in time.
+    RequestTimeout(ReqId),
+    /// A put coordination's deadline.
+    PutDeadline(u64),
+    /// A get's deadline; read repair runs then at the latest.
+    GetDone(u64),
+    /// Probe peers marked unreachable.
+    Probe,
+    /// Hand hints off.
+    Handoff,
+    /// Push one partition to its other replicas.
+    AntiEntropy,
+}
+
+/// A version minted by a coordinator, for the oracle.
+#[derive(Debug, Clone)]
+pub struct Mint {
+    /// The client op.
+    pub op: Option<OpId>,
+    /// The key.
+    pub key: ObjectKey,
+    /// The dot.
+    pub dot: Dot,
+    /// The value (`None`: tombstone).
+    pub value: Option<Vec<u8>>,
+    /// The client's context.
+    pub seen: VersionVector,
+    /// Whether the new object kept a sibling the client had not seen.
+    pub concurrent: bool,
+}
+
+/// What a node wants done after handling one event.
+#[derive(Debug, Default)]
+pub struct Out {
+    /// Messages to send.
+    pub sends: Vec<(Addr, Payload)>,
+    /// Timers to set: (delay, timer).
+    pub timers: Vec<(u64, Timer)>,
+    /// Versions minted.
+    pub mints: Vec<Mint>,
+    /// The next request id to use (the world's counter, lent).
+    pub next_id: u64,
+    /// Hints delivered.
+    pub hints_delivered: u64,
+    /// Read repairs sent.
+    pub read_repairs: u64,
+}
+
+impl Out {
+    fn id(&mut self) -> ReqId {
+        self.next_id += 1;
+        self.next_id
+    }
+}
+
+/// Settings every node shares.
+#[derive(Debug, Clone)]
+pub struct Params {
+    /// N.
+    pub n: usize,
+    /// R.
+    pub r: usize,
+    /// W.
+    pub w: usize,
+    /// How long a node waits for a peer's answer.
+    pub request_timeout_us: u64,
+    /// How long a coordinator tries to reach W.
+    pub put_deadline_us: u64,
+    /// How long a node waits for a coordinator it forwarded a put to.
+    pub forward_timeout_us: u64,
+    /// Between probes of unreachable peers.
+    pub probe_us: u64,
+    /// Between handoff rounds.
+    pub handoff_us: u64,
+    /// Between anti-entropy pushes.
+    pub anti_entropy_us: u64,
+    /// Longest time from a write to its sync.
+    pub sync_us_max: u64,
+    /// A deliberate bug.
+    pub bug: Option<Bug>,
+}
+
+/// The cluster's shape: ring, names, and each key's extended preference list.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    /// The ring.
+    pub ring: Ring,
+    /// Node names by index.
+    pub names: Vec<String>,
+    /// Settings.
+    pub params: Params,
+    lists: BTreeMap<ObjectKey, (u32, Vec<String>)>,
+}
+
+impl Shared {
+    /// The shape for these nodes and keys.
+    pub fn new(ring: Ring, names: Vec<String>, params: Params, keys: &[ObjectKey]) -> Self {
+        let mut shared = Self {
+            ring,
+            names,
+            params,
+            lists: BTreeMap::new(),
+        };
+        for key in keys {
+            let entry = shared.compute(key);
+            shared.lists.insert(key.clone(), entry);
+        }
+        shared
+    }
+
+    fn compute(&self, key: &ObjectKey) -> (u32, Vec<String>) {
+        let p = self.ring.partition_of(key.ring_position());
+        let list = self
+            .ring
+            .extended_list(p)
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        (p, list)
+    }
+
+    /// A key's partition and extended preference list.
+    pub fn placement(&self, key: &ObjectKey) -> (u32, Vec<String>) {
+        match self.lists.get(key) {
+            Some(entry) => entry.clone(),
+            None => self.compute(key),
+        }
+    }
+
+    /// A key's home replicas.
+    pub fn home(&self, key: &ObjectKey) -> Vec<String> {
+        let (_, mut list) = self.placement(key);
+        list.truncate(self.params.n);
+        list
+    }
+
+    /// A node's index.
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.names.iter().position(|n| n == name)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum ReplyTo {
+    Client { client: usize, op: OpId },
+    Node { node: usize, id: ReqId },
+}
+
+#[derive(Debug)]
+enum Deferred {
+    Send(Addr, Payload),
+    StartPut(u64),
+}
+
+#[derive(Debug)]
+enum Purpose {
+    Put(u64),
+    Get(u64),
+    Forward(u64),
+    Handoff {
+        owner: String,
+        key: ObjectKey,
+        sent: Object,
+    },
+}
+
+#[derive(Debug)]
+struct Pending {
+    peer: String,
+    purpose: Purpose,
+}
+
+#[derive(Debug)]
+struct PutState {
+    reply: ReplyTo,
+    key: ObjectKey,
+    object: Object,
+    dot: Dot,
+    coordinator: Option<PutCoordinator>,
+    replied: bool,
+}
+
+#[derive(Debug)]
+struct GetState {
+    reply: ReplyTo,
+    key: ObjectKey,
+    coordinator: GetCoordinator,
+    replied: bool,
+}
+
+#[derive(Debug)]
+struct ForwardState {
+    client: usize,
+    op: OpId,
+    put: PutRequest,
+    candidates: Vec<String>,
+    next: usize,
+}
+
+/// One simulated node.
+#[derive(Debug)]
+pub struct SimNode {
+    /// Its index.
+    pub index: usize,
+    /// Its name.
+    pub name: String,
+    /// Its current incarnation.
+    pub replica: ReplicaId,
+    /// Whether it runs.
+    pub up: bool,
+    /// Bumped at every crash; timers of an earlier generation are void.
+    pub generation: u64,
+    /// Durable objects.
+    pub synced: BTreeMap<ObjectKey, Object>,
+    /// Durable hints: (intended owner, key) → object.
+    pub hints: BTreeMap<(String, ObjectKey), Object>,
+    unsynced: BTreeMap<ObjectKey, Object>,
+    hints_unsynced: BTreeMap<(String, ObjectKey), Object>,
+    deferred: Vec<Deferred>,
+    sync_pending: bool,
+    unreachable: BTreeSet<String>,
+    pending: BTreeMap<ReqId, Pending>,
+    puts: BTreeMap<u64, PutState>,
+    gets: BTreeMap<u64, GetState>,
+    forwards: BTreeMap<u64, ForwardState>,
+    handoffs_in_flight: BTreeSet<(String, ObjectKey)>,
+    next_local: u64,
+    anti_entropy_cursor: usize,
+    rng: StdRng,
+}
+
+impl SimNode {
+    /// A node with an empty store.
+    pub fn new(index: usize, name: &str, incarnation: u64, seed: u64) -> Self {
+        Self {
+            index,
+            name: name.to_string(),
+            replica: ReplicaId::new(name, incarnation),
+            up: true,
+            generation: 0,
+            synced: BTreeMap::new(),
+            hints: BTreeMap::new(),
+            unsynced: BTreeMap::new(),
+            hints_unsynced: BTreeMap::new(),
+            deferred: Vec::new(),
+            sync_pending: false,
+            unreachable: BTreeSet::new(),
+            pending: BTreeMap::new(),
+            puts: BTreeMap::new(),
+            gets: BTreeMap::new(),
+            forwards: BTreeMap::new(),
+            handoffs_in_flight: BTreeSet::new(),
+            next_local: 0,
+            anti_entropy_cursor: 0,
+            rng: StdRng::seed_from_u64(seed),
+        }
+    }
+
+    /// Sets the periodic timers, at random phases.
+    pub fn boot(&mut self, shared: &Shared, out: &mut Out) {
+        let p = &shared.params;
+        out.timers
+            .push((self.rng.gen_range(1..=p.probe_us), Timer::Probe));
+        out.timers
+            .push((self.rng.gen_range(1..=p.handoff_us), Timer::Handoff));
+        out.timers.push((
+            self.rng.gen_range(1..=p.anti_entropy_us),
+            Timer::AntiEntropy,
+        ));
+    }
+
+    /// A crash: everything not synced is gone, and so is every coordination
+    /// in flight. With `wipe`, the disk is gone too.
+    pub fn crash(&mut self, wipe: bool) {
+        self.up = false;
+        self.generation += 1;
+        self.unsynced.clear();
+        self.hints_unsynced.clear();
+        self.deferred.clear();
+        self.sync_pending = false;
+        self.unreachable.clear();
+        self.pending.clear();
+        self.puts.clear();
+        self.gets.clear();
+        self.forwards.clear();
+        self.handoffs_in_flight.clear();
+        if wipe {
+            self.synced.clear();
+            self.hints.clear();
+        }
+    }
+
+    /// Starts again after a crash; `incarnation` is set when the store was
+    /// wiped (a new replica id).
+    pub fn restart(&mut self, incarnation: Option<u64>, seed: u64, shared: &Shared, out: &mut Out) {
+        self.up = true;
+        if let Some(incarnation) = incarnation {
+            self.replica = ReplicaId::new(&self.name, incarnation);
+        }
+        self.rng = StdRng::seed_from_u64(seed);
+        self.boot(shared, out);
+    }
+
+    /// Whether writes or hints wait for a sync.
+    pub fn has_unsynced(&self) -> bool {
+        !self.unsynced.is_empty() || !self.hints_unsynced.is_empty()
+    }
+
+    fn reachable(&self, peer: &str) -> bool {
+        peer == self.name || !self.unreachable.contains(peer)
+    }
+
+    fn local_id(&mut self) -> u64 {
+        self.next_local += 1;
+        self.next_local
+    }
+
+    /// The object as this node's coordinator sees it (synced or not).
+    fn current(&self, key: &ObjectKey) -> Object {
+        self.unsynced
+            .get(key)
+            .or_else(|| self.synced.get(key))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// What this node tells others about `key`: synced state only, its
+    /// replica merged with the hints it holds for the key.
+    fn served(&self, key: &ObjectKey) -> Option<Object> {
+        let mut object = self.synced.get(key).cloned();
+        for ((_, k), hint) in &self.hints {
+            if k == key {
+                object = Some(match object {
+                    Some(o) => o.merge(hint),
+                    None => hint.clone(),
+                });
+            }
+        }
+        object
+    }
+
+    fn ensure_sync(&mut self, shared: &Shared, out: &mut Out) {
+        if !self.sync_pending {
+            self.sync_pending = true;
+            let delay = self.rng.gen_range(1..=shared.params.sync_us_max.max(1));
+            out.timers.push((delay, Timer::Sync));
+        }
+    }
+
+    fn store(&mut self, key: &ObjectKey, incoming: &Object, shared: &Shared, out: &mut Out) {
+        let next = match shared.params.bug {
+            Some(Bug::ReplicaOverwrites) => incoming.clone(),
+            _ => self.current(key).merge(incoming),
+        };
+        self.unsynced.insert(key.clone(), next);
+        self.ensure_sync(shared, out);
+    }
+
+    fn store_hint(
+        &mut self,
+        owner: &str,
+        key: &ObjectKey,
+        incoming: &Object,
+        shared: &Shared,
+        out: &mut Out,
+    ) {
+        let slot = (owner.to_string(), key.clone());
+        let current = self
+            .hints_unsynced
+            .get(&slot)
+            .or_else(|| self.hints.get(&slot))
+            .cloned()
+            .unwrap_or_default();
+        self.hints_unsynced.insert(slot, current.merge(incoming));
+        self.ensure_sync(shared, out);
+    }
+
+    fn send_request(
+        &mut self,
+        to: &str,
+        op: Option<OpId>,
+        request: Request,
+        purpose: Option<(Purpose, u64)>,
+        shared: &Shared,
+        out: &mut Out,
+    ) {
+        let Some(index) = shared.index_of(to) else {
+            return;
+        };
+        let id = out.id();
+        if let Some((purpose, timeout_us)) = purpose {
+            self.pending.insert(
+                id,
+                Pending {
+                    peer: to.to_string(),
+                    purpose,
+                },
+            );
+            out.timers.push((timeout_us, Timer::RequestTimeout(id)));
+        }
+        out.sends
+            .push((Addr::Node(index), Payload::Request { id, op, request }));
+    }
+
+    /// Handles a message.
+    pub fn on_message(&mut self, from: Addr, payload: Payload, shared: &Shared, out: &mut Out) {
+        if let Addr::Node(j) = from {
+            if let Some(name) = shared.names.get(j) {
+                self.unreachable.remove(name);
+            }
+        }
+        match payload {
+            Payload::ClientGet { op, key } => {
+                if let Addr::Client(client) = from {
+                    self.start_get(ReplyTo::Client { client, op }, key, shared, out);
+                }
+            }
+            Payload::ClientPut { op, put } => {
+                let Addr::Client(client) = from else { return };
+                if shared.home(&put.key).contains(&self.name) {
+                    self.coordinate(ReplyTo::Client { client, op }, Some(op), put, shared, out);
+                } else {
+                    self.forward(client, op, put, shared, out);
+                }
+            }
+            Payload::Request { id, op, request } => {
+                let Addr::Node(j) = from else { return };
+                self.on_request(j, id, op, request, shared, out);
+            }
+            Payload::Response {
+                id,
+                response,
+                minted,
+            } => self.on_response(id, response, minted, shared, out),
+            Payload::Ping => out.sends.push((from, Payload::Pong)),
+            Payload::Pong => {}
+            Payload::Push { objects } => {
+                for (key, object) in objects {
+                    if shared.home(&key).contains(&self.name)
+                        && !self.current(&key).includes(&object)
+                    {
+                        self.store(&key, &object, shared, out);
+                    }
+                }
+            }
+            Payload::ClientReply { .. } => {}
+        }
+    }
+
+    fn on_request(
+        &mut self,
+        from: usize,
+        id: ReqId,
+        op: Option<OpId>,
+        request: Request,
+        shared: &Shared,
+        out: &mut Out,
+    ) {
+        match request {
+            Request::Coordinate(put) => {
+                self.coordinate(ReplyTo::Node { node: from, id }, op, put, shared, out)
+            }
+            Request::Replicate {
+                key,
+                object,
+                hint_for,
+            } => {
+                match hint_for {
+                    Some(owner) if owner != self.name => {
+                        self.store_hint(&owner, &key, &object, shared, out)
+                    }
+                    _ => self.store(&key, &object, shared, out),
+                }
+                // The acknowledgement waits for the sync.
+                self.ensure_sync(shared, out);
+                self.deferred.push(Deferred::Send(
+                    Addr::Node(from),
+                    Payload::Response {
+                        id,
+                        response: Response::Replicated,
+                        minted: None,
+                    },
+                ));
+            }
+            Request::Read { key } => out.sends.push((
+                Addr::Node(from),
+                Payload::Response {
+                    id,
+                    response: Response::Replica(self.served(&key)),
+                    minted: None,
+                },
+            )),
+            _ => out.sends.push((
+                Addr::Node(from),
+                Payload::Response {
+                    id,
+                    response: Response::error(ErrorKind::InvalidInput, "not simulated"),
+                    minted: None,
+                },
+            )),
+        }
+    }
+
+    fn on_response(
+        &mut self,
+        id: ReqId,
+        response: Response,
+        minted: Option<Dot>,
+        shared: &Shared,
+        out: &mut Out,
+    ) {
+        let Some(pending) = self.pending.remove(&id) else {
+            return;
+        };
+        match pending.purpose {
+            Purpose::Put(pid) => {
+                let Some(state) = self.puts.get_mut(&pid) else {
+                    return;
+                };
+                let Some(coordinator) = state.coordinator.as_mut() else {
+                    return;
+                };
+                match response {
+                    Response::Replicated => {
+                        coordinator.on_ack(&pending.peer);
+                    }
+                    _ => {
+                        if let Some(next) = coordinator.on_failure(&pending.peer) {
+                            self.send_outbound(next, Purpose::Put(pid), shared, out);
+                        }
+                    }
+                }
+                self.check_put(pid, out);
+            }
+            Purpose::Get(gid) => {
+                let Some(state) = self.gets.get_mut(&gid) else {
+                    return;
+                };
+                match response {
+                    Response::Replica(object) => {
+                        state.coordinator.on_reply(&pending.peer, object);
+                    }
+                    _ => {
+                        if let Some(next) = state.coordinator.on_failure(&pending.peer) {
+                            self.send_outbound(next, Purpose::Get(gid), shared, out);
+                        }
+                    }
+                }
+                self.check_get(gid, shared, out);
+            }
+            Purpose::Forward(fid) => {
+                let Some(state) = self.forwards.remove(&fid) else {
+                    return;
+                };
+                let outcome = match (response, minted) {
+                    (Response::Written { .. }, Some(dot)) => ClientOutcome::Written { dot },
+                    (Response::Error(e), _) => ClientOutcome::Failed(e.message),
+                    (other, _) => ClientOutcome::Failed(format!("unexpected answer {other:?}")),
+                };
+                out.sends.push((
+                    Addr::Client(state.client),
+                    Payload::ClientReply {
+                        op: state.op,
+                        outcome,
+                    },
+                ));
+            }
+            Purpose::Handoff { owner, key, sent } => {
+                let slot = (owner, key);
+                self.handoffs_in_flight.remove(&slot);
+                if response == Response::Replicated {
+                    out.hints_delivered += 1;
+                    let current = self
+                        .hints_unsynced
+                        .get(&slot)
+                        .or_else(|| self.hints.get(&slot));
+                    if current.is_some_and(|c| sent.includes(c)) {
+                        self.hints.remove(&slot);
+                        self.hints_unsynced.remove(&slot);
+                    }
+                }
+            }
+        }
+    }
+
+    fn send_outbound(
+        &mut self,
+        outbound: Outbound,
+        purpose: Purpose,
+        shared: &Shared,
+        out: &mut Out,
+    ) {
+        let timeout = shared.params.request_timeout_us;
+        self.send_request(
+            &outbound.to,
+            None,
+            outbound.request,
+            Some((purpose, timeout)),
+            shared,
+            out,
+        );
+    }
+
+    /// Handles a timer.
+    pub fn on_timer(&mut self, timer: Timer, shared: &Shared, out: &mut Out) {
+        let p = &shared.params;
+        match timer {
+            Timer::Sync => self.sync(shared, out),
+            Timer::RequestTimeout(id) => self.on_timeout(id, shared, out),
+            Timer::PutDeadline(pid) => {
+                if let Some(state) = self.puts.remove(&pid) {
+                    if !state.replied {
+                        reply_put(&state, Err("write quorum not reached in time".into()), out);
+                    }
+                }
+            }
+            Timer::GetDone(gid) => self.finish_get(gid, shared, out),
+            Timer::Probe => {
+                let peers: Vec<String> = self.unreachable.iter().cloned().collect();
+                for peer in peers {
+                    if let Some(j) = shared.index_of(&peer) {
+                        out.sends.push((Addr::Node(j), Payload::Ping));
+                    }
+                }
+                out.timers.push((p.probe_us, Timer::Probe));
+            }
+            Timer::Handoff => {
+                self.handoff(shared, out);
+                out.timers.push((p.handoff_us, Timer::Handoff));
+            }
+            Timer::AntiEntropy => {
+                self.anti_entropy(shared, out);
+                out.timers.push((p.anti_entropy_us, Timer::AntiEntropy));
+            }
+        }
+    }
+
+    fn sync(&mut self, shared: &Shared, out: &mut Out) {
+        self.sync_pending = false;
+        let objects = std::mem::take(&mut self.unsynced);
+        self.synced.extend(objects);
+        let hints = std::mem::take(&mut self.hints_unsynced);
+        self.hints.extend(hints);
+        for action in std::mem::take(&mut self.deferred) {
+            match action {
+                Deferred::Send(to, payload) => out.sends.push((to, payload)),
+                Deferred::StartPut(pid) => self.start_put(pid, shared, out),
+            }
+        }
+    }
+
+    fn on_timeout(&mut self, id: ReqId, shared: &Shared, out: &mut Out) {
+        let Some(pending) = self.pending.remove(&id) else {
+            return;
+        };
+        self.unreachable.insert(pending.peer.clone());
+        match pending.purpose {
+            Purpose::Put(pid) => {
+                let Some(coordinator) =
+                    self.puts.get_mut(&pid).and_then(|s| s.coordinator.as_mut())
+                else {
+                    return;
+                };
+                if let Some(next) = coordinator.on_failure(&pending.peer) {
+                    self.send_outbound(next, Purpose::Put(pid), shared, out);
+                }
+                self.check_put(pid, out);
+            }
+            Purpose::Get(gid) => {
+                let Some(state) = self.gets.get_mut(&gid) else {
+                    return;
+                };
+                if let Some(next) = state.coordinator.on_failure(&pending.peer) {
+                    self.send_outbound(next, Purpose::Get(gid), shared, out);
+                }
+                self.check_get(gid, shared, out);
+            }
+            Purpose::Forward(fid) => self.try_forward(fid, shared, out),
+            Purpose::Handoff { owner, key, .. } => {
+                self.handoffs_in_flight.remove(&(owner, key));
+            }
+        }
+    }
+
+    fn plan(&self, key: &ObjectKey, shared: &Shared) -> ReplicaPlan {
+        let (_, extended) = shared.placement(key);
+        let names: Vec<&str> = extended.iter().map(String::as_str).collect();
+        ReplicaPlan::sloppy(&names, shared.params.n, |peer| self.reachable(peer))
+    }
+
+    fn start_get(&mut self, reply: ReplyTo, key: ObjectKey, shared: &Shared, out: &mut Out) {
+        let plan = self.plan(&key, shared);
+        let (mut coordinator, outbound) =
+            GetCoordinator::start(&key, &plan, shared.params.n, shared.params.r);
+        let gid = self.local_id();
+        let mut remote = Vec::new();
+        for o in outbound {
+            if o.to == self.name {
+                coordinator.on_reply(&self.name, self.served(&key));
+            } else {
+                remote.push(o);
+            }
+        }
+        self.gets.insert(
+            gid,
+            GetState {
+                reply,
+                key,
+                coordinator,
+                replied: false,
+            },
+        );
+        for o in remote {
+            self.send_outbound(o, Purpose::Get(gid), shared, out);
+        }
+        out.timers
+            .push((shared.params.request_timeout_us * 3, Timer::GetDone(gid)));
+        self.check_get(gid, shared, out);
+    }
+
+    fn check_get(&mut self, gid: u64, shared: &Shared, out: &mut Out) {
+        let Some(state) = self.gets.get_mut(&gid) else {
+            return;
+        };
+        match state.coordinator.decision() {
+            Some(Quorum::Reached) => {
+                state.replied = true;
+                let merged = state.coordinator.merged();
+                reply_get(state.reply, Ok(merged), out);
+            }
+            Some(_) => {
+                state.replied = true;
+                reply_get(state.reply, Err("read quorum not reached".into()), out);
+            }
+            None => {}
+        }
+        if state.coordinator.outstanding().is_empty() {
+            self.finish_get(gid, shared, out);
+        }
+    }
+
+    /// Ends a get: answers if it has not yet, and repairs stale home replicas.
+    fn finish_get(&mut self, gid: u64, shared: &Shared, out: &mut Out) {
+        let Some(state) = self.gets.remove(&gid) else {
+            return;
+        };
+        if !state.replied {
+            reply_get(
+                state.reply,
+                Err("read quorum not reached in time".into()),
+                out,
+            );
+        }
+        if state.coordinator.state() != Quorum::Reached {
+            return;
+        }
+        for (node, object) in state.coordinator.stale_replicas() {
+            out.read_repairs += 1;
+            if node == self.name {
+                self.store(&state.key, &object, shared, out);
+            } else {
+                let request = Request::Replicate {
+                    key: state.key.clone(),
+                    object,
+                    hint_for: None,
+                };
+                self.send_request(&node, None, request, None, shared, out);
+            }
+        }
+    }
+
+    /// Mints the new version locally; replication starts after the sync.
+    fn coordinate(
+        &mut self,
+        reply: ReplyTo,
+        op: Option<OpId>,
+        put: PutRequest,
+        shared: &Shared,
+        out: &mut Out,
+    ) {
+        if !shared.home(&put.key).contains(&self.name) {
+            reply_put_to(
+                reply,
+                Err("not a home replica of the key".into()),
+                None,
+                out,
+            );
+            return;
+        }
+        let current = self.current(&put.key);
+        let (object, dot) = current.update(&put.context, put.value.clone(), &self.replica);
+        let concurrent = object.siblings().len() > 1;
+        out.mints.push(Mint {
+            op,
+            key: put.key.clone(),
+            dot: dot.clone(),
+            value: put.value.clone(),
+            seen: put.context.clone(),
+            concurrent,
+        });
+        self.unsynced.insert(put.key.clone(), object.clone());
+        self.ensure_sync(shared, out);
+        let pid = self.local_id();
+        self.puts.insert(
+            pid,
+            PutState {
+                reply,
+                key: put.key,
+                object,
+                dot,
+                coordinator: None,
+                replied: false,
+            },
+        );
+        self.deferred.push(Deferred::StartPut(pid));
+        out.timers
+            .push((shared.params.put_deadline_us, Timer::PutDeadline(pid)));
+    }
+
+    fn start_put(&mut self, pid: u64, shared: &Shared, out: &mut Out) {
+        let Some(state) = self.puts.get(&pid) else {
+            return;
+        };
+        let plan = self.plan(&state.key, shared);
+        let (coordinator, outbound) = PutCoordinator::start(
+            &state.key,
+            &state.object,
+            &plan,
+            shared.params.n,
+            &self.name,
+            shared.params.w,
+        );
+        if let Some(state) = self.puts.get_mut(&pid) {
+            state.coordinator = Some(coordinator);
+        }
+        for o in outbound {
+            self.send_outbound(o, Purpose::Put(pid), shared, out);
+        }
+        self.check_put(pid, out);
+    }
+
+    fn check_put(&mut self, pid: u64, out: &mut Out) {
+        let Some(state) = self.puts.get_mut(&pid) else {
+            return;
+        };
+        let Some(coordinator) = state.coordinator.as_mut() else {
+            return;
+        };
+        let done = coordinator.outstanding().is_empty();
+        match coordinator.decision() {
+            Some(Quorum::Reached) => {
+                state.replied = true;
+                reply_put(state, Ok(()), out);
+            }
+            Some(_) => {
+                state.replied = true;
+                reply_put(state, Err("write quorum not reached".into()), out);
+            }
+            None => {}
+        }
+        if done && state.replied {
+            self.puts.remove(&pid);
+        }
+    }
+
+    fn forward(
+        &mut self,
+        client: usize,
+        op: OpId,
+        put: PutRequest,
+        shared: &Shared,
+        out: &mut Out,
+    ) {
+        let mut candidates = shared.home(&put.key);
+        // Reachable ones first, keeping ring order otherwise.
+        candidates.sort_by_key(|c| !self.reachable(c));
+        let fid = self.local_id();
+        self.forwards.insert(
+            fid,
+            ForwardState {
+                client,
+                op,
+                put,
+                candidates,
+                next: 0,
+            },
+        );
+        self.try_forward(fid, shared, out);
+    }
+
+    fn try_forward(&mut self, fid: u64, shared: &Shared, out: &mut Out) {
+        let Some(state) = self.forwards.get_mut(&fid) else {
+            return;
+        };
+        let Some(to) = state.candidates.get(state.next).cloned() else {
+            let (client, op) = (state.client, state.op);
+            self.forwards.remove(&fid);
+            out.sends.push((
+                Addr::Client(client),
+                Payload::ClientReply {
+                    op,
+                    outcome: ClientOutcome::Failed("no replica of the key answers".into()),
+                },
+            ));
+            return;
+        };
+        state.next += 1;
+        let op = state.op;
+        let request = Request::Coordinate(state.put.clone());
+        let timeout = shared.params.forward_timeout_us;
+        self.send_request(
+            &to,
+            Some(op),
+            request,
+            Some((Purpose::Forward(fid), timeout)),
+            shared,
+            out,
+        );
+    }
+
+    fn handoff(&mut self, shared: &Shared, out: &mut Out) {
+        let ready: Vec<((String, ObjectKey), Object)> = self
+            .hints
+            .iter()
+            .filter(|(slot, _)| !self.handoffs_in_flight.contains(*slot))
+            .filter(|((owner, _), _)| self.reachable(owner))
+            .take(HANDOFF_BATCH_MAX)
+            .map(|(slot, object)| (slot.clone(), object.clone()))
+            .collect();
+        for ((owner, key), object) in ready {
+            self.handoffs_in_flight.insert((owner.clone(), key.clone()));
+            let request = Request::Replicate {
+                key: key.clone(),
+                object: object.clone(),
+                hint_for: None,
+            };
+            let purpose = Purpose::Handoff {
+                owner: owner.clone(),
+                key,
+                sent: object,
+            };
+            let timeout = shared.params.request_timeout_us;
+            self.send_request(&owner, None, request, Some((purpose, timeout)), shared, out);
+        }
+    }
+
+    /// Pushes the synced objects of the next partition this node replicates
+    /// to that partition's other home replicas (a stand-in for the Merkle
+    /// exchange: simple, and enough to converge).
+    fn anti_entropy(&mut self, shared: &Shared, out: &mut Out) {
+        let q = shared.ring.partitions();
+        let n = shared.params.n;
+        let mine: Vec<u32> = (0..q)
+            .filter(|&p| {
+                shared
+                    .ring
+                    .preference_list(p, n)
+                    .contains(&self.name.as_str())
+            })
+            .collect();
+        if mine.is_empty() {
+            return;
+        }
+        let p = mine[self.anti_entropy_cursor % mine.len()];
+        self.anti_entropy_cursor = self.anti_entropy_cursor.wrapping_add(1);
+        let objects: Vec<(ObjectKey, Object)> = self
+            .synced
+            .iter()
+            .filter(|(k, _)| shared.placement(k).0 == p)
+            .map(|(k, o)| (k.clone(), o.clone()))
+            .collect();
+        if objects.is_empty() {
+            return;
+        }
+        for peer in shared.ring.preference_list(p, n) {
+            if peer == self.name {
+                continue;
+            }
+            if let Some(j) = shared.index_of(peer) {
+                out.sends.push((
+                    Addr::Node(j),
+                    Payload::Push {
+                        objects: objects.clone(),
+                    },
+                ));
+            }
+        }
+    }
+}
+
+fn reply_get(reply: ReplyTo, result: Result<Object, String>, out: &mut Out) {
+    match reply {
+        ReplyTo::Client { client, op } => {
+            let outcome = match result {
+                Ok(object) => ClientOutcome::Got(object),
+                Err(e) => ClientOutcome::Failed(e),
+            };
+            out.sends
+                .push((Addr::Client(client), Payload::ClientReply { op, outcome }));
+        }
+        ReplyTo::Node { .. } => {}
+    }
+}
+
+fn reply_put(state: &PutState, result: Result<(), String>, out: &mut Out) {
+    reply_put_to(
+        state.reply,
+        result.map(|()| state.object.context().clone()),
+        Some(state.dot.clone()),
+        out,
+    );
+}
+
+fn reply_put_to(
+    reply: ReplyTo,
+    result: Result<VersionVector, String>,
+    dot: Option<Dot>,
+    out: &mut Out,
+) {
+    match reply {
+        ReplyTo::Client { client, op } => {
+            let outcome = match (result, dot) {
+                (Ok(_), Some(dot)) => ClientOutcome::Written { dot },
+                (Ok(_), None) => ClientOutcome::Failed("no dot minted".into()),
+                (Err(e), _) => ClientOutcome::Failed(e),
+            };
+            out.sends
+                .push((Addr::Client(client), Payload::ClientReply { op, outcome }));
+        }
+        ReplyTo::Node { node, id } => {
+            let (response, minted) = match result {
+                Ok(context) => (Response::Written { context }, dot),
+                Err(e) => (Response::error(ErrorKind::Unavailable, e), None),
+            };
+            out.sends.push((
+                Addr::Node(node),
+                Payload::Response {
+                    id,
+                    response,
+                    minted,
+                },
+            ));
+        }
+    }
+}

@@ -1,0 +1,787 @@
+//! The world: virtual time, the event queue, the nodes, the clients, the
+//! fault injector and the two phases of a run.
+//!
+//! Time is a `u64` of simulated microseconds that only moves when the next
+//! event is taken from the queue; events at the same time run in the order
+//! they were scheduled. Every random choice comes from the one seeded
+//! generator (nodes get their own generators seeded from it), and every map
+//! is ordered, so a seed replays exactly.
+//!
+//! Clients issue one operation at a time against a random running node:
+//! gets (remembering the context), puts with the context of their last get
+//! of the key, blind puts, and deletes. Values are unique (`c3-17`), so the
+//! oracle can tell every write apart.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BinaryHeap};
+
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+
+use crate::core::clock::{Dot, Object, VersionVector};
+use crate::core::key::ObjectKey;
+use crate::core::message::PutRequest;
+use crate::core::ring::Ring;
+use crate::sim::check::{Invariant, Oracle, Violation};
+use crate::sim::network::{Addr, Network};
+use crate::sim::node::{ClientOutcome, OpId, Out, Params, Payload, Shared, SimNode, Timer};
+use crate::sim::{Bug, FaultKind, FaultSettings, SimConfig, SimReport, Stats};
+
+/// The bucket the simulated clients write to.
+pub const SIM_BUCKET: &str = "sim";
+/// Simulated time the liveness phase may take before convergence is
+/// declared failed.
+pub const LIVENESS_US_MAX: u64 = 120_000_000;
+/// Events one run may process (a limit against a runaway schedule).
+pub const EVENTS_PER_OP_MAX: u64 = 5_000;
+
+#[derive(Debug)]
+enum EventKind {
+    Deliver {
+        from: Addr,
+        to: Addr,
+        payload: Payload,
+    },
+    NodeTimer {
+        node: usize,
+        generation: u64,
+        timer: Timer,
+    },
+    ClientNext {
+        client: usize,
+    },
+    ClientTimeout {
+        client: usize,
+        op: OpId,
+    },
+    FaultTick,
+    Heal,
+    Restart {
+        node: usize,
+    },
+}
+
+#[derive(Debug)]
+struct Event {
+    at: u64,
+    seq: u64,
+    kind: EventKind,
+}
+
+impl PartialEq for Event {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Event {}
+impl PartialOrd for Event {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Event {
+    // Reversed: the heap pops the earliest event first.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.at, other.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+#[derive(Debug, Clone)]
+enum OpKind {
+    Get,
+    Put { value: Option<Vec<u8>> },
+}
+
+#[derive(Debug, Clone)]
+struct InFlight {
+    op: OpId,
+    key: ObjectKey,
+    kind: OpKind,
+}
+
+#[derive(Debug, Default)]
+struct Client {
+    in_flight: Option<InFlight>,
+    contexts: BTreeMap<ObjectKey, VersionVector>,
+    last: Option<ClientOutcome>,
+    scripted: bool,
+}
+
+/// A whole simulated cluster.
+pub struct World {
+    config: SimConfig,
+    settings: FaultSettings,
+    rng: StdRng,
+    now: u64,
+    seq: u64,
+    queue: BinaryHeap<Event>,
+    nodes: Vec<SimNode>,
+    shared: Shared,
+    network: Network,
+    clients: Vec<Client>,
+    keys: Vec<ObjectKey>,
+    oracle: Oracle,
+    stats: Stats,
+    next_id: u64,
+    next_op: OpId,
+    used_incarnations: Vec<u64>,
+    wipes: usize,
+    wiped: Vec<bool>,
+    faults_on: bool,
+    violations: Vec<Violation>,
+    client_timeout_us: u64,
+    request_timeout_us: u64,
+}
+
+impl World {
+    /// Builds the cluster for `config`; the seed and the fault settings are
+    /// fixed here. Call [`World::run_safety`], [`World::run_liveness`] and
+    /// [`World::finish`], or drive it step by step (tests).
+    pub fn new(config: SimConfig) -> Self {
+        let mut rng = StdRng::seed_from_u64(config.seed);
+        let settings = FaultSettings::draw(&mut rng, config.faults.as_ref());
+        let names: Vec<String> = (1..=config.nodes).map(|i| format!("n{i}")).collect();
+        let partitions = (config.nodes.next_power_of_two() * 4).clamp(16, 4096) as u32;
+        let ring = match Ring::new(&names, partitions) {
+            Ok(ring) => ring,
+            Err(e) => panic!("the simulator's ring is valid by construction: {e}"),
+        };
+        let key_count = rng.gen_range(3..=24usize);
+        let keys: Vec<ObjectKey> = (0..key_count)
+            .filter_map(|i| ObjectKey::new(SIM_BUCKET, format!("k{i}").as_bytes()).ok())
+            .collect();
+        let client_count = rng.gen_range(2..=8usize);
+        let delay_max = settings.delay_us_max;
+        let request_timeout_us = 2 * delay_max + settings.sync_us_max + 2_000;
+        let params = Params {
+            n: config.replicas,
+            r: config.read_quorum,
+            w: config.write_quorum,
+            request_timeout_us,
+            put_deadline_us: 4 * request_timeout_us,
+            forward_timeout_us: 6 * request_timeout_us,
+            probe_us: request_timeout_us,
+            handoff_us: 2 * request_timeout_us,
+            anti_entropy_us: 5 * request_timeout_us,
+            sync_us_max: settings.sync_us_max,
+            bug: config.bug,
+        };
+        let shared = Shared::new(ring, names.clone(), params, &keys);
+        let mut used_incarnations = Vec::new();
+        let mut nodes = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            let incarnation = fresh_incarnation(&mut rng, &mut used_incarnations);
+            let seed = rng.gen();
+            nodes.push(SimNode::new(i, name, incarnation, seed));
+        }
+        let network = Network::new(
+            settings.loss_probability,
+            settings.dup_probability,
+            settings.delay_us_min,
+            settings.delay_us_max,
+            !settings.kinds.contains(FaultKind::Reorder),
+        );
+        let mut clients: Vec<Client> = (0..client_count).map(|_| Client::default()).collect();
+        // The last client is driven by tests, never at random.
+        clients.push(Client {
+            scripted: true,
+            ..Client::default()
+        });
+        let faults_on = settings.partition_probability > 0.0
+            || settings.crash_probability > 0.0
+            || settings.wipe_probability > 0.0;
+        let mut world = Self {
+            stats: Stats {
+                faults: FaultKind::ALL
+                    .iter()
+                    .map(|k| (k.name().to_string(), 0))
+                    .collect(),
+                ..Stats::default()
+            },
+            config,
+            settings,
+            rng,
+            now: 0,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            nodes,
+            shared,
+            network,
+            clients,
+            keys,
+            oracle: Oracle::default(),
+            next_id: 0,
+            next_op: 0,
+            used_incarnations,
+            wipes: 0,
+            wiped: vec![false; names.len()],
+            faults_on,
+            violations: Vec::new(),
+            client_timeout_us: 12 * request_timeout_us,
+            request_timeout_us,
+        };
+        for i in 0..world.nodes.len() {
+            let mut out = world.out();
+            world.nodes[i].boot(&world.shared, &mut out);
+            world.apply(i, out);
+        }
+        for client in 0..client_count {
+            let at = world.rng.gen_range(0..1_000);
+            world.schedule(at, EventKind::ClientNext { client });
+        }
+        if world.faults_on {
+            let at = world.settings.fault_tick_us;
+            world.schedule(at, EventKind::FaultTick);
+        }
+        world
+    }
+
+    /// The fault settings drawn from the seed.
+    pub fn settings(&self) -> &FaultSettings {
+        &self.settings
+    }
+
+    /// The run's configuration.
+    pub fn config(&self) -> &SimConfig {
+        &self.config
+    }
+
+    /// Simulated time now, in microseconds.
+    pub fn now_us(&self) -> u64 {
+        self.now
+    }
+
+    /// The stats so far.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The keys clients use.
+    pub fn keys(&self) -> &[ObjectKey] {
+        &self.keys
+    }
+
+    /// The home replicas (node indices) of a key.
+    pub fn home(&self, key: &ObjectKey) -> Vec<usize> {
+        self.shared
+            .home(key)
+            .iter()
+            .filter_map(|n| self.shared.index_of(n))
+            .collect()
+    }
+
+    /// A node's current incarnation.
+    pub fn incarnation(&self, node: usize) -> u64 {
+        self.nodes[node].replica.incarnation
+    }
+
+    /// A node's synced object for a key.
+    pub fn stored(&self, node: usize, key: &ObjectKey) -> Option<&Object> {
+        self.nodes[node].synced.get(key)
+    }
+
+    fn out(&self) -> Out {
+        Out {
+            next_id: self.next_id,
+            ..Out::default()
+        }
+    }
+
+    fn schedule(&mut self, delay: u64, kind: EventKind) {
+        self.seq += 1;
+        self.queue.push(Event {
+            at: self.now + delay,
+            seq: self.seq,
+            kind,
+        });
+    }
+
+    fn send(&mut self, from: Addr, to: Addr, payload: Payload) {
+        if matches!((from, to), (Addr::Node(_), Addr::Node(_))) {
+            self.stats.messages += 1;
+        }
+        let routing = self.network.route(&mut self.rng, self.now, from, to);
+        if routing.lost {
+            *self.stats.faults.entry("loss".into()).or_insert(0) += 1;
+        }
+        if routing.duplicated {
+            *self.stats.faults.entry("dup".into()).or_insert(0) += 1;
+        }
+        if routing.reordered {
+            *self.stats.faults.entry("reorder".into()).or_insert(0) += 1;
+        }
+        let copies = routing.deliveries.len();
+        let mut payload = Some(payload);
+        for (i, at) in routing.deliveries.into_iter().enumerate() {
+            let copy = if i + 1 == copies {
+                payload.take()
+            } else {
+                payload.clone()
+            };
+            let Some(payload) = copy else { break };
+            self.seq += 1;
+            self.queue.push(Event {
+                at,
+                seq: self.seq,
+                kind: EventKind::Deliver { from, to, payload },
+            });
+        }
+    }
+
+    fn apply(&mut self, node: usize, out: Out) {
+        self.next_id = out.next_id;
+        self.stats.hints_delivered += out.hints_delivered;
+        self.stats.read_repairs += out.read_repairs;
+        for mint in &out.mints {
+            self.oracle
+                .mint(&mint.key, &mint.dot, &mint.value, &mint.seen);
+            if mint.concurrent {
+                self.stats.siblings_created += 1;
+            }
+        }
+        let generation = self.nodes[node].generation;
+        for (delay, timer) in out.timers {
+            self.schedule(
+                delay,
+                EventKind::NodeTimer {
+                    node,
+                    generation,
+                    timer,
+                },
+            );
+        }
+        for (to, payload) in out.sends {
+            self.send(Addr::Node(node), to, payload);
+        }
+    }
+
+    /// Takes and runs the next event; `false` when none is left.
+    fn step(&mut self) -> bool {
+        let Some(event) = self.queue.pop() else {
+            return false;
+        };
+        self.now = event.at;
+        self.stats.events += 1;
+        match event.kind {
+            EventKind::Deliver { from, to, payload } => match to {
+                Addr::Node(i) => {
+                    if self.nodes[i].up {
+                        let mut out = self.out();
+                        self.nodes[i].on_message(from, payload, &self.shared, &mut out);
+                        self.apply(i, out);
+                    }
+                }
+                Addr::Client(c) => self.on_client_reply(c, payload),
+            },
+            EventKind::NodeTimer {
+                node,
+                generation,
+                timer,
+            } => {
+                if self.nodes[node].up && self.nodes[node].generation == generation {
+                    let mut out = self.out();
+                    self.nodes[node].on_timer(timer, &self.shared, &mut out);
+                    self.apply(node, out);
+                }
+            }
+            EventKind::ClientNext { client } => self.client_next(client),
+            EventKind::ClientTimeout { client, op } => {
+                let timed_out = self.clients[client]
+                    .in_flight
+                    .as_ref()
+                    .is_some_and(|f| f.op == op);
+                if timed_out {
+                    self.client_done(client, ClientOutcome::Failed("client timeout".into()));
+                }
+            }
+            EventKind::FaultTick => self.fault_tick(),
+            EventKind::Heal => self.network.heal(),
+            EventKind::Restart { node } => self.restart(node),
+        }
+        true
+    }
+
+    fn client_next(&mut self, client: usize) {
+        if self.stats.ops >= self.config.ops || self.clients[client].in_flight.is_some() {
+            return;
+        }
+        let up: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].up)
+            .collect();
+        let Some(&node) = up.choose(&mut self.rng) else {
+            let wait = self.request_timeout_us;
+            self.schedule(wait, EventKind::ClientNext { client });
+            return;
+        };
+        let key = self.keys[self.rng.gen_range(0..self.keys.len())].clone();
+        let known = self.clients[client].contexts.get(&key).cloned();
+        let op = self.next_op + 1;
+        let live = Some(format!("c{client}-{op}").into_bytes());
+        let (kind, context) = match (self.rng.gen_range(0..100u32), known) {
+            (0..=39, _) | (90.., None) => (OpKind::Get, VersionVector::new()),
+            (40..=79, Some(context)) => (OpKind::Put { value: live }, context),
+            (40..=89, _) => (OpKind::Put { value: live }, VersionVector::new()),
+            (_, Some(context)) => (OpKind::Put { value: None }, context),
+        };
+        self.issue(client, node, op, key, kind, context);
+    }
+
+    fn issue(
+        &mut self,
+        client: usize,
+        node: usize,
+        op: OpId,
+        key: ObjectKey,
+        kind: OpKind,
+        context: VersionVector,
+    ) {
+        self.next_op = op;
+        self.stats.ops += 1;
+        let payload = match &kind {
+            OpKind::Get => Payload::ClientGet {
+                op,
+                key: key.clone(),
+            },
+            OpKind::Put { value } => {
+                if value.is_none() {
+                    self.stats.deletes += 1;
+                }
+                Payload::ClientPut {
+                    op,
+                    put: PutRequest {
+                        key: key.clone(),
+                        context,
+                        value: value.clone(),
+                        w: None,
+                    },
+                }
+            }
+        };
+        self.clients[client].in_flight = Some(InFlight { op, key, kind });
+        self.send(Addr::Client(client), Addr::Node(node), payload);
+        let timeout = self.client_timeout_us;
+        self.schedule(timeout, EventKind::ClientTimeout { client, op });
+    }
+
+    fn on_client_reply(&mut self, client: usize, payload: Payload) {
+        let Payload::ClientReply { op, outcome } = payload else {
+            return;
+        };
+        let current = self.clients[client]
+            .in_flight
+            .as_ref()
+            .is_some_and(|f| f.op == op);
+        if current {
+            self.client_done(client, outcome);
+        }
+    }
+
+    fn client_done(&mut self, client: usize, outcome: ClientOutcome) {
+        let Some(flight) = self.clients[client].in_flight.take() else {
+            return;
+        };
+        match (&flight.kind, &outcome) {
+            (OpKind::Get, ClientOutcome::Got(object)) => {
+                self.stats.gets_ok += 1;
+                if object.live_siblings().count() > 1 {
+                    self.stats.gets_with_siblings += 1;
+                }
+                self.oracle.observe(&flight.key, object);
+                self.clients[client]
+                    .contexts
+                    .insert(flight.key.clone(), object.context().clone());
+            }
+            (OpKind::Get, _) => self.stats.gets_failed += 1,
+            (OpKind::Put { value }, ClientOutcome::Written { dot }) => {
+                self.stats.puts_ok += 1;
+                self.oracle.ack(&flight.key, dot, value.clone());
+            }
+            (OpKind::Put { .. }, _) => self.stats.puts_failed += 1,
+        }
+        let scripted = self.clients[client].scripted;
+        self.clients[client].last = Some(outcome);
+        if !scripted {
+            let think = self.rng.gen_range(0..=self.request_timeout_us / 2);
+            self.schedule(think, EventKind::ClientNext { client });
+        }
+    }
+
+    fn fault_tick(&mut self) {
+        if !self.faults_on {
+            return;
+        }
+        let s = self.settings.clone();
+        let count = self.nodes.len();
+        if s.partition_probability > 0.0
+            && count > 1
+            && !self.network.partitioned()
+            && self.rng.gen_bool(s.partition_probability)
+        {
+            if self.rng.gen_bool(0.7) {
+                let mut order: Vec<usize> = (0..count).collect();
+                order.shuffle(&mut self.rng);
+                let cut = self.rng.gen_range(1..count);
+                let groups = vec![order[..cut].to_vec(), order[cut..].to_vec()];
+                self.network.partition(&groups);
+            } else {
+                let links = self.rng.gen_range(1..=count);
+                for _ in 0..links {
+                    let a = self.rng.gen_range(0..count);
+                    let b = self.rng.gen_range(0..count);
+                    if a != b {
+                        self.network.block_one_way(a, b);
+                    }
+                }
+            }
+            *self.stats.faults.entry("partition".into()).or_insert(0) += 1;
+            let lasts = self.rng.gen_range(5..40) * self.request_timeout_us;
+            self.schedule(lasts, EventKind::Heal);
+        }
+        let down = self.nodes.iter().filter(|n| !n.up).count();
+        let down_max = (count / 2).max(1);
+        if s.crash_probability > 0.0 && down < down_max && self.rng.gen_bool(s.crash_probability) {
+            self.crash_random(false);
+        }
+        let down = self.nodes.iter().filter(|n| !n.up).count();
+        if s.wipe_probability > 0.0
+            && down < down_max
+            && self.wipes + 1 < self.config.write_quorum
+            && self.rng.gen_bool(s.wipe_probability)
+        {
+            self.crash_random(true);
+        }
+        let tick = s.fault_tick_us;
+        self.schedule(tick, EventKind::FaultTick);
+    }
+
+    fn crash_random(&mut self, wipe: bool) {
+        let up: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].up)
+            .collect();
+        let Some(&node) = up.choose(&mut self.rng) else {
+            return;
+        };
+        self.crash(node, wipe);
+        let downtime = self.rng.gen_range(3..40) * self.request_timeout_us;
+        self.schedule(downtime, EventKind::Restart { node });
+    }
+
+    /// Crashes a node now (with `wipe`, its store is lost too).
+    pub fn crash(&mut self, node: usize, wipe: bool) {
+        if !self.nodes[node].up {
+            return;
+        }
+        self.nodes[node].crash(wipe);
+        let kind = if wipe { "wipe" } else { "crash" };
+        *self.stats.faults.entry(kind.into()).or_insert(0) += 1;
+        if wipe {
+            self.wipes += 1;
+            self.wiped[node] = true;
+        }
+    }
+
+    /// Starts a crashed node again; a wiped one gets a new incarnation.
+    pub fn restart(&mut self, node: usize) {
+        if self.nodes[node].up {
+            return;
+        }
+        let wiped = std::mem::take(&mut self.wiped[node]);
+        let incarnation = match (wiped, self.config.bug) {
+            (true, Some(Bug::ReuseIncarnationAfterWipe)) | (false, _) => None,
+            (true, _) => Some(fresh_incarnation(
+                &mut self.rng,
+                &mut self.used_incarnations,
+            )),
+        };
+        let seed = self.rng.gen();
+        let mut out = self.out();
+        self.nodes[node].restart(incarnation, seed, &self.shared, &mut out);
+        self.apply(node, out);
+    }
+
+    /// Runs the safety phase: clients issue `ops` operations while faults
+    /// are injected.
+    pub fn run_safety(&mut self) {
+        let events_max = self.config.ops.saturating_mul(EVENTS_PER_OP_MAX) + 1_000_000;
+        while self.stats.ops < self.config.ops || self.clients.iter().any(|c| c.in_flight.is_some())
+        {
+            if self.stats.events >= events_max || !self.step() {
+                break;
+            }
+        }
+        self.stats.safety_us = self.now;
+    }
+
+    /// Cuts the nodes into groups (tests).
+    pub fn partition(&mut self, groups: &[Vec<usize>]) {
+        self.network.partition(groups);
+    }
+
+    /// Ends a partition (tests).
+    pub fn heal(&mut self) {
+        self.network.heal();
+    }
+
+    /// Runs the events due in the next `us` microseconds.
+    pub fn advance(&mut self, us: u64) {
+        let until = self.now + us;
+        while self.queue.peek().is_some_and(|e| e.at <= until) {
+            self.step();
+        }
+        self.now = until;
+    }
+
+    /// A scripted get through `node`: runs until it is answered.
+    pub fn get(&mut self, node: usize, key: &ObjectKey) -> ClientOutcome {
+        self.scripted(node, key, OpKind::Get)
+    }
+
+    /// A scripted put through `node` with the context of the scripted
+    /// client's last get of the key (none: a blind put); `None` deletes.
+    pub fn put(&mut self, node: usize, key: &ObjectKey, value: Option<&[u8]>) -> ClientOutcome {
+        let value = value.map(<[u8]>::to_vec);
+        self.scripted(node, key, OpKind::Put { value })
+    }
+
+    /// Forgets the scripted client's context for a key (the next put is blind).
+    pub fn forget_context(&mut self, key: &ObjectKey) {
+        if let Some(c) = self.clients.last_mut() {
+            c.contexts.remove(key);
+        }
+    }
+
+    /// Sets the scripted client's context for a key.
+    pub fn set_context(&mut self, key: &ObjectKey, context: VersionVector) {
+        if let Some(c) = self.clients.last_mut() {
+            c.contexts.insert(key.clone(), context);
+        }
+    }
+
+    fn scripted(&mut self, node: usize, key: &ObjectKey, kind: OpKind) -> ClientOutcome {
+        let client = self.clients.len() - 1;
+        let op = self.next_op + 1;
+        // Scripted operations do not count against the random clients' budget.
+        self.config.ops += 1;
+        let context = self.clients[client]
+            .contexts
+            .get(key)
+            .cloned()
+            .unwrap_or_default();
+        self.issue(client, node, op, key.clone(), kind, context);
+        while self.clients[client].in_flight.is_some() {
+            if !self.step() {
+                break;
+            }
+        }
+        self.clients[client]
+            .last
+            .take()
+            .unwrap_or_else(|| ClientOutcome::Failed("no answer".into()))
+    }
+
+    fn converged(&self) -> bool {
+        if self
+            .nodes
+            .iter()
+            .any(|n| !n.up || n.has_unsynced() || !n.hints.is_empty())
+        {
+            return false;
+        }
+        self.keys.iter().all(|key| {
+            let home = self.home(key);
+            let first = self.nodes[home[0]].synced.get(key);
+            home.iter().all(|&i| self.nodes[i].synced.get(key) == first)
+        })
+    }
+
+    /// Runs the liveness phase: the network heals, every node restarts,
+    /// faults stop, and the replicas must converge.
+    pub fn run_liveness(&mut self) {
+        self.faults_on = false;
+        self.network.heal_all();
+        for node in 0..self.nodes.len() {
+            self.restart(node);
+        }
+        let start = self.now;
+        let check_every = self.request_timeout_us * 2;
+        let mut next_check = self.now;
+        loop {
+            if self.now >= next_check {
+                if self.converged() {
+                    self.stats.converged = true;
+                    break;
+                }
+                next_check = self.now + check_every;
+            }
+            if self.now - start > LIVENESS_US_MAX || !self.step() {
+                break;
+            }
+        }
+    }
+
+    /// Checks the invariants and returns the report.
+    pub fn finish(mut self) -> SimReport {
+        self.stats.sim_us = self.now;
+        let mut replicas: BTreeMap<ObjectKey, Vec<(String, Object)>> = BTreeMap::new();
+        for key in &self.keys {
+            let holders = self
+                .home(key)
+                .into_iter()
+                .map(|i| {
+                    let node = &self.nodes[i];
+                    (
+                        node.name.clone(),
+                        node.synced.get(key).cloned().unwrap_or_default(),
+                    )
+                })
+                .collect::<Vec<_>>();
+            if holders.iter().any(|(_, o)| o.siblings().len() > 1) {
+                self.stats.keys_with_siblings += 1;
+            }
+            replicas.insert(key.clone(), holders);
+        }
+        self.stats.keys = self.keys.len() as u64;
+        let mut violations = std::mem::take(&mut self.violations);
+        violations.extend(self.oracle.check(&replicas));
+        if !self.stats.converged {
+            let left: usize = self.nodes.iter().map(|n| n.hints.len()).sum();
+            if left > 0
+                || violations
+                    .iter()
+                    .all(|v| v.invariant != Invariant::Convergence)
+            {
+                violations.push(Violation {
+                    invariant: Invariant::Convergence,
+                    key: "(all)".into(),
+                    detail: format!(
+                        "replicas did not converge within {} s of simulated time after healing ({left} hints left)",
+                        LIVENESS_US_MAX / 1_000_000
+                    ),
+                });
+            }
+        }
+        violations.sort_by_key(|v| v.invariant);
+        SimReport {
+            config: self.config,
+            settings: self.settings,
+            stats: self.stats,
+            violations,
+        }
+    }
+
+    /// The acknowledged dots so far (tests).
+    pub fn acked(&self) -> Vec<Dot> {
+        self.oracle.acked.iter().map(|a| a.dot.clone()).collect()
+    }
+}
+
+fn fresh_incarnation(rng: &mut StdRng, used: &mut Vec<u64>) -> u64 {
+    loop {
+        let candidate: u64 = rng.gen();
+        if candidate != 0 && !used.contains(&candidate) {
+            used.push(candidate);
+            return candidate;
+        }
+    }
+}
