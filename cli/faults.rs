@@ -12,6 +12,9 @@ use crate::devcluster::{DevCluster, Stopped, STOP_TIMEOUT};
 use crate::output;
 use crate::{exit, up};
 
+/// How long a node may take to answer `partition` or `heal`.
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// How long `start` waits for the node to serve.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -75,26 +78,79 @@ pub async fn start(home: &Home, args: &NodeName) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `dynamo partition`: checks the groups, then reports that partitions
-/// are not supported yet.
+/// `dynamo partition`: checks the groups, then tells every running node
+/// to drop node traffic with the nodes outside its group. A node that is
+/// not running is skipped (and said so): it starts with the network whole.
 pub async fn partition(home: &Home, args: &PartitionArgs) -> anyhow::Result<ExitCode> {
     let cluster = DevCluster::open(home)?;
-    let _groups = partition_groups(&cluster, args)?;
-    Err(exit::error(
-        "network partitions are not yet supported by this build",
-    ))
+    let groups = partition_groups(&cluster, args)?;
+    let told = tell_all(&cluster, groups.clone()).await?;
+    let shown: Vec<String> = groups.iter().map(|g| g.join(",")).collect();
+    output::print(format!(
+        "partitioned into {} (told {})",
+        shown.join(" | "),
+        told.join(", ")
+    ))?;
+    Ok(ExitCode::SUCCESS)
 }
 
-/// `dynamo heal`.
+/// `dynamo heal`: tells every running node to end any partition.
 pub async fn heal(home: &Home) -> anyhow::Result<ExitCode> {
-    let _cluster = DevCluster::open(home)?;
-    Err(exit::error(
-        "network partitions are not yet supported by this build, so there is nothing to heal",
-    ))
+    let cluster = DevCluster::open(home)?;
+    let told = tell_all(&cluster, Vec::new()).await?;
+    output::print(format!("healed the network (told {})", told.join(", ")))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Sends the partition (empty: heal) to every running node at once.
+/// Returns the nodes that took it; fails when a running node refused it or
+/// none took it.
+async fn tell_all(cluster: &DevCluster, groups: Vec<Vec<String>>) -> anyhow::Result<Vec<String>> {
+    let client = up::connect(cluster)?;
+    let mut calls = tokio::task::JoinSet::new();
+    for name in cluster.names() {
+        if cluster.running(&name).is_none() {
+            output::note(format!(
+                "{name} is not running; it will start with the network whole"
+            ));
+            continue;
+        }
+        let client = client.clone();
+        let groups = groups.clone();
+        calls.spawn(async move {
+            let result = tokio::time::timeout(ADMIN_TIMEOUT, client.partition(&name, groups)).await;
+            (name, result)
+        });
+    }
+    let mut told = Vec::new();
+    let mut failures = Vec::new();
+    while let Some(joined) = calls.join_next().await {
+        match joined {
+            Ok((name, Ok(Ok(())))) => told.push(name),
+            Ok((name, Ok(Err(e)))) => failures.push(format!("{name}: {e}")),
+            Ok((name, Err(_))) => failures.push(format!("{name}: no answer")),
+            Err(e) => failures.push(format!("internal error: {e}")),
+        }
+    }
+    told.sort();
+    failures.sort();
+    if !failures.is_empty() {
+        return Err(exit::error(format!(
+            "not every running node took it ({}); run the command again",
+            failures.join("; ")
+        )));
+    }
+    if told.is_empty() {
+        return Err(exit::unavailable(
+            "no node of the cluster is running; start it with `dynamo up`",
+        ));
+    }
+    Ok(told)
 }
 
 /// The groups a `partition` command names, checked: known nodes, each in
-/// at most one group, at least two non-empty groups. `--isolate NODE`
+/// exactly one group (a node left out of every group is refused, naming
+/// it: say where it goes), at least two non-empty groups. `--isolate NODE`
 /// means that node against all the others.
 pub fn partition_groups(
     cluster: &DevCluster,
@@ -134,6 +190,18 @@ pub fn partition_groups(
         return Err(exit::usage(
             "name at least two groups, like `dynamo partition n1,n2 n3,n4,n5`",
         ));
+    }
+    let left: Vec<String> = cluster
+        .names()
+        .into_iter()
+        .filter(|n| !seen.contains(n))
+        .collect();
+    if !left.is_empty() {
+        return Err(exit::usage(format!(
+            "{} {} in no group; put every node in a group (or use --isolate NODE)",
+            left.join(", "),
+            if left.len() == 1 { "is" } else { "are" }
+        )));
     }
     Ok(groups)
 }

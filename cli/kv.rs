@@ -15,6 +15,7 @@ use base64::Engine;
 use dynamo::client::{Client, ClientError, GetOptions, GetReply, PutOptions};
 use dynamo::config::ClusterManifest;
 use dynamo::core::clock::Sibling;
+use dynamo::core::explain::{Explanation, TargetOutcome};
 use dynamo::home::Home;
 use serde::Serialize;
 
@@ -223,6 +224,9 @@ pub async fn get(home: &Home, args: &GetArgs) -> anyhow::Result<ExitCode> {
         node: args.node.clone(),
         r: quorum(args.read_quorum, "-R", client.manifest().replicas)?,
     };
+    if args.explain {
+        return explain(&client, args, &options).await;
+    }
     let reply = client
         .get(&args.key.bucket, args.key.key.as_bytes(), &options)
         .await
@@ -275,6 +279,137 @@ pub async fn get(home: &Home, args: &GetArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(exit::CONFLICT))
         }
     }
+}
+
+/// One sibling in `get --explain --json`.
+#[derive(Serialize)]
+struct ExplainSibling {
+    #[serde(flatten)]
+    sibling: SiblingJson,
+    dot: String,
+    dot_counter: u64,
+}
+
+/// `dynamo get KEY --explain [--json]`.
+#[derive(Serialize)]
+struct ExplainJson<'a> {
+    bucket: &'a str,
+    key: &'a str,
+    context: String,
+    #[serde(flatten)]
+    explanation: &'a Explanation,
+    siblings: Vec<ExplainSibling>,
+}
+
+async fn explain(
+    client: &Client,
+    args: &GetArgs,
+    options: &GetOptions,
+) -> anyhow::Result<ExitCode> {
+    let (context, e) = client
+        .explain(&args.key.bucket, args.key.key.as_bytes(), options)
+        .await
+        .map_err(|e| through_node(e, args.node.as_deref()))?;
+    let siblings: Vec<ExplainSibling> = e
+        .object
+        .siblings()
+        .iter()
+        .map(|s| ExplainSibling {
+            sibling: sibling_json(s),
+            dot: s.dot.replica.to_string(),
+            dot_counter: s.dot.counter,
+        })
+        .collect();
+    if args.json {
+        let mut doc = serde_json::to_value(ExplainJson {
+            bucket: &args.key.bucket,
+            key: &args.key.key,
+            context,
+            explanation: &e,
+            siblings,
+        })?;
+        if let Some(map) = doc.as_object_mut() {
+            map.remove("object");
+        }
+        output::print_json(&doc)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut lines = vec![
+        format!(
+            "key          {:?} in bucket {:?}",
+            args.key.key, args.key.bucket
+        ),
+        format!("coordinator  {}", e.coordinator),
+        format!("partition    {}", e.partition),
+        format!("preference   {}", e.preference_list.join(", ")),
+        format!(
+            "quorum       R = {}, {}",
+            e.needed,
+            if e.quorum_reached {
+                "reached"
+            } else {
+                "not reached"
+            }
+        ),
+    ];
+    if !e.unreachable.is_empty() {
+        lines.push(format!(
+            "unreachable  {} (in {}'s view)",
+            e.unreachable.join(", "),
+            e.coordinator
+        ));
+    }
+    output::print(lines.join("\n"))?;
+    let mut asked = output::table(["asked", "role", "answer", "time"]);
+    for t in &e.targets {
+        let role = match &t.hint_for {
+            Some(owner) => format!("fallback for {owner}"),
+            None => "home replica".to_string(),
+        };
+        let answer = match t.outcome {
+            TargetOutcome::Answered { found: true } => "answered",
+            TargetOutcome::Answered { found: false } => "answered: no version",
+            TargetOutcome::Failed => "failed",
+            TargetOutcome::Pending => "no answer yet",
+        };
+        let time = t
+            .micros
+            .map(|us| format!("{:.3} ms", us as f64 / 1000.0))
+            .unwrap_or_else(|| "-".into());
+        asked.add_row(vec![t.node.clone(), role, answer.to_string(), time]);
+    }
+    output::print_table(&asked)?;
+    let hints = if e.hints_held_for.is_empty() {
+        "none".to_string()
+    } else {
+        format!("for {}", e.hints_held_for.join(", "))
+    };
+    output::print(format!("hints held by {}: {hints}", e.coordinator))?;
+    let repair = if e.repaired.is_empty() {
+        "not needed".to_string()
+    } else {
+        e.repaired
+            .iter()
+            .map(|(n, ok)| format!("{n}{}", if *ok { "" } else { " (failed)" }))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    output::print(format!("read repair: {repair}"))?;
+    if e.object.siblings().is_empty() {
+        output::print("no version of the key")?;
+    } else {
+        let mut table = output::table(["#", "value", "dot", "clock"]);
+        for (i, s) in e.object.siblings().iter().enumerate() {
+            table.add_row(vec![
+                (i + 1).to_string(),
+                preview(s, 40),
+                format!("{}:{}", s.dot.replica, s.dot.counter),
+                s.clock().to_string(),
+            ]);
+        }
+        output::print_table(&table)?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn shell_word(s: &str) -> String {

@@ -1,7 +1,10 @@
 //! `dynamo status`: every node of the cluster with its address, state,
 //! partitions, keys and pending hints. Nodes are asked in parallel; one
 //! that does not answer is `down`, or `unreachable` when its process is
-//! running on this machine.
+//! running on this machine. `state` is this client's view; each node's own
+//! failure-detector view is shown beside it: `unreachable_peers` (the peers
+//! that node cannot reach) and `unreachable_from` (the answering nodes that
+//! cannot reach it), so a partition shows as views, not as `down`.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -28,6 +31,19 @@ struct NodeRow {
     partitions: Option<usize>,
     keys: Option<u64>,
     hints: Option<u64>,
+    /// Peers this node considers unreachable (its own view; null when it
+    /// did not answer).
+    unreachable_peers: Option<Vec<String>>,
+    /// Answering nodes that consider this node unreachable.
+    unreachable_from: Vec<String>,
+    /// Hints it holds for nodes no longer in the cluster.
+    orphan_hints: Option<u64>,
+    /// Hints it handed off since it started.
+    hints_delivered: Option<u64>,
+    /// Read repairs it sent since it started.
+    read_repairs: Option<u64>,
+    /// The partition groups in force at it.
+    partition: Option<Vec<Vec<String>>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -54,7 +70,24 @@ pub async fn status(home: &Home, args: &StatusArgs) -> anyhow::Result<ExitCode> 
             partitions: answer.as_ref().map(|s| s.partitions),
             keys: answer.as_ref().map(|s| s.keys),
             hints: answer.as_ref().map(|s| s.hints),
+            unreachable_peers: answer.as_ref().map(|s| s.unreachable.clone()),
+            unreachable_from: Vec::new(),
+            orphan_hints: answer.as_ref().map(|s| s.orphan_hints),
+            hints_delivered: answer.as_ref().map(|s| s.hints_delivered),
+            read_repairs: answer.as_ref().map(|s| s.read_repairs),
+            partition: answer.as_ref().map(|s| s.partition.clone()),
         });
+    }
+    let views: Vec<(String, Vec<String>)> = nodes
+        .iter()
+        .filter_map(|n| Some((n.name.clone(), n.unreachable_peers.clone()?)))
+        .collect();
+    for node in &mut nodes {
+        node.unreachable_from = views
+            .iter()
+            .filter(|(_, view)| view.contains(&node.name))
+            .map(|(who, _)| who.clone())
+            .collect();
     }
     if nodes.iter().all(|n| n.state != "up") {
         // Nodes that refuse our certificate are running: say that, not "down".
@@ -116,8 +149,21 @@ async fn ask_all(
 
 fn print_table(report: &StatusReport) -> anyhow::Result<()> {
     let count = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
-    let mut table = output::table(["node", "address", "state", "partitions", "keys", "hints"]);
+    let mut table = output::table([
+        "node",
+        "address",
+        "state",
+        "partitions",
+        "keys",
+        "hints",
+        "cannot reach (its view)",
+    ]);
     for node in &report.nodes {
+        let view = match &node.unreachable_peers {
+            None => "-".to_string(),
+            Some(v) if v.is_empty() => "none".to_string(),
+            Some(v) => v.join(", "),
+        };
         table.add_row(vec![
             comfy_table::Cell::new(&node.name),
             comfy_table::Cell::new(&node.addr),
@@ -125,8 +171,32 @@ fn print_table(report: &StatusReport) -> anyhow::Result<()> {
             comfy_table::Cell::new(count(node.partitions.map(|p| p as u64))),
             comfy_table::Cell::new(count(node.keys)),
             comfy_table::Cell::new(count(node.hints)),
+            comfy_table::Cell::new(view),
         ]);
     }
     output::print_table(&table)?;
+    let orphans: u64 = report.nodes.iter().filter_map(|n| n.orphan_hints).sum();
+    if orphans > 0 {
+        output::note(format!(
+            "{orphans} hints are kept for nodes that are no longer members"
+        ));
+    }
+    let partitioned: Vec<String> = report
+        .nodes
+        .iter()
+        .filter_map(|n| n.partition.as_ref())
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.iter()
+                .map(|g| g.join(","))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        })
+        .collect();
+    if let Some(p) = partitioned.first() {
+        output::note(format!(
+            "the network is partitioned: {p} (end it with `dynamo heal`)"
+        ));
+    }
     Ok(())
 }

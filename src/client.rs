@@ -21,6 +21,7 @@ use serde::Serialize;
 
 use crate::config::ClusterManifest;
 use crate::core::clock::{decode_token, encode_token, Object, TokenError, VersionVector};
+use crate::core::explain::Explanation;
 use crate::core::key::{KeyError, ObjectKey};
 use crate::core::message::{ErrorKind, NodeReport, PutRequest, Request, Response};
 use crate::core::ring::Ring;
@@ -149,6 +150,16 @@ pub struct NodeStatus {
     pub hints: u64,
     /// Its replica incarnation.
     pub incarnation: u64,
+    /// Peers it considers unreachable (its own view).
+    pub unreachable: Vec<String>,
+    /// Hints it holds for nodes that are no longer members.
+    pub orphan_hints: u64,
+    /// Read repairs it has sent since it started.
+    pub read_repairs: u64,
+    /// Hints it has handed off since it started.
+    pub hints_delivered: u64,
+    /// The partition groups in force at it (empty: none).
+    pub partition: Vec<Vec<String>>,
 }
 
 /// A connection to a cluster.
@@ -432,6 +443,11 @@ impl Client {
                 keys,
                 hints,
                 incarnation,
+                unreachable,
+                orphan_hints,
+                read_repairs,
+                hints_delivered,
+                partition,
             }) => Ok(NodeStatus {
                 addr: self.inner.addrs[node],
                 name,
@@ -440,7 +456,45 @@ impl Client {
                 keys,
                 hints,
                 incarnation,
+                unreachable,
+                orphan_hints,
+                read_repairs,
+                hints_delivered,
+                partition,
             }),
+            other => Err(Self::answer_error(node, other)),
+        }
+    }
+
+    /// Reads a key and explains how the answer came about.
+    pub async fn explain(
+        &self,
+        bucket: &str,
+        key: &[u8],
+        options: &GetOptions,
+    ) -> Result<(String, Explanation), ClientError> {
+        let key = ObjectKey::new(bucket, key)?;
+        let order = self.route(&key, &options.node, true)?;
+        let request = Request::Explain { key, r: options.r };
+        let (node, resp) = self.call_any(&order, request).await?;
+        match resp {
+            Response::Explained(explanation) => {
+                Ok((self.token(explanation.object.context()), *explanation))
+            }
+            other => Err(Self::answer_error(&node, other)),
+        }
+    }
+
+    /// Tells one node to cut the network into `groups` (fault injection);
+    /// an empty list heals it.
+    pub async fn partition(&self, node: &str, groups: Vec<Vec<String>>) -> Result<(), ClientError> {
+        let request = if groups.is_empty() {
+            Request::Heal
+        } else {
+            Request::Partition { groups }
+        };
+        match self.call(node, request).await? {
+            Response::Done => Ok(()),
             other => Err(Self::answer_error(node, other)),
         }
     }

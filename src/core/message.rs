@@ -1,15 +1,17 @@
 //! The one message enum: every request a client or a peer can send a node,
 //! and every answer (DESIGN.md §4; toydb's habit of one message file).
 //!
-//! Requests are tagged with who may send them: `Get`, `Put` and `Status` need
-//! the client certificate; `Coordinate`, `Replicate` and `Read` need a node
-//! certificate. [`Request::allowed_from`] is the check. The transport wraps
+//! Requests are tagged with who may send them: `Get`, `Put`, `Status`,
+//! `Explain` and the fault-injection requests `Partition` and `Heal` need
+//! the client certificate; `Coordinate`, `Replicate`, `Read` and `Ping` need
+//! a node certificate. [`Request::allowed_from`] is the check. The transport wraps
 //! each message in a frame with a request id; the enum itself is the
 //! versioned wire format (the version is in the ALPN string).
 
 use serde::{Deserialize, Serialize};
 
 use crate::core::clock::{Object, VersionVector};
+use crate::core::explain::Explanation;
 use crate::core::key::ObjectKey;
 
 /// Who is on the other end of a connection, proven by its certificate.
@@ -61,21 +63,45 @@ pub enum Request {
         /// The unreachable home replica this fallback stands in for.
         hint_for: Option<String>,
     },
-    /// Node → node: send your replica of this key.
+    /// Node → node: send your replica of this key (a fallback answers with
+    /// the merge of its replica and the hints it holds for the key).
     Read {
         /// The key.
         key: ObjectKey,
     },
+    /// Node → node: a heartbeat of the failure detector; answered `Pong`.
+    Ping,
+    /// Client: like `Get`, but answer with how the answer came about.
+    Explain {
+        /// The key.
+        key: ObjectKey,
+        /// Replies to wait for; the cluster's R when absent.
+        r: Option<u8>,
+    },
+    /// Client (operator): cut the network into these groups of node names
+    /// (fault injection); node traffic between groups is dropped both ways.
+    Partition {
+        /// Node names, each in exactly one group.
+        groups: Vec<Vec<String>>,
+    },
+    /// Client (operator): end any partition.
+    Heal,
 }
 
 impl Request {
     /// Whether a peer with this role may send this request.
     pub fn allowed_from(&self, role: Role) -> bool {
         match self {
-            Request::Get { .. } | Request::Put(_) | Request::Status => role == Role::Client,
-            Request::Coordinate(_) | Request::Replicate { .. } | Request::Read { .. } => {
-                role == Role::Node
-            }
+            Request::Get { .. }
+            | Request::Put(_)
+            | Request::Status
+            | Request::Explain { .. }
+            | Request::Partition { .. }
+            | Request::Heal => role == Role::Client,
+            Request::Coordinate(_)
+            | Request::Replicate { .. }
+            | Request::Read { .. }
+            | Request::Ping => role == Role::Node,
         }
     }
 }
@@ -95,6 +121,16 @@ pub struct NodeReport {
     pub hints: u64,
     /// Its current replica incarnation.
     pub incarnation: u64,
+    /// Peers this node currently considers unreachable (its own view).
+    pub unreachable: Vec<String>,
+    /// Hints it holds for nodes that are no longer members.
+    pub orphan_hints: u64,
+    /// Read repairs it has sent since it started.
+    pub read_repairs: u64,
+    /// Hints it has handed off since it started.
+    pub hints_delivered: u64,
+    /// The partition groups in force at this node (empty: none).
+    pub partition: Vec<Vec<String>>,
 }
 
 /// What kind of failure an error answer reports; the caller branches on it.
@@ -139,6 +175,12 @@ pub enum Response {
     Replicated,
     /// A replica's object, `None` when it has none.
     Replica(Option<Object>),
+    /// Answer to a heartbeat.
+    Pong,
+    /// An admin request was carried out.
+    Done,
+    /// A get's answer with how it came about.
+    Explained(Box<Explanation>),
     /// The request failed.
     Error(ErrorReply),
 }

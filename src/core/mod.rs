@@ -9,11 +9,20 @@
 //! - [`ring`]: partitions, owners and preference lists (paper §4.2, strategy 3).
 //! - [`clock`]: dotted version vector sets: siblings, contexts, merge (§4.4).
 //! - [`coordinator`]: get and put coordination as state machines (§4.5).
+//! - [`detector`]: the local view of which peers are reachable (§4.8.3).
+//! - [`faults`]: the partition filter behind `dynamo partition`.
+//! - [`handoff`]: pacing of hinted handoff (§4.6).
+//! - [`explain`]: how a get's answer came about (`dynamo get --explain`).
 //! - [`message`]: the one message enum nodes and clients exchange.
 //! - [`key`]: buckets, keys, their limits and their place on the ring.
+//! - [`merkle`]: per-partition Merkle trees and the walk that diffs two (§4.7).
 
 pub mod clock;
 pub mod coordinator;
+pub mod detector;
+pub mod explain;
+pub mod faults;
+pub mod handoff;
 pub mod key;
 pub mod merkle;
 pub mod message;

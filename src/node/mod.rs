@@ -23,15 +23,23 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, watch};
-use tracing::{info, warn};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
+use tracing::{debug, info, warn};
 
 use crate::config::{ClusterManifest, ConfigError, NodeConfig};
 use crate::core::clock::{Object, ReplicaId};
 use crate::core::coordinator::{GetCoordinator, Outbound, PutCoordinator, Quorum, ReplicaPlan};
+use crate::core::detector::{Detector, DetectorConfig};
+use crate::core::explain::{Explanation, TargetOutcome, TargetReport};
+use crate::core::faults::PartitionFilter;
+use crate::core::handoff::{
+    RateLimiter, HANDOFF_BATCH, HANDOFF_HINTS_PER_SECOND, HANDOFF_IDLE_INTERVAL,
+    HANDOFF_IN_FLIGHT_MAX,
+};
 use crate::core::key::ObjectKey;
 use crate::core::message::{
     ErrorKind, ErrorReply, NodeReport, PutRequest, Request, Response, Role,
@@ -39,7 +47,7 @@ use crate::core::message::{
 use crate::core::ring::Ring;
 use crate::net::tls::{self, Credentials, Identity};
 use crate::net::transport::{self, Handler, RpcClient};
-use crate::storage::{StorageError, Store};
+use crate::storage::{HintKey, StorageError, Store};
 
 /// Largest total of sibling values one object may hold; a put that would
 /// exceed it is refused until someone resolves the siblings.
@@ -78,6 +86,7 @@ pub struct Node {
     local_addr: SocketAddr,
     shutdown: watch::Sender<bool>,
     server: tokio::task::JoinHandle<()>,
+    background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 struct NodeInner {
@@ -89,6 +98,17 @@ struct NodeInner {
     store: Store<Object>,
     rpc: RpcClient<Request, Response>,
     timeout: Duration,
+    /// When the node started; the detector's `now` is time since then.
+    started: Instant,
+    /// This node's view of its peers (never held across an await).
+    detector: Mutex<Detector>,
+    /// The partition in force (`dynamo partition`).
+    filter: RwLock<PartitionFilter>,
+    /// Wakes the handoff task (a peer came back, a partition healed).
+    handoff_wake: Notify,
+    read_repairs: AtomicU64,
+    hints_delivered: AtomicU64,
+    orphan_hints: AtomicU64,
 }
 
 /// Runs a node until SIGTERM or SIGINT, then shuts it down cleanly.
@@ -174,19 +194,34 @@ impl Node {
             store,
             rpc: RpcClient::new(endpoint.clone()),
             timeout: Duration::from_millis(config.request_timeout_ms),
+            started: Instant::now(),
+            detector: Mutex::new(Detector::new(
+                members.iter().filter(|m| **m != config.name).cloned(),
+                DetectorConfig::default(),
+            )),
+            filter: RwLock::new(PartitionFilter::default()),
+            handoff_wake: Notify::new(),
+            read_repairs: AtomicU64::new(0),
+            hints_delivered: AtomicU64::new(0),
+            orphan_hints: AtomicU64::new(0),
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let server = tokio::spawn(transport::serve(
             endpoint,
             Arc::new(Service(inner.clone())),
-            shutdown_rx,
+            shutdown_rx.clone(),
         ));
+        let background = vec![
+            tokio::spawn(inner.clone().heartbeats(shutdown_rx.clone())),
+            tokio::spawn(inner.clone().handoff(shutdown_rx)),
+        ];
         info!(%local_addr, incarnation = format!("{incarnation:016x}"), "node {} serving", config.name);
         Ok(Self {
             inner,
             local_addr,
             shutdown,
             server,
+            background,
         })
     }
 
@@ -199,6 +234,9 @@ impl Node {
     pub async fn shutdown(self) -> Result<(), NodeError> {
         let _ = self.shutdown.send(true);
         let _ = self.server.await;
+        for task in self.background {
+            let _ = task.await;
+        }
         self.inner.store.shutdown().await?;
         info!("node {} stopped cleanly", self.inner.name);
         Ok(())
@@ -216,9 +254,18 @@ impl Handler<Request, Response> for Service {
 
 impl NodeInner {
     async fn handle(self: &Arc<Self>, peer: Identity, request: Request) -> Response {
-        let role = match peer {
+        let role = match &peer {
             Identity::Client => Role::Client,
-            Identity::Node(_) => Role::Node,
+            Identity::Node(name) => {
+                if !self.allowed(name) {
+                    // A partition: drop node traffic from the other side.
+                    return Response::error(
+                        ErrorKind::Forbidden,
+                        format!("{} is partitioned away from {name}", self.name),
+                    );
+                }
+                Role::Node
+            }
         };
         if !request.allowed_from(role) {
             return Response::error(
@@ -227,35 +274,25 @@ impl NodeInner {
             );
         }
         match request {
-            Request::Get { key, r } => self.get(key, r).await,
+            Request::Get { key, r } => self.get(key, r, false).await,
+            Request::Explain { key, r } => self.get(key, r, true).await,
             Request::Put(put) => self.put(put).await,
             Request::Coordinate(put) => self.coordinate(put).await,
             Request::Status => self.status().await,
             Request::Replicate {
                 key,
                 object,
-                hint_for: _,
-            } => self.replicate(key, object).await,
-            Request::Read { key } => match self.store.get(&key.storage_key()).await {
+                hint_for,
+            } => self.replicate(key, object, hint_for).await,
+            Request::Read { key } => match self.read_local(&key).await {
                 Ok(object) => Response::Replica(object),
                 Err(e) => storage_failure(e),
             },
+            Request::Ping => Response::Pong,
+            Request::Partition { groups } => self.set_partition(groups),
+            Request::Heal => self.set_partition(Vec::new()),
         }
     }
-}
-
-fn storage_failure(e: StorageError) -> Response {
-    warn!("storage: {e}");
-    Response::error(ErrorKind::Internal, format!("storage error: {e}"))
-}
-
-fn unavailable(message: String, acks: usize, needed: usize) -> Response {
-    Response::Error(ErrorReply {
-        kind: ErrorKind::Unavailable,
-        message,
-        acks: acks.min(255) as u8,
-        needed: needed.min(255) as u8,
-    })
 }
 
 /// What one replica said to a coordinator.
@@ -264,12 +301,133 @@ enum ReplicaAnswer {
     Failed,
 }
 
+/// How long a get's coordinator keeps listening after it answered, for the
+/// remaining replicas' replies that read repair needs.
+pub const READ_REPAIR_WAIT: Duration = Duration::from_millis(200);
+/// How often the heartbeat task asks the detector whom to probe.
+const DETECTOR_TICK: Duration = Duration::from_millis(100);
+/// Most hints counted per owner when looking for orphans.
+const ORPHAN_COUNT_MAX: u64 = 1_000_000;
+
 impl NodeInner {
-    fn replicas_of(&self, key: &ObjectKey) -> Vec<&str> {
-        let p = self.ring.partition_of(key.ring_position());
-        self.ring.preference_list(p, self.manifest.replicas)
+    fn now(&self) -> Duration {
+        self.started.elapsed()
     }
 
+    /// Whether node traffic with `peer` is allowed by the partition filter.
+    fn allowed(&self, peer: &str) -> bool {
+        self.filter
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .allows(&self.name, peer)
+    }
+
+    /// Whether requests should be routed to `peer` now.
+    fn reachable(&self, peer: &str) -> bool {
+        peer == self.name
+            || (self.allowed(peer)
+                && self
+                    .detector
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .is_reachable(peer))
+    }
+
+    fn unreachable_peers(&self) -> Vec<String> {
+        let mut down = self
+            .detector
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unreachable();
+        for peer in self.addrs.keys() {
+            if peer != &self.name && !self.allowed(peer) && !down.contains(peer) {
+                down.push(peer.clone());
+            }
+        }
+        down.sort();
+        down
+    }
+
+    fn note(&self, peer: &str, ok: bool) {
+        let now = self.now();
+        let mut detector = self
+            .detector
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let was = detector.is_reachable(peer);
+        if ok {
+            detector.on_success(peer, now);
+        } else {
+            detector.on_failure(peer, now);
+        }
+        let is = detector.is_reachable(peer);
+        drop(detector);
+        if was != is {
+            if is {
+                info!(peer, "peer reachable again");
+                self.handoff_wake.notify_one();
+            } else {
+                warn!(peer, "peer unreachable");
+            }
+        }
+    }
+
+    /// One request to a peer, through the partition filter; the outcome
+    /// feeds the failure detector. `Err` means the peer could not be
+    /// reached (or is cut off by a partition).
+    async fn call_peer(
+        &self,
+        to: &str,
+        request: Request,
+        timeout: Duration,
+    ) -> Result<Response, String> {
+        let Some(&addr) = self.addrs.get(to) else {
+            return Err(format!("{to} is not a member"));
+        };
+        if !self.allowed(to) {
+            self.note(to, false);
+            return Err(format!("{to} is on the other side of a partition"));
+        }
+        match self
+            .rpc
+            .call(addr, &tls::server_name(to), request, timeout)
+            .await
+        {
+            Ok(Response::Error(e)) if e.kind == ErrorKind::Forbidden => {
+                // It refuses us (a partition on its side).
+                self.note(to, false);
+                Err(e.message)
+            }
+            Ok(resp) => {
+                self.note(to, true);
+                Ok(resp)
+            }
+            Err(e) => {
+                self.note(to, false);
+                Err(e.to_string())
+            }
+        }
+    }
+
+    fn plan(&self, key: &ObjectKey) -> (u32, Vec<String>, ReplicaPlan) {
+        let p = self.ring.partition_of(key.ring_position());
+        let extended = self.ring.extended_list(p);
+        let plan = ReplicaPlan::sloppy(&extended, self.manifest.replicas, |n| self.reachable(n));
+        let ext = extended.iter().map(|s| s.to_string()).collect();
+        (p, ext, plan)
+    }
+
+    fn replicas_of(&self, key: &ObjectKey) -> Vec<String> {
+        let p = self.ring.partition_of(key.ring_position());
+        self.ring
+            .preference_list(p, self.manifest.replicas)
+            .into_iter()
+            .map(str::to_string)
+            .collect()
+    }
+
+    // The error is the answer itself, sent at once; boxing it buys nothing.
+    #[allow(clippy::result_large_err)]
     fn check_put(&self, put: &PutRequest) -> Result<(), Response> {
         put.key
             .validate()
@@ -289,29 +447,37 @@ impl NodeInner {
         Ok(())
     }
 
-    /// Sends each outbound message on its own task; answers arrive on the
-    /// returned channel (bounded by the number of messages). A message to
-    /// ourselves is answered from the local store.
-    fn dispatch(
-        self: &Arc<Self>,
-        outbound: Vec<Outbound>,
-    ) -> mpsc::Receiver<(String, ReplicaAnswer)> {
-        let (tx, rx) = mpsc::channel(outbound.len().max(1));
-        for Outbound { to, request } in outbound {
-            let node = self.clone();
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let answer = node.send(&to, request).await;
-                let _ = tx.send((to, answer)).await;
-            });
-        }
-        rx
+    /// Sends one message on its own task; the answer arrives on `tx`, whose
+    /// capacity covers every message of the coordination (each node is
+    /// asked at most once).
+    fn dispatch_one(self: &Arc<Self>, out: Outbound, tx: &mpsc::Sender<(String, ReplicaAnswer)>) {
+        let node = self.clone();
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let Outbound { to, request } = out;
+            let answer = node.send(&to, request).await;
+            let _ = tx.send((to, answer)).await;
+        });
+    }
+
+    /// This node's replica of `key`: its object merged with every hint it
+    /// holds for the key (what a fallback answers a read with).
+    async fn read_local(&self, key: &ObjectKey) -> Result<Option<Object>, StorageError> {
+        let storage_key = key.storage_key();
+        let object = self.store.get(&storage_key).await?;
+        let hints = self.store.hints_for_key(&storage_key).await?;
+        Ok(hints.into_iter().fold(object, |acc, (_, h)| {
+            Some(match acc {
+                Some(o) => o.merge(&h),
+                None => h,
+            })
+        }))
     }
 
     async fn send(&self, to: &str, request: Request) -> ReplicaAnswer {
         if to == self.name {
             return match request {
-                Request::Read { key } => match self.store.get(&key.storage_key()).await {
+                Request::Read { key } => match self.read_local(&key).await {
                     Ok(o) => ReplicaAnswer::Ok(o),
                     Err(e) => {
                         warn!("local read: {e}");
@@ -321,22 +487,15 @@ impl NodeInner {
                 Request::Replicate {
                     key,
                     object,
-                    hint_for: _,
-                } => match self.replicate(key, object).await {
+                    hint_for,
+                } => match self.replicate(key, object, hint_for).await {
                     Response::Replicated => ReplicaAnswer::Ok(None),
                     _ => ReplicaAnswer::Failed,
                 },
                 _ => ReplicaAnswer::Failed,
             };
         }
-        let Some(&addr) = self.addrs.get(to) else {
-            return ReplicaAnswer::Failed;
-        };
-        match self
-            .rpc
-            .call(addr, &tls::server_name(to), request, self.timeout)
-            .await
-        {
+        match self.call_peer(to, request, self.timeout).await {
             Ok(Response::Replica(o)) => ReplicaAnswer::Ok(o),
             Ok(Response::Replicated) => ReplicaAnswer::Ok(None),
             Ok(other) => {
@@ -350,97 +509,213 @@ impl NodeInner {
         }
     }
 
-    async fn get(self: &Arc<Self>, key: ObjectKey, r: Option<u8>) -> Response {
+    /// A client get (or explain): runs the coordination on its own task,
+    /// which outlives the answer for read repair.
+    async fn get(self: &Arc<Self>, key: ObjectKey, r: Option<u8>, explain: bool) -> Response {
         if let Err(e) = key.validate() {
             return Response::error(ErrorKind::InvalidInput, e.to_string());
         }
-        let replicas = self.replicas_of(&key);
+        let (answer_tx, answer_rx) = oneshot::channel();
+        let node = self.clone();
+        tokio::spawn(async move { node.coordinate_get(key, r, explain, answer_tx).await });
+        answer_rx.await.unwrap_or_else(|_| {
+            Response::error(ErrorKind::Internal, "the get's coordinator stopped")
+        })
+    }
+
+    async fn coordinate_get(
+        self: Arc<Self>,
+        key: ObjectKey,
+        r: Option<u8>,
+        explain: bool,
+        answer: oneshot::Sender<Response>,
+    ) {
+        let started = Instant::now();
+        let (partition, extended, plan) = self.plan(&key);
+        let unreachable = if explain {
+            self.unreachable_peers()
+        } else {
+            Vec::new()
+        };
+        let n = self.manifest.replicas;
         let r = r.map_or(self.manifest.read_quorum, usize::from);
-        let (mut coordinator, outbound) = GetCoordinator::start(
-            &key,
-            &ReplicaPlan::strict(&replicas),
-            self.manifest.replicas,
-            r,
-        );
-        let mut answers = self.dispatch(outbound);
+        let (mut coordinator, outbound) = GetCoordinator::start(&key, &plan, n, r);
+        let (tx, mut answers) = mpsc::channel(extended.len().max(1));
+        for out in outbound {
+            self.dispatch_one(out, &tx);
+        }
+        let mut timings: BTreeMap<String, (u64, bool)> = BTreeMap::new();
+        let mut answer = Some(answer);
+        let mut reached = false;
         let deadline = tokio::time::sleep(self.timeout);
         tokio::pin!(deadline);
+        let repair_wait = tokio::time::sleep(self.timeout);
+        tokio::pin!(repair_wait);
         loop {
+            if reached && coordinator.outstanding().is_empty() {
+                break;
+            }
             tokio::select! {
-                answer = answers.recv() => {
-                    let Some((from, answer)) = answer else { break };
-                    match answer {
-                        ReplicaAnswer::Ok(o) => coordinator.on_reply(&from, o),
-                        ReplicaAnswer::Failed => {
-                            // A strict plan has no spares to ask instead.
-                            let _ = coordinator.on_failure(&from);
-                            coordinator.state()
+                got = answers.recv() => {
+                    let Some((from, got)) = got else { break };
+                    let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                    match got {
+                        ReplicaAnswer::Ok(o) => {
+                            timings.insert(from.clone(), (micros, o.is_some()));
+                            coordinator.on_reply(&from, o);
                         }
-                    };
+                        ReplicaAnswer::Failed => {
+                            timings.entry(from.clone()).or_insert((micros, false));
+                            timings.insert(format!("!{from}"), (micros, false));
+                            if let Some(next) = coordinator.on_failure(&from) {
+                                self.dispatch_one(next, &tx);
+                            }
+                        }
+                    }
                     match coordinator.decision() {
-                        Some(Quorum::Reached) => return Response::Object(coordinator.merged()),
+                        Some(Quorum::Reached) => {
+                            reached = true;
+                            if !explain {
+                                if let Some(a) = answer.take() {
+                                    let _ = a.send(Response::Object(coordinator.merged()));
+                                }
+                            }
+                            let wait = READ_REPAIR_WAIT.min(self.timeout.saturating_sub(started.elapsed()));
+                            repair_wait.as_mut().reset(tokio::time::Instant::now() + wait);
+                        }
                         Some(_) => break,
                         None => {}
                     }
                 }
+                _ = &mut repair_wait, if reached => break,
                 _ = &mut deadline => break,
             }
         }
-        let got = coordinator.replies().len();
-        unavailable(
-            format!(
-                "read quorum not reached: {got} of {} replicas answered, R = {}",
-                replicas.len(),
-                coordinator.needed()
-            ),
-            got,
-            coordinator.needed(),
-        )
+        // Read repair: home replicas behind the merge get it.
+        let mut repaired = Vec::new();
+        let stale = if reached {
+            coordinator.stale_replicas()
+        } else {
+            Vec::new()
+        };
+        if !stale.is_empty() {
+            self.read_repairs
+                .fetch_add(stale.len() as u64, AtomicOrdering::Relaxed);
+            let (rtx, mut racks) = mpsc::channel(stale.len());
+            for (to, object) in stale {
+                debug!(peer = %to, "read repair");
+                self.dispatch_one(
+                    Outbound {
+                        to,
+                        request: Request::Replicate {
+                            key: key.clone(),
+                            object,
+                            hint_for: None,
+                        },
+                    },
+                    &rtx,
+                );
+            }
+            drop(rtx);
+            if explain {
+                while let Some((to, ack)) = racks.recv().await {
+                    repaired.push((to, matches!(ack, ReplicaAnswer::Ok(_))));
+                }
+                repaired.sort();
+            }
+        }
+        let Some(answer) = answer else { return };
+        if !reached {
+            let got = coordinator.replies().len();
+            let _ = answer.send(unavailable(
+                format!(
+                    "read quorum not reached: {got} of {} replicas answered, R = {}",
+                    n.min(extended.len()),
+                    coordinator.needed()
+                ),
+                got,
+                coordinator.needed(),
+            ));
+            return;
+        }
+        let hints_held_for = match self.store.hints_for_key(&key.storage_key()).await {
+            Ok(h) => h.into_iter().map(|(k, _)| k.owner).collect(),
+            Err(e) => {
+                warn!("reading hints: {e}");
+                Vec::new()
+            }
+        };
+        let targets = coordinator
+            .asked()
+            .iter()
+            .map(|t| {
+                let failed = timings.get(&format!("!{}", t.node));
+                let outcome = if coordinator.replies().contains_key(&t.node) {
+                    TargetOutcome::Answered {
+                        found: timings.get(&t.node).is_some_and(|(_, f)| *f),
+                    }
+                } else if failed.is_some() {
+                    TargetOutcome::Failed
+                } else {
+                    TargetOutcome::Pending
+                };
+                TargetReport {
+                    node: t.node.clone(),
+                    hint_for: t.hint_for.clone(),
+                    micros: timings.get(&t.node).map(|(m, _)| *m),
+                    outcome,
+                }
+            })
+            .collect();
+        let explanation = Explanation {
+            coordinator: self.name.clone(),
+            partition,
+            preference_list: extended.into_iter().take(self.manifest.replicas).collect(),
+            unreachable,
+            needed: coordinator.needed().min(255) as u8,
+            quorum_reached: reached,
+            targets,
+            hints_held_for,
+            read_repair: !repaired.is_empty(),
+            repaired,
+            object: coordinator.merged(),
+        };
+        let _ = answer.send(Response::Explained(Box::new(explanation)));
     }
 
-    /// A client put: coordinate it here if we are a replica, else forward it
-    /// to the first replica that answers.
+    /// A client put: coordinate it here if we are a home replica, else
+    /// forward it to the first reachable home replica; when none answers,
+    /// coordinate it here as a fallback (sloppy quorum).
     async fn put(self: &Arc<Self>, put: PutRequest) -> Response {
         if let Err(resp) = self.check_put(&put) {
             return resp;
         }
-        let replicas: Vec<String> = self
-            .replicas_of(&put.key)
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let replicas = self.replicas_of(&put.key);
         if replicas.iter().any(|r| r == &self.name) {
             return self.coordinate(put).await;
         }
-        for to in &replicas {
-            let Some(&addr) = self.addrs.get(to) else {
-                continue;
-            };
+        for to in replicas.iter().filter(|r| self.reachable(r)) {
             match self
-                .rpc
-                .call(
-                    addr,
-                    &tls::server_name(to),
-                    Request::Coordinate(put.clone()),
-                    self.timeout,
-                )
+                .call_peer(to, Request::Coordinate(put.clone()), self.timeout)
                 .await
             {
                 Ok(resp) => return resp,
                 Err(e) => tracing::debug!(peer = %to, "forward failed: {e}"),
             }
         }
-        unavailable(
-            format!(
-                "no replica of the key answers (tried {})",
-                replicas.join(", ")
-            ),
-            0,
-            put.w.map_or(self.manifest.write_quorum, usize::from),
-        )
+        info!(
+            "no home replica of the key is reachable ({}); coordinating as a fallback",
+            replicas.join(", ")
+        );
+        self.coordinate(put).await
     }
 
-    /// Mints the new version in the local store, then replicates it.
+    /// Mints the new version in the local store, then replicates it to the
+    /// sloppy-quorum plan. The mint always goes to this node's objects
+    /// table, even at a fallback, so the node's counter for the key is never
+    /// forgotten (a forgotten counter would mint a dot twice); at a fallback
+    /// the object is also kept as a hint for the home replica it stands in
+    /// for, and handed off from there.
     async fn coordinate(self: &Arc<Self>, put: PutRequest) -> Response {
         if let Err(resp) = self.check_put(&put) {
             return resp;
@@ -476,22 +751,46 @@ impl NodeInner {
             }
             Err(e) => return storage_failure(e),
         };
-        let replicas = self.replicas_of(&key);
-        let w = w.map_or(self.manifest.write_quorum, usize::from);
-        let (mut coordinator, outbound) = PutCoordinator::start(
-            &key,
-            &object,
-            &ReplicaPlan::strict(&replicas),
-            self.manifest.replicas,
-            &self.name,
-            w,
-        );
-        let context = object.context().clone();
-        if coordinator.decision() == Some(Quorum::Reached) {
-            drop(self.dispatch(outbound));
-            return Response::Written { context };
+        let (_, extended, plan) = self.plan(&key);
+        if let Some(owner) = plan
+            .targets
+            .iter()
+            .find(|t| t.node == self.name)
+            .and_then(|t| t.hint_for.clone())
+        {
+            if let Response::Error(e) = self
+                .replicate(key.clone(), object.clone(), Some(owner))
+                .await
+            {
+                return Response::Error(e);
+            }
         }
-        let mut answers = self.dispatch(outbound);
+        let w = w.map_or(self.manifest.write_quorum, usize::from);
+        let (mut coordinator, outbound) =
+            PutCoordinator::start(&key, &object, &plan, self.manifest.replicas, &self.name, w);
+        let context = object.context().clone();
+        let (tx, mut answers) = mpsc::channel(extended.len().max(1));
+        for out in outbound {
+            self.dispatch_one(out, &tx);
+        }
+        match coordinator.decision() {
+            Some(Quorum::Reached) => {
+                self.finish_put_in_background(coordinator, tx, answers);
+                return Response::Written { context };
+            }
+            Some(_) => {
+                return unavailable(
+                    format!(
+                        "write quorum not reached: only {} of W = {} replicas can be reached",
+                        coordinator.acks() + coordinator.outstanding().len(),
+                        coordinator.needed()
+                    ),
+                    coordinator.acks(),
+                    coordinator.needed(),
+                )
+            }
+            None => {}
+        }
         let deadline = tokio::time::sleep(self.timeout);
         tokio::pin!(deadline);
         loop {
@@ -499,14 +798,20 @@ impl NodeInner {
                 answer = answers.recv() => {
                     let Some((from, answer)) = answer else { break };
                     match answer {
-                        ReplicaAnswer::Ok(_) => coordinator.on_ack(&from),
+                        ReplicaAnswer::Ok(_) => {
+                            coordinator.on_ack(&from);
+                        }
                         ReplicaAnswer::Failed => {
-                            let _ = coordinator.on_failure(&from);
-                            coordinator.state()
+                            if let Some(next) = coordinator.on_failure(&from) {
+                                self.dispatch_one(next, &tx);
+                            }
                         }
                     };
                     match coordinator.decision() {
-                        Some(Quorum::Reached) => return Response::Written { context },
+                        Some(Quorum::Reached) => {
+                            self.finish_put_in_background(coordinator, tx, answers);
+                            return Response::Written { context };
+                        }
                         Some(_) => break,
                         None => {}
                     }
@@ -525,9 +830,69 @@ impl NodeInner {
         )
     }
 
-    async fn replicate(&self, key: ObjectKey, object: Object) -> Response {
+    /// After a put answered: keeps replacing targets that fail with spares
+    /// (so every home replica gets the write or a hint for it), until every
+    /// target answered or the request timeout passed.
+    fn finish_put_in_background(
+        self: &Arc<Self>,
+        mut coordinator: PutCoordinator,
+        tx: mpsc::Sender<(String, ReplicaAnswer)>,
+        mut answers: mpsc::Receiver<(String, ReplicaAnswer)>,
+    ) {
+        if coordinator.outstanding().is_empty() {
+            return;
+        }
+        let node = self.clone();
+        tokio::spawn(async move {
+            let deadline = tokio::time::sleep(node.timeout);
+            tokio::pin!(deadline);
+            while !coordinator.outstanding().is_empty() {
+                tokio::select! {
+                    answer = answers.recv() => {
+                        let Some((from, answer)) = answer else { break };
+                        match answer {
+                            ReplicaAnswer::Ok(_) => {
+                                coordinator.on_ack(&from);
+                            }
+                            ReplicaAnswer::Failed => {
+                                if let Some(next) = coordinator.on_failure(&from) {
+                                    node.dispatch_one(next, &tx);
+                                }
+                            }
+                        }
+                    }
+                    _ = &mut deadline => break,
+                }
+            }
+        });
+    }
+
+    /// Merges `object` into this node's replica, or, with `hint_for` naming
+    /// another node, into the hint kept for that node.
+    async fn replicate(
+        &self,
+        key: ObjectKey,
+        object: Object,
+        hint_for: Option<String>,
+    ) -> Response {
         if let Err(e) = key.validate() {
             return Response::error(ErrorKind::InvalidInput, e.to_string());
+        }
+        if let Some(owner) = hint_for.filter(|o| o != &self.name) {
+            let Some(hint) = HintKey::new(&owner, key.storage_key()) else {
+                return Response::error(
+                    ErrorKind::InvalidInput,
+                    format!("{owner:?} is not a valid node name for a hint"),
+                );
+            };
+            return match self
+                .store
+                .merge_hint(&hint, object, |old: Object, new| old.merge(&new))
+                .await
+            {
+                Ok(()) => Response::Replicated,
+                Err(e) => storage_failure(e),
+            };
         }
         let result = self
             .store
@@ -550,13 +915,245 @@ impl NodeInner {
             Ok(n) => n,
             Err(e) => return storage_failure(e),
         };
+        let hints = match self.store.hint_count().await {
+            Ok(n) => n,
+            Err(e) => return storage_failure(e),
+        };
         Response::Status(NodeReport {
             name: self.name.clone(),
             ring_fingerprint: self.ring.fingerprint(),
             partitions: self.ring.owned_by(&self.name) as u32,
             keys,
-            hints: 0,
+            hints,
             incarnation: self.replica.incarnation,
+            unreachable: self.unreachable_peers(),
+            orphan_hints: self.orphan_hints.load(AtomicOrdering::Relaxed),
+            read_repairs: self.read_repairs.load(AtomicOrdering::Relaxed),
+            hints_delivered: self.hints_delivered.load(AtomicOrdering::Relaxed),
+            partition: self
+                .filter
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .groups()
+                .to_vec(),
         })
     }
+
+    fn set_partition(&self, groups: Vec<Vec<String>>) -> Response {
+        let members: Vec<String> = self.addrs.keys().cloned().collect();
+        if let Err(e) = PartitionFilter::check(&groups, &members) {
+            return Response::error(ErrorKind::InvalidInput, e);
+        }
+        if groups.is_empty() {
+            info!("partition healed");
+        } else {
+            warn!(?groups, "network partitioned on request");
+        }
+        *self
+            .filter
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = PartitionFilter::new(groups);
+        self.handoff_wake.notify_one();
+        Response::Done
+    }
+
+    /// The failure detector's heartbeats: every [`DETECTOR_TICK`] asks the
+    /// detector whom to probe and pings them, each on its own task (at most
+    /// one in flight per peer).
+    async fn heartbeats(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(DETECTOR_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.changed() => return,
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+            let now = self.now();
+            let (due, timeout) = {
+                let mut detector = self
+                    .detector
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                (detector.tick(now), detector.config().probe_timeout)
+            };
+            for peer in due {
+                let node = self.clone();
+                tokio::spawn(async move {
+                    let _ = node.call_peer(&peer, Request::Ping, timeout).await;
+                });
+            }
+        }
+    }
+
+    /// Hinted handoff: hands hints to their owners when the detector says
+    /// they are reachable, paced by a token bucket and a cap on hints in
+    /// flight, and deletes each hint once its owner acknowledged it (only if
+    /// it did not change meanwhile).
+    async fn handoff(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let mut limiter = RateLimiter::new(HANDOFF_HINTS_PER_SECOND, HANDOFF_IN_FLIGHT_MAX as u32);
+        let mut logged_orphans: Vec<String> = Vec::new();
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(HANDOFF_IDLE_INTERVAL) => {}
+                _ = self.handoff_wake.notified() => {}
+                _ = shutdown.changed() => return,
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+            let mut owners = match self.store.hint_owners(1).await {
+                Ok(o) => o,
+                Err(e) => {
+                    warn!("handoff: listing hints: {e}");
+                    continue;
+                }
+            };
+            if owners.iter().any(|(o, _)| !self.addrs.contains_key(o)) {
+                // Count orphans exactly only when there are some.
+                match self.store.hint_owners(ORPHAN_COUNT_MAX).await {
+                    Ok(o) => owners = o,
+                    Err(e) => warn!("handoff: counting hints: {e}"),
+                }
+            }
+            let mut orphans = 0;
+            for (owner, count) in owners {
+                if !self.addrs.contains_key(&owner) {
+                    orphans += count;
+                    if !logged_orphans.contains(&owner) {
+                        warn!(
+                            owner,
+                            count, "keeping hints for a node that is not a member of the cluster"
+                        );
+                        logged_orphans.push(owner);
+                    }
+                    continue;
+                }
+                if owner != self.name && !self.reachable(&owner) {
+                    continue;
+                }
+                if self
+                    .deliver_hints(&owner, &mut limiter, &mut shutdown)
+                    .await
+                {
+                    return;
+                }
+            }
+            self.orphan_hints.store(orphans, AtomicOrdering::Relaxed);
+        }
+    }
+
+    /// Delivers `owner`'s hints until they are all gone or the owner stops
+    /// answering. Returns true when shutting down.
+    async fn deliver_hints(
+        self: &Arc<Self>,
+        owner: &str,
+        limiter: &mut RateLimiter,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> bool {
+        let mut after: Option<HintKey> = None;
+        let mut failed = false;
+        while !failed {
+            let batch = match self
+                .store
+                .hints(Some(owner), after.as_ref(), HANDOFF_BATCH)
+                .await
+            {
+                Ok(b) => b,
+                Err(e) => {
+                    warn!("handoff: reading hints for {owner}: {e}");
+                    return false;
+                }
+            };
+            let Some((last, _)) = batch.last() else {
+                return false;
+            };
+            after = Some(last.clone());
+            let mut flight = tokio::task::JoinSet::new();
+            for (hint, object) in batch {
+                if *shutdown.borrow() {
+                    return true;
+                }
+                while flight.len() >= HANDOFF_IN_FLIGHT_MAX {
+                    if let Some(Ok(false)) = flight.join_next().await {
+                        failed = true;
+                    }
+                }
+                if failed || (owner != self.name && !self.reachable(owner)) {
+                    failed = true;
+                    break;
+                }
+                loop {
+                    let wait = limiter.wait(self.now());
+                    if wait.is_zero() && limiter.try_take(self.now()) {
+                        break;
+                    }
+                    tokio::time::sleep(wait.max(Duration::from_millis(1))).await;
+                }
+                let node = self.clone();
+                flight.spawn(async move { node.hand_off(hint, object).await });
+            }
+            while let Some(done) = flight.join_next().await {
+                if let Ok(false) = done {
+                    failed = true;
+                }
+            }
+        }
+        false
+    }
+
+    /// Hands one hint to its owner; true when the owner took it.
+    async fn hand_off(&self, hint: HintKey, object: Object) -> bool {
+        let Some(key) = ObjectKey::from_storage_key(&hint.key) else {
+            warn!(owner = %hint.owner, "handoff: a hint has an undecodable key; keeping it");
+            return true;
+        };
+        let request = Request::Replicate {
+            key: key.clone(),
+            object: object.clone(),
+            hint_for: None,
+        };
+        let delivered = if hint.owner == self.name {
+            matches!(
+                self.replicate(key, object.clone(), None).await,
+                Response::Replicated
+            )
+        } else {
+            matches!(
+                self.call_peer(&hint.owner, request, self.timeout).await,
+                Ok(Response::Replicated)
+            )
+        };
+        if !delivered {
+            return false;
+        }
+        match self.store.delete_hint_if_unchanged(&hint, object).await {
+            Ok(deleted) => {
+                if deleted {
+                    self.hints_delivered.fetch_add(1, AtomicOrdering::Relaxed);
+                }
+                true
+            }
+            Err(e) => {
+                warn!("handoff: deleting a delivered hint: {e}");
+                false
+            }
+        }
+    }
+}
+
+fn storage_failure(e: StorageError) -> Response {
+    warn!("storage: {e}");
+    Response::error(ErrorKind::Internal, format!("storage error: {e}"))
+}
+
+fn unavailable(message: String, acks: usize, needed: usize) -> Response {
+    Response::Error(ErrorReply {
+        kind: ErrorKind::Unavailable,
+        message,
+        acks: acks.min(255) as u8,
+        needed: needed.min(255) as u8,
+    })
 }

@@ -39,7 +39,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::error::StorageError;
-use super::{decode_value, encode_value, Counters, META, OBJECTS, RUNNING_KEY, STATE};
+use super::{
+    decode_value, encode_value, Counters, TableId, HINTS, META, OBJECTS, RUNNING_KEY, STATE,
+};
 use crate::config::Durability;
 
 /// What to tell one caller once its batch's commit succeeded or failed.
@@ -57,9 +59,11 @@ pub(crate) trait UpdateJob<V>: Send {
 
 /// A command for the writer thread.
 pub(crate) enum WriteCommand<V> {
-    /// Read-modify-write one object.
+    /// Read-modify-write one entry of the objects or hints table.
     Update {
-        /// The object's key.
+        /// Which table.
+        table: TableId,
+        /// The entry's key.
         key: Vec<u8>,
         /// The caller's function and reply channel.
         job: Box<dyn UpdateJob<V>>,
@@ -221,11 +225,21 @@ where
             });
             {
                 let mut objects = txn.open_table(OBJECTS).map_err(|e| self.redb_error(e))?;
+                let mut hints: Option<Table<&[u8], &[u8]>> = None;
                 let mut meta: Option<Table<&str, &[u8]>> = None;
                 for command in commands.by_ref() {
                     match command {
-                        WriteCommand::Update { key, job } => {
-                            if self.apply_update(&mut objects, key, job, completions)? {
+                        WriteCommand::Update { table, key, job } => {
+                            let table = match table {
+                                TableId::Objects => &mut objects,
+                                TableId::Hints => match &mut hints {
+                                    Some(table) => table,
+                                    None => hints.insert(
+                                        txn.open_table(HINTS).map_err(|e| self.redb_error(e))?,
+                                    ),
+                                },
+                            };
+                            if self.apply_update(table, key, job, completions)? {
                                 *writes += 1;
                             }
                         }

@@ -1,4 +1,5 @@
-//! The node's local storage: one redb file holding its objects and a small
+//! The node's local storage: one redb file holding its objects, the hints
+//! it keeps for unreachable nodes (sloppy quorum, paper §4.6) and a small
 //! meta table, written with group commit.
 //!
 //! This module owns redb (DESIGN.md §3: `storage` owns redb; `core` never
@@ -69,6 +70,10 @@ pub const FORMAT_VERSION: u64 = 1;
 
 /// Objects: caller-encoded key → postcard-encoded value.
 const OBJECTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("objects");
+/// Hints: intended owner, a NUL byte, then the caller-encoded key →
+/// postcard-encoded value. Owner names never contain NUL, so one owner's
+/// hints are one contiguous key range.
+const HINTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("hints");
 /// Small named entries the node keeps (its replica incarnation, ...).
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// The store's own bookkeeping: format version and the "running" flag.
@@ -77,6 +82,52 @@ const RUNNING_KEY: &str = "running";
 const FORMAT_KEY: &str = "format_version";
 /// How an in-memory store names itself in errors.
 const IN_MEMORY_LABEL: &str = "<in-memory>";
+
+/// Which table an update writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TableId {
+    Objects,
+    Hints,
+}
+
+/// Where a hint lives: the node it is meant for and the object's key.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HintKey {
+    /// The intended owner (a node name, without NUL bytes).
+    pub owner: String,
+    /// The caller-encoded object key, as for [`Store::get`].
+    pub key: Vec<u8>,
+}
+
+impl HintKey {
+    /// A hint key; `None` when the owner is empty or contains a NUL byte.
+    pub fn new(owner: &str, key: Vec<u8>) -> Option<Self> {
+        if owner.is_empty() || owner.contains('\0') {
+            return None;
+        }
+        Some(Self {
+            owner: owner.to_string(),
+            key,
+        })
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(self.owner.len() + 1 + self.key.len());
+        bytes.extend_from_slice(self.owner.as_bytes());
+        bytes.push(0);
+        bytes.extend_from_slice(&self.key);
+        bytes
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        let nul = bytes.iter().position(|b| *b == 0)?;
+        let owner = std::str::from_utf8(&bytes[..nul]).ok()?.to_string();
+        Some(Self {
+            owner,
+            key: bytes[nul + 1..].to_vec(),
+        })
+    }
+}
 
 /// What [`Store::open`] found in the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -297,8 +348,254 @@ where
     {
         let (reply, answer) = oneshot::channel();
         let job = Box::new(AnswerAfterCommit { f, reply });
-        self.send_write(WriteCommand::Update { key, job }).await?;
+        self.send_write(WriteCommand::Update {
+            table: TableId::Objects,
+            key,
+            job,
+        })
+        .await?;
         answer.await.unwrap_or(Err(StorageError::Closed))
+    }
+
+    /// Read-modify-write of one hint, through the same group-commit writer
+    /// as objects (so a hint is as durable as an object written alongside).
+    /// `f` gets the current hint and returns the new one (`None` deletes).
+    pub async fn update_hint<R, F>(&self, hint: &HintKey, f: F) -> Result<R, StorageError>
+    where
+        F: FnOnce(Option<V>) -> (Option<V>, R) + Send + 'static,
+        R: Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(AnswerAfterCommit { f, reply });
+        self.send_write(WriteCommand::Update {
+            table: TableId::Hints,
+            key: hint.encode(),
+            job,
+        })
+        .await?;
+        answer.await.unwrap_or(Err(StorageError::Closed))
+    }
+
+    /// Stores `value` as a hint for `hint.owner`, combined with the hint
+    /// already there by `merge(old, new)`.
+    pub async fn merge_hint(
+        &self,
+        hint: &HintKey,
+        value: V,
+        merge: impl FnOnce(V, V) -> V + Send + 'static,
+    ) -> Result<(), StorageError> {
+        self.update_hint(hint, move |current| {
+            let next = match current {
+                Some(old) => merge(old, value),
+                None => value,
+            };
+            (Some(next), ())
+        })
+        .await
+    }
+
+    /// Deletes a hint only if it still equals `expected` (what the caller
+    /// read before handing it off), so a hint that grew meanwhile is kept.
+    /// Returns whether it was deleted.
+    pub async fn delete_hint_if_unchanged(
+        &self,
+        hint: &HintKey,
+        expected: V,
+    ) -> Result<bool, StorageError>
+    where
+        V: PartialEq,
+    {
+        self.update_hint(hint, move |current| match current {
+            Some(c) if c == expected => (None, true),
+            other => (other, false),
+        })
+        .await
+    }
+
+    /// The hint stored under `hint`.
+    pub async fn get_hint(&self, hint: &HintKey) -> Result<Option<V>, StorageError> {
+        let key = hint.encode();
+        let path = self.inner.path.clone();
+        self.read(move |db| {
+            let txn = db
+                .begin_read()
+                .map_err(|e| StorageError::from_redb(&path, e))?;
+            let hints = txn
+                .open_table(HINTS)
+                .map_err(|e| StorageError::from_redb(&path, e))?;
+            match hints
+                .get(key.as_slice())
+                .map_err(|e| StorageError::from_redb(&path, e))?
+            {
+                Some(stored) => decode_value(&key, stored.value()).map(Some),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    /// Every hint held for `key`, whoever it is meant for, in owner order
+    /// (one point lookup per owner that has hints).
+    pub async fn hints_for_key(&self, key: &[u8]) -> Result<Vec<(HintKey, V)>, StorageError> {
+        let key = key.to_vec();
+        let path = self.inner.path.clone();
+        self.read(move |db| {
+            let redb_error = |e: redb::StorageError| StorageError::from_redb(&path, e);
+            let txn = db
+                .begin_read()
+                .map_err(|e| StorageError::from_redb(&path, e))?;
+            let hints = txn
+                .open_table(HINTS)
+                .map_err(|e| StorageError::from_redb(&path, e))?;
+            let mut found = Vec::new();
+            let mut from: Vec<u8> = Vec::new();
+            // Jump from owner to owner: after owner `o`, the next one starts
+            // at or after `o` followed by byte 1.
+            loop {
+                let next = hints
+                    .range::<&[u8]>((Bound::Included(from.as_slice()), Bound::Unbounded))
+                    .map_err(redb_error)?
+                    .next();
+                let Some(entry) = next else { break };
+                let (stored_key, _) = entry.map_err(redb_error)?;
+                let Some(first) = HintKey::decode(stored_key.value()) else {
+                    break;
+                };
+                let probe = HintKey {
+                    owner: first.owner.clone(),
+                    key: key.clone(),
+                };
+                let encoded = probe.encode();
+                if let Some(stored) = hints.get(encoded.as_slice()).map_err(redb_error)? {
+                    found.push((probe, decode_value(&encoded, stored.value())?));
+                }
+                from = first.owner.into_bytes();
+                from.push(1);
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    /// Up to `limit` hints (at most [`SCAN_ENTRIES_MAX`]) in (owner, key)
+    /// order, starting after `after`; only `owner`'s when given. To page,
+    /// pass the last hint key returned.
+    pub async fn hints(
+        &self,
+        owner: Option<&str>,
+        after: Option<&HintKey>,
+        limit: usize,
+    ) -> Result<Vec<(HintKey, V)>, StorageError> {
+        let limit = limit.min(SCAN_ENTRIES_MAX);
+        let path = self.inner.path.clone();
+        let start = match (after, owner) {
+            (Some(after), _) => Bound::Excluded(after.encode()),
+            (None, Some(owner)) => {
+                let mut b = owner.as_bytes().to_vec();
+                b.push(0);
+                Bound::Included(b)
+            }
+            (None, None) => Bound::Unbounded,
+        };
+        let end = owner.map(|owner| {
+            let mut b = owner.as_bytes().to_vec();
+            b.push(1);
+            b
+        });
+        self.read(move |db| {
+            let redb_error = |e: redb::StorageError| StorageError::from_redb(&path, e);
+            let txn = db
+                .begin_read()
+                .map_err(|e| StorageError::from_redb(&path, e))?;
+            let hints = txn
+                .open_table(HINTS)
+                .map_err(|e| StorageError::from_redb(&path, e))?;
+            let start = match &start {
+                Bound::Included(b) => Bound::Included(b.as_slice()),
+                Bound::Excluded(b) => Bound::Excluded(b.as_slice()),
+                Bound::Unbounded => Bound::Unbounded,
+            };
+            let end = match &end {
+                Some(b) => Bound::Excluded(b.as_slice()),
+                None => Bound::Unbounded,
+            };
+            let range = hints.range::<&[u8]>((start, end)).map_err(redb_error)?;
+            let mut entries = Vec::new();
+            for entry in range.take(limit) {
+                let (key, value) = entry.map_err(redb_error)?;
+                let raw = key.value();
+                let Some(hint) = HintKey::decode(raw) else {
+                    continue;
+                };
+                entries.push((hint, decode_value(raw, value.value())?));
+            }
+            Ok(entries)
+        })
+        .await
+    }
+
+    /// Every owner that has at least one hint, in name order, with a count
+    /// of its hints up to `count_max` (one range probe per owner, then a
+    /// bounded count).
+    pub async fn hint_owners(&self, count_max: u64) -> Result<Vec<(String, u64)>, StorageError> {
+        let path = self.inner.path.clone();
+        self.read(move |db| {
+            let redb_error = |e: redb::StorageError| StorageError::from_redb(&path, e);
+            let txn = db
+                .begin_read()
+                .map_err(|e| StorageError::from_redb(&path, e))?;
+            let hints = txn
+                .open_table(HINTS)
+                .map_err(|e| StorageError::from_redb(&path, e))?;
+            let mut owners = Vec::new();
+            let mut from: Vec<u8> = Vec::new();
+            loop {
+                let next = hints
+                    .range::<&[u8]>((Bound::Included(from.as_slice()), Bound::Unbounded))
+                    .map_err(redb_error)?
+                    .next();
+                let Some(entry) = next else { break };
+                let (stored_key, _) = entry.map_err(redb_error)?;
+                let Some(first) = HintKey::decode(stored_key.value()) else {
+                    break;
+                };
+                let mut end = first.owner.as_bytes().to_vec();
+                end.push(1);
+                let mut count = 0u64;
+                for entry in hints
+                    .range::<&[u8]>((
+                        Bound::Included(from.as_slice()),
+                        Bound::Excluded(end.as_slice()),
+                    ))
+                    .map_err(redb_error)?
+                {
+                    entry.map_err(redb_error)?;
+                    count += 1;
+                    if count >= count_max {
+                        break;
+                    }
+                }
+                owners.push((first.owner, count));
+                from = end;
+            }
+            Ok(owners)
+        })
+        .await
+    }
+
+    /// The number of hints held, for every owner.
+    pub async fn hint_count(&self) -> Result<u64, StorageError> {
+        let path = self.inner.path.clone();
+        self.read(move |db| {
+            let txn = db
+                .begin_read()
+                .map_err(|e| StorageError::from_redb(&path, e))?;
+            let hints = txn
+                .open_table(HINTS)
+                .map_err(|e| StorageError::from_redb(&path, e))?;
+            hints.len().map_err(|e| StorageError::from_redb(&path, e))
+        })
+        .await
     }
 
     /// Like [`Store::update`], but returns `f`'s result as soon as `f` has
@@ -323,7 +620,12 @@ where
             applied,
             committed,
         });
-        self.send_write(WriteCommand::Update { key, job }).await?;
+        self.send_write(WriteCommand::Update {
+            table: TableId::Objects,
+            key,
+            job,
+        })
+        .await?;
         let pending = PendingCommit {
             answer: committed_answer,
         };
@@ -617,6 +919,7 @@ fn mark_running(db: &Database, path: &Path) -> Result<OpenInfo, StorageError> {
     let info = {
         let objects = txn.open_table(OBJECTS).map_err(|e| redb_error(e.into()))?;
         let meta = txn.open_table(META).map_err(|e| redb_error(e.into()))?;
+        txn.open_table(HINTS).map_err(|e| redb_error(e.into()))?;
         let mut state = txn.open_table(STATE).map_err(|e| redb_error(e.into()))?;
         let format = state
             .get(FORMAT_KEY)
