@@ -15,6 +15,7 @@
 //! - [`explain`]: how a get's answer came about (`dynamo get --explain`).
 //! - [`message`]: the one message enum nodes and clients exchange.
 //! - [`key`]: buckets, keys, their limits and their place on the ring.
+//! - [`ring_plan`]: what a join or leave moves, balanced and minimal (§6.2).
 //! - [`merkle`]: per-partition Merkle trees and the walk that diffs two (§4.7).
 
 pub mod clock;
@@ -27,3 +28,4 @@ pub mod key;
 pub mod merkle;
 pub mod message;
 pub mod ring;
+pub mod ring_plan;

@@ -39,6 +39,12 @@ pub enum RingError {
     /// A name appears twice.
     #[error("member {0:?} appears twice")]
     DuplicateMember(String),
+    /// A name that is not a member.
+    #[error("{0:?} is not a member of the ring")]
+    UnknownMember(String),
+    /// An owner table that does not fit the partitions.
+    #[error("an owner table must name one member per partition")]
+    BadOwners,
 }
 
 /// Partitions, their owners and preference lists.
@@ -79,6 +85,23 @@ impl Ring {
             owners,
             partition_bits: partitions.trailing_zeros(),
         })
+    }
+
+    /// A ring with an explicit owner per partition (after a membership
+    /// change, see [`crate::core::ring_plan`]). `owners[p]` must name a
+    /// member; `owners.len()` is Q.
+    pub fn from_owners(members: &[String], owners: &[String]) -> Result<Self, RingError> {
+        let q = u32::try_from(owners.len()).map_err(|_| RingError::BadOwners)?;
+        let mut ring = Self::new(members, q)?;
+        for (p, owner) in owners.iter().enumerate() {
+            let index = ring
+                .members
+                .iter()
+                .position(|m| m == owner)
+                .ok_or_else(|| RingError::UnknownMember(owner.clone()))?;
+            ring.owners[p] = index as u16;
+        }
+        Ok(ring)
     }
 
     /// Q, the number of partitions.
