@@ -17,6 +17,7 @@
 //! - [`key`]: buckets, keys, their limits and their place on the ring.
 //! - [`ring_plan`]: what a join or leave moves, balanced and minimal (§6.2).
 //! - [`merkle`]: per-partition Merkle trees and the walk that diffs two (§4.7).
+//! - [`membership`]: the versioned cluster state nodes gossip, and its merge (§4.8).
 
 pub mod clock;
 pub mod coordinator;
@@ -25,6 +26,7 @@ pub mod explain;
 pub mod faults;
 pub mod handoff;
 pub mod key;
+pub mod membership;
 pub mod merkle;
 pub mod message;
 pub mod ring;
