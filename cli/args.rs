@@ -370,17 +370,34 @@ pub struct BenchArgs {
 
 #[derive(Debug, Args)]
 pub struct SimArgs {
-    /// The seed; the same seed replays the same run [default: random]
-    #[arg(long, value_name = "S")]
+    /// The seed; the same seed (and the same other flags) replays the same
+    /// run exactly [default: random]
+    #[arg(long, value_name = "S", conflicts_with = "seeds")]
     pub seed: Option<u64>,
+    /// Run every seed of a range, A..B (B excluded), in this process; stop at
+    /// the first failing seed and print the command that replays it
+    #[arg(long, value_name = "A..B")]
+    pub seeds: Option<String>,
     /// Nodes in the simulated cluster
     #[arg(long, value_name = "COUNT", default_value_t = 5)]
     pub nodes: usize,
-    /// Client operations to run
+    /// Client operations to run (per seed)
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub ops: u64,
     /// Comma-separated faults to inject [default: drawn from the seed]
-    #[arg(long, value_name = "LIST")]
+    #[arg(
+        long,
+        value_name = "LIST",
+        long_help = "Comma-separated faults to inject; their rates are drawn from the seed.\n\
+                     loss: node-to-node messages dropped\n\
+                     dup: messages delivered twice\n\
+                     reorder: widely varying delays, so messages overtake each other\n\
+                     partition: nodes cut into two groups, or links cut one way (clients reach every node)\n\
+                     crash: a node crashes, losing what it had not synced, and restarts\n\
+                     wipe: a node loses its whole store and restarts with a new incarnation (at most W-1 per run)\n\
+                     all: every kind; none: a fault-free run.\n\
+                     [default: each kind on or off, drawn from the seed]"
+    )]
     pub faults: Option<String>,
     /// N: replicas per key
     #[arg(short = 'N', long, value_name = "N", default_value_t = 3)]

@@ -1,12 +1,12 @@
 //! Inspection, repair and membership commands: `ring` (and `ring plan`),
-//! `merkle` (and `merkle diff`), `repair`, `add-node`, `leave`, and the
-//! simulator, `sim`. Not implemented yet: each fails with a clear message.
+//! `merkle` (and `merkle diff`), `repair`, `add-node` and `leave` (`sim`
+//! has its own file). Not implemented yet: each fails with a clear message.
 
 use std::process::ExitCode;
 
 use dynamo::home::Home;
 
-use crate::args::{AddNodeArgs, MerkleArgs, NodeName, RepairArgs, RingArgs, SimArgs};
+use crate::args::{AddNodeArgs, MerkleArgs, NodeName, RepairArgs, RingArgs};
 use crate::exit;
 
 fn not_yet(command: &str) -> anyhow::Result<ExitCode> {
@@ -39,9 +39,4 @@ pub async fn add_node(_home: &Home, _args: &AddNodeArgs) -> anyhow::Result<ExitC
 /// `dynamo leave`.
 pub async fn leave(_home: &Home, _args: &NodeName) -> anyhow::Result<ExitCode> {
     not_yet("leave")
-}
-
-/// `dynamo sim`: needs no cluster home.
-pub async fn sim(_args: &SimArgs) -> anyhow::Result<ExitCode> {
-    not_yet("sim")
 }

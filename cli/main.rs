@@ -15,6 +15,7 @@ mod logs;
 mod node_cmd;
 mod output;
 mod ring;
+mod sim;
 mod status;
 mod up;
 
@@ -44,6 +45,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         // `node` builds its own runtime; completions need none.
         Command::Node(args) => node_cmd::run(&args),
         Command::Completions(args) => completions::run(&args),
+        Command::Sim(args) => sim::run(&args),
         command => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -73,9 +75,8 @@ async fn dispatch(home: &Home, command: Command) -> anyhow::Result<ExitCode> {
         Command::Ring(args) => ring::ring(home, &args, dynamo::config::DEFAULT_BUCKET).await,
         Command::Merkle(args) => inspect::merkle(home, &args).await,
         Command::Repair(args) => inspect::repair(home, &args).await,
-        Command::Sim(args) => inspect::sim(&args).await,
         // Handled by `run` without this runtime.
-        Command::Node(_) | Command::Completions(_) => {
+        Command::Node(_) | Command::Completions(_) | Command::Sim(_) => {
             Err(anyhow::anyhow!("internal error: command dispatched twice"))
         }
     }

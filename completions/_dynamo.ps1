@@ -316,9 +316,10 @@ Register-ArgumentCompleter -Native -CommandName 'dynamo' -ScriptBlock {
             break
         }
         'dynamo;sim' {
-            [CompletionResult]::new('--seed', '--seed', [CompletionResultType]::ParameterName, 'The seed; the same seed replays the same run [default: random]')
+            [CompletionResult]::new('--seed', '--seed', [CompletionResultType]::ParameterName, 'The seed; the same seed (and the same other flags) replays the same run exactly [default: random]')
+            [CompletionResult]::new('--seeds', '--seeds', [CompletionResultType]::ParameterName, 'Run every seed of a range, A..B (B excluded), in this process; stop at the first failing seed and print the command that replays it')
             [CompletionResult]::new('--nodes', '--nodes', [CompletionResultType]::ParameterName, 'Nodes in the simulated cluster')
-            [CompletionResult]::new('--ops', '--ops', [CompletionResultType]::ParameterName, 'Client operations to run')
+            [CompletionResult]::new('--ops', '--ops', [CompletionResultType]::ParameterName, 'Client operations to run (per seed)')
             [CompletionResult]::new('--faults', '--faults', [CompletionResultType]::ParameterName, 'Comma-separated faults to inject [default: drawn from the seed]')
             [CompletionResult]::new('-N', '-N ', [CompletionResultType]::ParameterName, 'N: replicas per key')
             [CompletionResult]::new('--replicas', '--replicas', [CompletionResultType]::ParameterName, 'N: replicas per key')
@@ -328,8 +329,8 @@ Register-ArgumentCompleter -Native -CommandName 'dynamo' -ScriptBlock {
             [CompletionResult]::new('--write-quorum', '--write-quorum', [CompletionResultType]::ParameterName, 'W: acknowledgements a write waits for')
             [CompletionResult]::new('--home', '--home', [CompletionResultType]::ParameterName, 'The cluster home made by `dynamo up` [default: $XDG_DATA_HOME/dynamo/cluster, else ~/.local/share/dynamo/cluster]')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document instead of text')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break

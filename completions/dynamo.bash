@@ -1127,13 +1127,17 @@ _dynamo() {
             return 0
             ;;
         dynamo__subcmd__sim)
-            opts="-N -R -W -h -V --seed --nodes --ops --faults --replicas --read-quorum --write-quorum --json --home --help --version"
+            opts="-N -R -W -h -V --seed --seeds --nodes --ops --faults --replicas --read-quorum --write-quorum --json --home --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --seed)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --seeds)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -284,9 +284,10 @@ set edit:completion:arg-completer[dynamo] = {|@words|
             cand --version 'Print version'
         }
         &'dynamo;sim'= {
-            cand --seed 'The seed; the same seed replays the same run [default: random]'
+            cand --seed 'The seed; the same seed (and the same other flags) replays the same run exactly [default: random]'
+            cand --seeds 'Run every seed of a range, A..B (B excluded), in this process; stop at the first failing seed and print the command that replays it'
             cand --nodes 'Nodes in the simulated cluster'
-            cand --ops 'Client operations to run'
+            cand --ops 'Client operations to run (per seed)'
             cand --faults 'Comma-separated faults to inject [default: drawn from the seed]'
             cand -N 'N: replicas per key'
             cand --replicas 'N: replicas per key'
@@ -296,8 +297,8 @@ set edit:completion:arg-completer[dynamo] = {|@words|
             cand --write-quorum 'W: acknowledgements a write waits for'
             cand --home 'The cluster home made by `dynamo up` [default: $XDG_DATA_HOME/dynamo/cluster, else ~/.local/share/dynamo/cluster]'
             cand --json 'Print one JSON document instead of text'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
         }

@@ -176,16 +176,17 @@ complete -c dynamo -n "__fish_dynamo_using_subcommand bench" -l home -d 'The clu
 complete -c dynamo -n "__fish_dynamo_using_subcommand bench" -l json -d 'Print one JSON document instead of a table'
 complete -c dynamo -n "__fish_dynamo_using_subcommand bench" -s h -l help -d 'Print help'
 complete -c dynamo -n "__fish_dynamo_using_subcommand bench" -s V -l version -d 'Print version'
-complete -c dynamo -n "__fish_dynamo_using_subcommand sim" -l seed -d 'The seed; the same seed replays the same run [default: random]' -r
+complete -c dynamo -n "__fish_dynamo_using_subcommand sim" -l seed -d 'The seed; the same seed (and the same other flags) replays the same run exactly [default: random]' -r
+complete -c dynamo -n "__fish_dynamo_using_subcommand sim" -l seeds -d 'Run every seed of a range, A..B (B excluded), in this process; stop at the first failing seed and print the command that replays it' -r
 complete -c dynamo -n "__fish_dynamo_using_subcommand sim" -l nodes -d 'Nodes in the simulated cluster' -r
-complete -c dynamo -n "__fish_dynamo_using_subcommand sim" -l ops -d 'Client operations to run' -r
+complete -c dynamo -n "__fish_dynamo_using_subcommand sim" -l ops -d 'Client operations to run (per seed)' -r
 complete -c dynamo -n "__fish_dynamo_using_subcommand sim" -l faults -d 'Comma-separated faults to inject [default: drawn from the seed]' -r
 complete -c dynamo -n "__fish_dynamo_using_subcommand sim" -s N -l replicas -d 'N: replicas per key' -r
 complete -c dynamo -n "__fish_dynamo_using_subcommand sim" -s R -l read-quorum -d 'R: replies a read waits for' -r
 complete -c dynamo -n "__fish_dynamo_using_subcommand sim" -s W -l write-quorum -d 'W: acknowledgements a write waits for' -r
 complete -c dynamo -n "__fish_dynamo_using_subcommand sim" -l home -d 'The cluster home made by `dynamo up` [default: $XDG_DATA_HOME/dynamo/cluster, else ~/.local/share/dynamo/cluster]' -r -F
 complete -c dynamo -n "__fish_dynamo_using_subcommand sim" -l json -d 'Print one JSON document instead of text'
-complete -c dynamo -n "__fish_dynamo_using_subcommand sim" -s h -l help -d 'Print help'
+complete -c dynamo -n "__fish_dynamo_using_subcommand sim" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dynamo -n "__fish_dynamo_using_subcommand sim" -s V -l version -d 'Print version'
 complete -c dynamo -n "__fish_dynamo_using_subcommand completions" -l home -d 'The cluster home made by `dynamo up` [default: $XDG_DATA_HOME/dynamo/cluster, else ~/.local/share/dynamo/cluster]' -r -F
 complete -c dynamo -n "__fish_dynamo_using_subcommand completions" -s h -l help -d 'Print help'
