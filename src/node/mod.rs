@@ -409,10 +409,18 @@ impl NodeInner {
         }
     }
 
-    fn plan(&self, key: &ObjectKey) -> (u32, Vec<String>, ReplicaPlan) {
+    /// The sloppy-quorum plan for a key. The detector is a routing hint,
+    /// not a veto: when it leaves fewer than `needed` targets (a peer just
+    /// came back, or the node just started), every peer the partition
+    /// filter allows is tried instead.
+    fn plan(&self, key: &ObjectKey, needed: usize) -> (u32, Vec<String>, ReplicaPlan) {
         let p = self.ring.partition_of(key.ring_position());
         let extended = self.ring.extended_list(p);
-        let plan = ReplicaPlan::sloppy(&extended, self.manifest.replicas, |n| self.reachable(n));
+        let n = self.manifest.replicas;
+        let mut plan = ReplicaPlan::sloppy(&extended, n, |n| self.reachable(n));
+        if plan.targets.len() < needed {
+            plan = ReplicaPlan::sloppy(&extended, n, |n| n == self.name || self.allowed(n));
+        }
         let ext = extended.iter().map(|s| s.to_string()).collect();
         (p, ext, plan)
     }
@@ -531,14 +539,14 @@ impl NodeInner {
         answer: oneshot::Sender<Response>,
     ) {
         let started = Instant::now();
-        let (partition, extended, plan) = self.plan(&key);
+        let r = r.map_or(self.manifest.read_quorum, usize::from);
+        let (partition, extended, plan) = self.plan(&key, r);
         let unreachable = if explain {
             self.unreachable_peers()
         } else {
             Vec::new()
         };
         let n = self.manifest.replicas;
-        let r = r.map_or(self.manifest.read_quorum, usize::from);
         let (mut coordinator, outbound) = GetCoordinator::start(&key, &plan, n, r);
         let (tx, mut answers) = mpsc::channel(extended.len().max(1));
         for out in outbound {
@@ -751,7 +759,8 @@ impl NodeInner {
             }
             Err(e) => return storage_failure(e),
         };
-        let (_, extended, plan) = self.plan(&key);
+        let w = w.map_or(self.manifest.write_quorum, usize::from);
+        let (_, extended, plan) = self.plan(&key, w);
         if let Some(owner) = plan
             .targets
             .iter()
@@ -765,7 +774,6 @@ impl NodeInner {
                 return Response::Error(e);
             }
         }
-        let w = w.map_or(self.manifest.write_quorum, usize::from);
         let (mut coordinator, outbound) =
             PutCoordinator::start(&key, &object, &plan, self.manifest.replicas, &self.name, w);
         let context = object.context().clone();
