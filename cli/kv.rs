@@ -15,7 +15,7 @@ use base64::Engine;
 use dynamo::client::{Client, ClientError, GetOptions, GetReply, PutOptions};
 use dynamo::config::ClusterManifest;
 use dynamo::core::clock::Sibling;
-use dynamo::core::explain::{Explanation, TargetOutcome};
+use dynamo::core::explain::TargetOutcome;
 use dynamo::home::Home;
 use serde::Serialize;
 
@@ -281,24 +281,50 @@ pub async fn get(home: &Home, args: &GetArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// One sibling in `get --explain --json`.
-#[derive(Serialize)]
-struct ExplainSibling {
-    #[serde(flatten)]
-    sibling: SiblingJson,
-    dot: String,
-    dot_counter: u64,
-}
-
-/// `dynamo get KEY --explain [--json]`.
+/// `dynamo get KEY --explain --json`.
 #[derive(Serialize)]
 struct ExplainJson<'a> {
     bucket: &'a str,
     key: &'a str,
     context: String,
-    #[serde(flatten)]
-    explanation: &'a Explanation,
-    siblings: Vec<ExplainSibling>,
+    coordinator: &'a str,
+    partition: u32,
+    preference_list: &'a [String],
+    unreachable: &'a [String],
+    read_quorum: u8,
+    quorum_reached: bool,
+    asked: Vec<AskedJson<'a>>,
+    hints_held_for: &'a [String],
+    read_repair: bool,
+    repaired: Vec<RepairedJson<'a>>,
+    siblings: Vec<SiblingJson>,
+}
+
+/// One node a get asked, in `get --explain --json`.
+#[derive(Serialize)]
+struct AskedJson<'a> {
+    node: &'a str,
+    /// The home replica a fallback stood in for; null for a home replica.
+    fallback_for: Option<&'a str>,
+    /// "answered", "not_found" (answered without a version), "failed", "pending".
+    answer: &'static str,
+    micros: Option<u64>,
+}
+
+/// A read-repaired replica in `get --explain --json`.
+#[derive(Serialize)]
+struct RepairedJson<'a> {
+    node: &'a str,
+    acknowledged: bool,
+}
+
+fn answer_word(outcome: &TargetOutcome) -> &'static str {
+    match outcome {
+        TargetOutcome::Answered { found: true } => "answered",
+        TargetOutcome::Answered { found: false } => "not_found",
+        TargetOutcome::Failed => "failed",
+        TargetOutcome::Pending => "pending",
+    }
 }
 
 async fn explain(
@@ -310,27 +336,40 @@ async fn explain(
         .explain(&args.key.bucket, args.key.key.as_bytes(), options)
         .await
         .map_err(|e| through_node(e, args.node.as_deref()))?;
-    let siblings: Vec<ExplainSibling> = e
-        .object
-        .siblings()
-        .iter()
-        .map(|s| ExplainSibling {
-            sibling: sibling_json(s),
-            dot: s.dot.replica.to_string(),
-            dot_counter: s.dot.counter,
-        })
-        .collect();
+    let siblings: Vec<SiblingJson> = e.object.siblings().iter().map(sibling_json).collect();
     if args.json {
-        let mut doc = serde_json::to_value(ExplainJson {
+        let doc = ExplainJson {
             bucket: &args.key.bucket,
             key: &args.key.key,
             context,
-            explanation: &e,
+            coordinator: &e.coordinator,
+            partition: e.partition,
+            preference_list: &e.preference_list,
+            unreachable: &e.unreachable,
+            read_quorum: e.needed,
+            quorum_reached: e.quorum_reached,
+            asked: e
+                .targets
+                .iter()
+                .map(|t| AskedJson {
+                    node: &t.node,
+                    fallback_for: t.hint_for.as_deref(),
+                    answer: answer_word(&t.outcome),
+                    micros: t.micros,
+                })
+                .collect(),
+            hints_held_for: &e.hints_held_for,
+            read_repair: e.read_repair,
+            repaired: e
+                .repaired
+                .iter()
+                .map(|(node, acknowledged)| RepairedJson {
+                    node,
+                    acknowledged: *acknowledged,
+                })
+                .collect(),
             siblings,
-        })?;
-        if let Some(map) = doc.as_object_mut() {
-            map.remove("object");
-        }
+        };
         output::print_json(&doc)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -366,11 +405,10 @@ async fn explain(
             Some(owner) => format!("fallback for {owner}"),
             None => "home replica".to_string(),
         };
-        let answer = match t.outcome {
-            TargetOutcome::Answered { found: true } => "answered",
-            TargetOutcome::Answered { found: false } => "answered: no version",
-            TargetOutcome::Failed => "failed",
-            TargetOutcome::Pending => "no answer yet",
+        let answer = match answer_word(&t.outcome) {
+            "not_found" => "answered: no version",
+            "pending" => "no answer yet",
+            word => word,
         };
         let time = t
             .micros
