@@ -22,27 +22,36 @@ use crate::{exit, up};
 /// How long a node may take to answer `status`.
 const STATUS_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// One node in `status --json` (CLI.md); counts are null when it did not answer.
+/// One node in `status --json` (CLI.md); the counts and views are left out
+/// when it did not answer (so `n.get("hints", 0)` sums cleanly).
 #[derive(Debug, Serialize)]
 struct NodeRow {
     name: String,
     addr: String,
     state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
     partitions: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     keys: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     hints: Option<u64>,
     /// Peers this node considers unreachable (its own view; null when it
     /// did not answer).
+    #[serde(skip_serializing_if = "Option::is_none")]
     unreachable_peers: Option<Vec<String>>,
     /// Answering nodes that consider this node unreachable.
     unreachable_from: Vec<String>,
     /// Hints it holds for nodes no longer in the cluster.
+    #[serde(skip_serializing_if = "Option::is_none")]
     orphan_hints: Option<u64>,
     /// Hints it handed off since it started.
+    #[serde(skip_serializing_if = "Option::is_none")]
     hints_delivered: Option<u64>,
     /// Read repairs it sent since it started.
+    #[serde(skip_serializing_if = "Option::is_none")]
     read_repairs: Option<u64>,
     /// The partition groups in force at it.
+    #[serde(skip_serializing_if = "Option::is_none")]
     partition: Option<Vec<Vec<String>>>,
 }
 
