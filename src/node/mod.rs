@@ -304,12 +304,23 @@ enum ReplicaAnswer {
 /// How long a get's coordinator keeps listening after it answered, for the
 /// remaining replicas' replies that read repair needs.
 pub const READ_REPAIR_WAIT: Duration = Duration::from_millis(200);
+/// A replica's share of the request timeout, in percent.
+const REPLICA_TIMEOUT_PERCENT: u32 = 40;
+/// The shortest time a replica is given.
+const REPLICA_TIMEOUT_MIN: Duration = Duration::from_millis(200);
 /// How often the heartbeat task asks the detector whom to probe.
 const DETECTOR_TICK: Duration = Duration::from_millis(100);
 /// Most hints counted per owner when looking for orphans.
 const ORPHAN_COUNT_MAX: u64 = 1_000_000;
 
 impl NodeInner {
+    /// How long one replica may take: well under the coordinator's own
+    /// deadline, so a target that hangs (a crashed node's dead connection)
+    /// is replaced by a spare in time.
+    fn replica_timeout(&self) -> Duration {
+        (self.timeout * REPLICA_TIMEOUT_PERCENT / 100).max(REPLICA_TIMEOUT_MIN)
+    }
+
     fn now(&self) -> Duration {
         self.started.elapsed()
     }
@@ -503,7 +514,7 @@ impl NodeInner {
                 _ => ReplicaAnswer::Failed,
             };
         }
-        match self.call_peer(to, request, self.timeout).await {
+        match self.call_peer(to, request, self.replica_timeout()).await {
             Ok(Response::Replica(o)) => ReplicaAnswer::Ok(o),
             Ok(Response::Replicated) => ReplicaAnswer::Ok(None),
             Ok(other) => {
