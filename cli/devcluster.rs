@@ -40,6 +40,8 @@ const EXIT_POLL_INTERVAL: Duration = Duration::from_millis(10);
 const SERVE_POLL_INTERVAL: Duration = Duration::from_millis(25);
 /// How long one status request may take while waiting for nodes.
 const STATUS_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long `up` waits for every node to see every peer reachable.
+const PEERS_SETTLE_MAX: Duration = Duration::from_secs(5);
 /// Log lines shown when a node fails to start.
 const LOG_TAIL_LINES: usize = 12;
 
@@ -427,13 +429,23 @@ impl DevCluster {
             if answers.iter().all(Option::is_some) {
                 let statuses: Vec<NodeStatus> = answers.iter().flatten().cloned().collect();
                 let ring = statuses.first().map(|s| s.ring_hash);
-                if statuses.iter().all(|s| Some(s.ring_hash) == ring) {
+                // Every node should also see every other one: a node that
+                // started before its peers marked them unreachable and
+                // would route writes to fallbacks until its next probe.
+                // A cut made by `dynamo partition` is left as it is, and a
+                // view that does not settle in time is only advice.
+                let settled = statuses.iter().all(|s| {
+                    !s.partition.is_empty() || !s.unreachable.iter().any(|u| names.contains(u))
+                });
+                if statuses.iter().all(|s| Some(s.ring_hash) == ring)
+                    && (settled || started.elapsed() >= PEERS_SETTLE_MAX)
+                {
                     return Ok(statuses);
                 }
                 if started.elapsed() >= timeout {
                     return Err(StartError::RingDisagrees(timeout));
                 }
-                // Ask everyone again: the ring is still settling.
+                // Ask everyone again: the ring or the peers' views are still settling.
                 answers.iter_mut().for_each(|a| *a = None);
             } else if started.elapsed() >= timeout {
                 return Err(StartError::Timeout {
