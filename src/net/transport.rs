@@ -435,21 +435,21 @@ where
         };
         match tokio::time::timeout(timeout, attempt).await {
             Ok(result) => result,
-            Err(_) => {
-                // The connection may be dead without knowing it yet (the
-                // peer crashed and restarted: no close ever arrives, only
-                // the idle timeout would end it). Forget it so the next
-                // call connects afresh; calls in flight on it go on.
-                let key: PeerKey = (addr, server_name.to_string());
-                let mut peers = lock(&self.shared.peers);
-                if matches!(peers.get(&key), Some(Slot::Ready(_))) {
-                    peers.remove(&key);
-                }
-                drop(peers);
-                Err(TransportError::Timeout {
-                    timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
-                })
-            }
+            Err(_) => Err(TransportError::Timeout {
+                timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+            }),
+        }
+    }
+
+    /// Forgets the cached connection to a peer, so the next call connects
+    /// afresh; calls in flight on it go on. For a caller that suspects the
+    /// connection is dead without knowing it (the peer crashed and
+    /// restarted: no close ever arrives, only the idle timeout would end it).
+    pub fn forget(&self, addr: SocketAddr, server_name: &str) {
+        let key: PeerKey = (addr, server_name.to_string());
+        let mut peers = lock(&self.shared.peers);
+        if matches!(peers.get(&key), Some(Slot::Ready(_))) {
+            peers.remove(&key);
         }
     }
 

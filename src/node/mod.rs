@@ -46,7 +46,7 @@ use crate::core::message::{
 };
 use crate::core::ring::Ring;
 use crate::net::tls::{self, Credentials, Identity};
-use crate::net::transport::{self, Handler, RpcClient};
+use crate::net::transport::{self, Handler, RpcClient, TransportErrorKind};
 use crate::storage::{HintKey, StorageError, Store};
 
 /// Largest total of sibling values one object may hold; a put that would
@@ -414,6 +414,10 @@ impl NodeInner {
                 Ok(resp)
             }
             Err(e) => {
+                if e.kind() == TransportErrorKind::Timeout {
+                    // Maybe a crashed peer's dead connection: reconnect next time.
+                    self.rpc.forget(addr, &tls::server_name(to));
+                }
                 self.note(to, false);
                 Err(e.to_string())
             }

@@ -591,3 +591,76 @@ async fn bench_group_commit() {
         "reads, {BENCH_WRITERS} readers: reader pool {pool:.0}/s, spawn_blocking {blocking:.0}/s"
     );
 }
+
+/// Hints: merged on write, listed per owner in pages, found per key across
+/// owners, counted, kept apart from objects, and deleted only if unchanged.
+#[tokio::test]
+async fn hints_merge_list_and_delete_only_if_unchanged() {
+    for backend in BACKENDS {
+        let (store, _dir) = open_store::<Versioned>(backend);
+        let max = |a: Versioned, b: Versioned| if a.counter >= b.counter { a } else { b };
+        let h = |owner: &str, key: &[u8]| HintKey::new(owner, key.to_vec()).expect("valid owner");
+        assert!(HintKey::new("bad\0name", b"k".to_vec()).is_none());
+        assert!(HintKey::new("", b"k".to_vec()).is_none());
+        store
+            .merge_hint(&h("n2", b"a"), item(1), max)
+            .await
+            .unwrap();
+        store
+            .merge_hint(&h("n2", b"a"), item(3), max)
+            .await
+            .unwrap();
+        store
+            .merge_hint(&h("n2", b"a"), item(2), max)
+            .await
+            .unwrap();
+        store
+            .merge_hint(&h("n2", b"b"), item(5), max)
+            .await
+            .unwrap();
+        store
+            .merge_hint(&h("n3", b"a"), item(7), max)
+            .await
+            .unwrap();
+        store
+            .merge_hint(&h("n22", b"c"), item(9), max)
+            .await
+            .unwrap();
+        assert_eq!(store.get_hint(&h("n2", b"a")).await.unwrap(), Some(item(3)));
+        assert_eq!(store.hint_count().await.unwrap(), 4);
+        assert_eq!(store.len().await.unwrap(), 0, "hints are not objects");
+        assert_eq!(store.get(b"a").await.unwrap(), None);
+
+        let n2 = store.hints(Some("n2"), None, 1).await.unwrap();
+        assert_eq!(n2, vec![(h("n2", b"a"), item(3))]);
+        let next = store.hints(Some("n2"), Some(&n2[0].0), 10).await.unwrap();
+        assert_eq!(next, vec![(h("n2", b"b"), item(5))], "n22 is another owner");
+        assert_eq!(store.hints(None, None, 100).await.unwrap().len(), 4);
+
+        let for_a = store.hints_for_key(b"a").await.unwrap();
+        let owners: Vec<&str> = for_a.iter().map(|(k, _)| k.owner.as_str()).collect();
+        assert_eq!(owners, vec!["n2", "n3"]);
+        let all_owners = store.hint_owners(100).await.unwrap();
+        assert_eq!(
+            all_owners,
+            vec![("n2".into(), 2), ("n22".into(), 1), ("n3".into(), 1)]
+        );
+
+        // A hint that grew since it was read is kept.
+        store
+            .merge_hint(&h("n2", b"b"), item(6), max)
+            .await
+            .unwrap();
+        let deleted = store
+            .delete_hint_if_unchanged(&h("n2", b"b"), item(5))
+            .await
+            .unwrap();
+        assert!(!deleted);
+        assert!(store
+            .delete_hint_if_unchanged(&h("n2", b"b"), item(6))
+            .await
+            .unwrap());
+        assert_eq!(store.get_hint(&h("n2", b"b")).await.unwrap(), None);
+        assert_eq!(store.hint_count().await.unwrap(), 3);
+    }
+}
