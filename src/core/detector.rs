@@ -61,7 +61,8 @@ pub struct Detector {
 }
 
 impl Detector {
-    /// A view of `peers`, all presumed reachable until something fails.
+    /// A view of `peers` at time zero, all presumed reachable until
+    /// something fails; the first heartbeats are due one interval later.
     pub fn new(peers: impl IntoIterator<Item = String>, config: DetectorConfig) -> Self {
         Self {
             config,
@@ -72,6 +73,10 @@ impl Detector {
                         p,
                         PeerView {
                             reachable: true,
+                            // The first heartbeat goes out one interval
+                            // after time zero: peers started together get
+                            // time to listen before anyone judges them.
+                            last_probe: Some(Duration::ZERO),
                             ..PeerView::default()
                         },
                     )
@@ -186,26 +191,27 @@ mod tests {
     #[test]
     fn heartbeats_go_out_every_interval_and_one_at_a_time() {
         let mut d = detector();
-        assert_eq!(d.tick(ms(0)), vec!["n2", "n3"]);
-        assert!(d.tick(ms(100)).is_empty(), "probes still in flight");
-        d.on_success("n2", ms(5));
-        d.on_success("n3", ms(5));
-        assert!(d.tick(ms(499)).is_empty(), "interval not over");
+        assert!(d.tick(ms(0)).is_empty(), "peers get one interval to start");
         assert_eq!(d.tick(ms(500)), vec!["n2", "n3"]);
+        assert!(d.tick(ms(600)).is_empty(), "probes still in flight");
+        d.on_success("n2", ms(505));
+        d.on_success("n3", ms(505));
+        assert!(d.tick(ms(999)).is_empty(), "interval not over");
+        assert_eq!(d.tick(ms(1000)), vec!["n2", "n3"]);
     }
 
     #[test]
     fn an_unanswered_heartbeat_marks_unreachable_and_probing_goes_on() {
         let mut d = detector();
-        d.tick(ms(0));
-        d.on_success("n3", ms(3));
-        assert!(d.tick(ms(999)).contains(&"n3".to_string()));
-        // n2 never answered its heartbeat sent at 0.
-        let due = d.tick(ms(1000));
+        d.tick(ms(500));
+        d.on_success("n3", ms(503));
+        assert!(d.tick(ms(1499)).contains(&"n3".to_string()));
+        // n2 never answered its heartbeat sent at 500.
+        let due = d.tick(ms(1500));
         assert!(!d.is_reachable("n2"));
         assert!(d.is_reachable("n3"));
         assert_eq!(due, vec!["n2"], "n2 is probed again at once");
-        d.on_success("n2", ms(1002));
+        d.on_success("n2", ms(1502));
         assert!(d.is_reachable("n2"));
     }
 }

@@ -436,6 +436,19 @@ impl NodeInner {
         if plan.targets.len() < needed {
             plan = ReplicaPlan::sloppy(&extended, n, |n| n == self.name || self.allowed(n));
         }
+        // Peers the detector doubts stand by last, behind the reachable
+        // spares: a target that fails is better replaced by one of them
+        // than not at all.
+        let doubted: Vec<String> = extended
+            .iter()
+            .filter(|e| {
+                self.allowed(e)
+                    && !plan.targets.iter().any(|t| t.node == **e)
+                    && !plan.spares.iter().any(|s| s == *e)
+            })
+            .map(|e| e.to_string())
+            .collect();
+        plan.spares.extend(doubted);
         let ext = extended.iter().map(|s| s.to_string()).collect();
         (p, ext, plan)
     }
