@@ -121,8 +121,11 @@ impl ReplicaPlan {
     /// `extended` (home replicas first, then fallbacks, in ring order):
     /// every one of the first `n` that `reachable` accepts is a target; each
     /// unreachable one is replaced by the next reachable fallback, which gets
-    /// a hint naming it. Unreachable fallbacks are skipped. A home replica
-    /// with no fallback left gets no target (the quorum counts it failed).
+    /// a hint naming it. A home replica with no reachable fallback left is
+    /// asked itself, and unreachable fallbacks stay at the end of the spares:
+    /// the failure detector's view is advice (a peer starved of CPU misses
+    /// heartbeats yet still answers), so a put is refused only after every
+    /// node that could take it has actually failed.
     pub fn sloppy(extended: &[&str], n: usize, reachable: impl Fn(&str) -> bool) -> Self {
         let n = n.min(extended.len());
         let (home, rest) = extended.split_at(n);
@@ -139,12 +142,16 @@ impl ReplicaPlan {
                     node,
                     hint_for: Some(owner.to_string()),
                 });
+            } else {
+                targets.push(Target {
+                    node: owner.to_string(),
+                    hint_for: None,
+                });
             }
         }
-        Self {
-            targets,
-            spares: fallbacks.collect(),
-        }
+        let mut spares: Vec<String> = fallbacks.collect();
+        spares.extend(rest.iter().filter(|f| !reachable(f)).map(|f| f.to_string()));
+        Self { targets, spares }
     }
 
     /// A strict plan: exactly these replicas, no fallbacks.
@@ -517,9 +524,27 @@ mod tests {
             .map(|t| (t.node.as_str(), t.hint_for.as_deref()))
             .collect();
         assert_eq!(got, vec![("n1", None), ("n5", Some("n2")), ("n3", None)]);
-        assert!(plan.spares.is_empty());
+        assert_eq!(
+            plan.spares,
+            vec!["n4".to_string()],
+            "an unreachable fallback is a last resort"
+        );
+        // With no reachable fallback the home replicas are asked anyway, and
+        // unreachable fallbacks wait at the end of the spares.
         let none = ReplicaPlan::sloppy(&RING, 3, |n| n == "n1");
-        assert_eq!(none.targets.len(), 1, "only n1 can serve");
+        assert_eq!(none, {
+            let mut p = ReplicaPlan::strict(&["n1", "n2", "n3"]);
+            p.spares = vec!["n4".into(), "n5".into()];
+            p
+        });
+        let some = ReplicaPlan::sloppy(&RING, 3, |n| n != "n2" && n != "n3" && n != "n4");
+        let got: Vec<(&str, Option<&str>)> = some
+            .targets
+            .iter()
+            .map(|t| (t.node.as_str(), t.hint_for.as_deref()))
+            .collect();
+        assert_eq!(got, vec![("n1", None), ("n5", Some("n2")), ("n3", None)]);
+        assert_eq!(some.spares, vec!["n4".to_string()]);
     }
 
     #[test]
@@ -553,7 +578,7 @@ mod tests {
     #[test]
     fn put_without_enough_targets_fails_at_once() {
         let o = obj("n1", b"v");
-        let plan = ReplicaPlan::sloppy(&RING, 3, |n| n == "n1");
+        let plan = ReplicaPlan::sloppy(&["n1"], 3, |_| true);
         let (mut c, out) = PutCoordinator::start(&key(), &o, &plan, 3, "n1", 2);
         assert!(out.is_empty());
         assert_eq!(c.decision(), Some(Quorum::Failed));
