@@ -14,8 +14,8 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -162,6 +162,12 @@ pub struct NodeStatus {
     pub partition: Vec<Vec<String>>,
 }
 
+/// A call that failed, and whether the node may have received it.
+struct Failed {
+    error: ClientError,
+    maybe_delivered: bool,
+}
+
 /// A connection to a cluster.
 #[derive(Clone)]
 pub struct Client {
@@ -175,7 +181,14 @@ struct ClientInner {
     rpc: RpcClient<Request, Response>,
     cluster_tag: u32,
     rotation: AtomicUsize,
+    /// Nodes that failed a call recently, and until when they are tried
+    /// last: a crashed node then costs one connect timeout, not one per
+    /// request.
+    suspects: Mutex<BTreeMap<String, Instant>>,
 }
+
+/// How long a node that failed a call is tried after the others.
+pub const SUSPECT_FOR: Duration = Duration::from_secs(2);
 
 /// The tag context tokens of this cluster carry.
 pub fn cluster_tag(manifest: &ClusterManifest) -> u32 {
@@ -216,6 +229,7 @@ impl Client {
                 addrs,
                 rpc: RpcClient::new(endpoint),
                 rotation: AtomicUsize::new(0),
+                suspects: Mutex::new(BTreeMap::new()),
             }),
         })
     }
@@ -288,21 +302,61 @@ impl Client {
             let start = self.inner.rotation.fetch_add(1, Ordering::Relaxed) % n;
             order[..n].rotate_left(start);
         }
+        // Recently failed nodes go last, in the same relative order.
+        let suspects = self.current_suspects();
+        if !suspects.is_empty() {
+            order.sort_by_key(|name| suspects.contains(name));
+        }
         Ok(order)
     }
 
-    /// Sends `request` to the first node of `order` that answers.
+    fn current_suspects(&self) -> Vec<String> {
+        let now = Instant::now();
+        let mut suspects = self
+            .inner
+            .suspects
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        suspects.retain(|_, until| *until > now);
+        suspects.keys().cloned().collect()
+    }
+
+    fn suspect(&self, name: &str) {
+        self.inner
+            .suspects
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(name.to_string(), Instant::now() + SUSPECT_FOR);
+    }
+
+    /// Sends `request` to the first node of `order` that answers. A
+    /// request that may have reached a node before its call failed (a
+    /// timeout, a connection lost in flight) is tried on the next node only
+    /// if it is `idempotent`: a put sent twice would become two siblings.
     async fn call_any(
         &self,
         order: &[String],
         request: Request,
+        idempotent: bool,
     ) -> Result<(String, Response), ClientError> {
         let mut last = String::from("no nodes");
         for name in order {
-            match self.call(name, request.clone()).await {
+            match self.call_once(name, request.clone()).await {
                 Ok(resp) => return Ok((name.clone(), resp)),
-                Err(ClientError::NotRunning { detail }) => last = detail,
-                Err(e) => return Err(e),
+                Err(Failed {
+                    error,
+                    maybe_delivered,
+                }) => {
+                    let ClientError::NotRunning { detail } = error else {
+                        return Err(error);
+                    };
+                    if maybe_delivered && !idempotent {
+                        return Err(ClientError::NotRunning {
+                            detail: format!("{detail}; the write may or may not have been applied"),
+                        });
+                    }
+                    last = detail;
+                }
             }
         }
         Err(ClientError::NotRunning { detail: last })
@@ -310,7 +364,14 @@ impl Client {
 
     /// Sends one request to one node.
     async fn call(&self, name: &str, request: Request) -> Result<Response, ClientError> {
-        self.check_node(name)?;
+        self.call_once(name, request).await.map_err(|f| f.error)
+    }
+
+    async fn call_once(&self, name: &str, request: Request) -> Result<Response, Failed> {
+        self.check_node(name).map_err(|error| Failed {
+            error,
+            maybe_delivered: false,
+        })?;
         let addr = self.inner.addrs[name];
         match self
             .inner
@@ -319,10 +380,20 @@ impl Client {
             .await
         {
             Ok(resp) => Ok(resp),
-            Err(TransportError::Refused(e)) => Err(ClientError::Refused(e.to_string())),
-            Err(e) => Err(ClientError::NotRunning {
-                detail: format!("{name} at {addr}: {e}"),
+            Err(TransportError::Refused(e)) => Err(Failed {
+                error: ClientError::Refused(e.to_string()),
+                maybe_delivered: false,
             }),
+            Err(e) => {
+                self.suspect(name);
+                let maybe_delivered = !matches!(e, TransportError::Unreachable { .. });
+                Err(Failed {
+                    error: ClientError::NotRunning {
+                        detail: format!("{name} at {addr}: {e}"),
+                    },
+                    maybe_delivered,
+                })
+            }
         }
     }
 
@@ -361,7 +432,7 @@ impl Client {
             key: key.clone(),
             r: options.r,
         };
-        let (node, resp) = self.call_any(&order, request).await?;
+        let (node, resp) = self.call_any(&order, request, true).await?;
         match resp {
             Response::Object(object) => Ok(GetReply {
                 context_token: self.token(object.context()),
@@ -425,7 +496,7 @@ impl Client {
             value,
             w: options.w,
         });
-        let (node, resp) = self.call_any(&order, request).await?;
+        let (node, resp) = self.call_any(&order, request, false).await?;
         match resp {
             Response::Written { context } => Ok(self.token(&context)),
             other => Err(Self::answer_error(&node, other)),
@@ -476,7 +547,7 @@ impl Client {
         let key = ObjectKey::new(bucket, key)?;
         let order = self.route(&key, &options.node, true)?;
         let request = Request::Explain { key, r: options.r };
-        let (node, resp) = self.call_any(&order, request).await?;
+        let (node, resp) = self.call_any(&order, request, true).await?;
         match resp {
             Response::Explained(explanation) => {
                 Ok((self.token(explanation.object.context()), *explanation))

@@ -391,11 +391,20 @@ impl GetCoordinator {
         )
     }
 
-    /// A target answered with its object (`None`: it has none).
+    /// A target answered with its object (`None`: it has none). A fallback
+    /// that has nothing for the key does not count towards R: it stands in
+    /// for a home replica but knows nothing of the key's writes, so counting
+    /// it would let a coordinator that wrongly suspects the home replicas
+    /// answer "not found" for a key they hold.
     pub fn on_reply(&mut self, from: &str, object: Option<Object>) -> Quorum {
-        if self.flight.take(from).is_some() {
+        if let Some(target) = self.flight.take(from) {
+            let informed = object.is_some() || target.hint_for.is_none();
             self.replies.insert(from.to_string(), object);
-            self.tally.success();
+            if informed {
+                self.tally.success();
+            } else {
+                self.tally.failure();
+            }
         }
         self.tally.state()
     }
@@ -598,6 +607,30 @@ mod tests {
         assert_eq!(g.decision(), Some(Quorum::Reached));
         let stale: Vec<String> = g.stale_replicas().into_iter().map(|(n, _)| n).collect();
         assert_eq!(stale, vec!["n3"], "the fallback n4 is not read-repaired");
+    }
+
+    #[test]
+    fn a_fallback_that_knows_nothing_of_the_key_does_not_count_towards_r() {
+        let plan = ReplicaPlan::sloppy(&RING, 3, |n| n != "n2");
+        let (mut g, _) = GetCoordinator::start(&key(), &plan, 3, 2);
+        g.on_reply("n4", None);
+        assert_eq!(g.decision(), None, "n4 stands in for n2 and has nothing");
+        g.on_reply("n1", Some(obj("n1", b"a")));
+        assert_eq!(g.decision(), None, "one informed answer of R = 2");
+        g.on_reply("n3", None);
+        assert_eq!(
+            g.decision(),
+            Some(Quorum::Reached),
+            "a home replica's not-found counts"
+        );
+        let (mut g, _) = GetCoordinator::start(&key(), &plan, 3, 2);
+        g.on_reply("n4", Some(obj("n1", b"a")));
+        g.on_reply("n1", None);
+        assert_eq!(
+            g.decision(),
+            Some(Quorum::Reached),
+            "a fallback holding a hint counts"
+        );
     }
 
     #[test]
