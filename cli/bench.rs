@@ -72,8 +72,11 @@ fn op_json(h: &Histogram<u64>) -> OpJson {
 
 type Contexts = Arc<Mutex<HashMap<u64, String>>>;
 
-fn key_name(i: u64) -> String {
-    format!("bench-{i:08}")
+/// Key `i` of one bench run. Each run writes its own keys (`run` is drawn
+/// at random), so runs on one cluster never pile siblings onto each
+/// other's keys with their context-free fill writes.
+fn key_name(run: u32, i: u64) -> String {
+    format!("bench-{run:08x}-{i:08}")
 }
 
 /// `dynamo bench`.
@@ -89,6 +92,7 @@ pub async fn bench(home: &Home, args: &BenchArgs) -> anyhow::Result<ExitCode> {
     }
     let client = connect(home)?;
     let contexts: Contexts = Arc::new(Mutex::new(HashMap::new()));
+    let run: u32 = rand::random();
 
     // Fill the key space so reads find values.
     output::note(format!("filling {} keys…", args.keys));
@@ -109,7 +113,7 @@ pub async fn bench(home: &Home, args: &BenchArgs) -> anyhow::Result<ExitCode> {
                 let token = client
                     .put(
                         BUCKET,
-                        key_name(i).as_bytes(),
+                        key_name(run, i).as_bytes(),
                         value,
                         None,
                         &PutOptions::default(),
@@ -139,7 +143,10 @@ pub async fn bench(home: &Home, args: &BenchArgs) -> anyhow::Result<ExitCode> {
         let (client, contexts) = (client.clone(), contexts.clone());
         let (size, keys, read_ratio) = (args.value_size, args.keys, args.read_ratio);
         tasks.spawn(async move {
-            run_worker(client, contexts, w as u64, size, keys, read_ratio, stop).await
+            run_worker(
+                run, client, contexts, w as u64, size, keys, read_ratio, stop,
+            )
+            .await
         });
     }
     let mut gets = histogram()?;
@@ -188,7 +195,9 @@ pub async fn bench(home: &Home, args: &BenchArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run_worker(
+    run: u32,
     client: Client,
     contexts: Contexts,
     seed: u64,
@@ -207,7 +216,7 @@ async fn run_worker(
     let mut value = vec![0u8; size];
     while Instant::now() < stop {
         let i = rng.gen_range(0..keys);
-        let key = key_name(i);
+        let key = key_name(run, i);
         let t = Instant::now();
         if rng.gen_bool(read_ratio) {
             match client
