@@ -184,11 +184,22 @@ struct ClientInner {
     /// Nodes that failed a call recently, and until when they are tried
     /// last: a crashed node then costs one connect timeout, not one per
     /// request.
-    suspects: Mutex<BTreeMap<String, Instant>>,
+    suspects: Mutex<BTreeMap<String, Suspect>>,
 }
 
-/// How long a node that failed a call is tried after the others.
+/// A node that failed calls: until when it goes last, and how many calls
+/// in a row it failed.
+#[derive(Debug, Clone, Copy)]
+struct Suspect {
+    until: Instant,
+    strikes: u32,
+}
+
+/// How long a node that failed a call is tried after the others; doubled
+/// with each further failure in a row, up to [`SUSPECT_FOR_MAX`].
 pub const SUSPECT_FOR: Duration = Duration::from_secs(2);
+/// The longest a failing node is tried last before it is tried first again.
+pub const SUSPECT_FOR_MAX: Duration = Duration::from_secs(30);
 
 /// The tag context tokens of this cluster carry.
 pub fn cluster_tag(manifest: &ClusterManifest) -> u32 {
@@ -310,23 +321,46 @@ impl Client {
         Ok(order)
     }
 
-    fn current_suspects(&self) -> Vec<String> {
-        let now = Instant::now();
-        let mut suspects = self
-            .inner
-            .suspects
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        suspects.retain(|_, until| *until > now);
-        suspects.keys().cloned().collect()
-    }
-
-    fn suspect(&self, name: &str) {
+    fn suspects(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Suspect>> {
         self.inner
             .suspects
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(name.to_string(), Instant::now() + SUSPECT_FOR);
+    }
+
+    fn current_suspects(&self) -> Vec<String> {
+        let now = Instant::now();
+        self.suspects()
+            .iter()
+            .filter(|(_, s)| s.until > now)
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// A call to `name` failed: it goes last for a while, longer each time.
+    fn suspect(&self, name: &str) {
+        let mut suspects = self.suspects();
+        let strikes = suspects
+            .get(name)
+            .map_or(1, |s| s.strikes.saturating_add(1));
+        let backoff = SUSPECT_FOR
+            .saturating_mul(1 << strikes.saturating_sub(1).min(8))
+            .min(SUSPECT_FOR_MAX);
+        suspects.insert(
+            name.to_string(),
+            Suspect {
+                until: Instant::now() + backoff,
+                strikes,
+            },
+        );
+    }
+
+    /// A call to `name` succeeded: it is trusted again.
+    fn trust(&self, name: &str) {
+        let mut suspects = self.suspects();
+        if !suspects.is_empty() {
+            suspects.remove(name);
+        }
     }
 
     /// Sends `request` to the first node of `order` that answers. A
@@ -379,7 +413,10 @@ impl Client {
             .call(addr, &tls::server_name(name), request, REQUEST_TIMEOUT)
             .await
         {
-            Ok(resp) => Ok(resp),
+            Ok(resp) => {
+                self.trust(name);
+                Ok(resp)
+            }
             Err(TransportError::Refused(e)) => Err(Failed {
                 error: ClientError::Refused(e.to_string()),
                 maybe_delivered: false,
