@@ -15,6 +15,7 @@ mod logs;
 mod node_cmd;
 mod output;
 mod ring;
+mod ring_plan;
 mod sim;
 mod status;
 mod up;

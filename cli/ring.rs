@@ -1,6 +1,9 @@
 //! `dynamo ring`: partitions, their ranges, owners and preference lists,
 //! computed from the cluster manifest exactly as the nodes compute them; with
-//! `--key`, where one key lives.
+//! `--key`, where one key lives; `ring plan` shows what a membership change
+//! would do before it is done (issue 4 item 6): the partitions that move,
+//! ownership after, the paper's load-balance measure before and after, and
+//! an estimate of the bytes to move.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -10,7 +13,7 @@ use dynamo::core::ring::Ring;
 use dynamo::home::Home;
 use serde::Serialize;
 
-use crate::args::RingArgs;
+use crate::args::{RingArgs, RingCommand};
 use crate::{exit, output};
 
 #[derive(Serialize)]
@@ -58,6 +61,9 @@ pub async fn ring(home: &Home, args: &RingArgs, bucket: &str) -> anyhow::Result<
     let members: Vec<String> = manifest.nodes.iter().map(|n| n.name.clone()).collect();
     let ring = Ring::new(&members, manifest.partitions)?;
     let n = manifest.replicas;
+    if let Some(RingCommand::Plan(plan)) = &args.command {
+        return crate::ring_plan::plan(home, &ring, n, plan).await;
+    }
     if let Some(key) = &args.key {
         let object_key =
             ObjectKey::new(bucket, key.as_bytes()).map_err(|e| exit::error(e.to_string()))?;

@@ -18,6 +18,7 @@
 //! - [`ring_plan`]: what a join or leave moves, balanced and minimal (§6.2).
 //! - [`merkle`]: per-partition Merkle trees and the walk that diffs two (§4.7).
 //! - [`membership`]: the versioned cluster state nodes gossip, and its merge (§4.8).
+//! - [`tombstone`]: when a deleted key may be forgotten without resurrecting.
 
 pub mod clock;
 pub mod coordinator;
@@ -31,3 +32,4 @@ pub mod merkle;
 pub mod message;
 pub mod ring;
 pub mod ring_plan;
+pub mod tombstone;

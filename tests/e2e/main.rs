@@ -16,6 +16,7 @@ mod faults;
 mod lifecycle;
 mod operations;
 mod ring;
+mod ring_plan;
 mod security;
 mod support;
 mod wire;
