@@ -39,6 +39,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::error::StorageError;
+use super::merkle::{version_digest, MerkleLayout, MerkleTables};
 use super::{
     decode_value, encode_value, Counters, TableId, HINTS, META, OBJECTS, RUNNING_KEY, STATE,
 };
@@ -92,6 +93,8 @@ pub(crate) struct Writer<V> {
     pub(crate) flush_interval: Duration,
     pub(crate) counters: Arc<Counters>,
     pub(crate) commands: mpsc::Receiver<WriteCommand<V>>,
+    /// Where object writes land in the Merkle trees.
+    pub(crate) layout: MerkleLayout,
 }
 
 impl<V> Writer<V>
@@ -225,21 +228,27 @@ where
             });
             {
                 let mut objects = txn.open_table(OBJECTS).map_err(|e| self.redb_error(e))?;
+                let mut merkle =
+                    MerkleTables::open(&txn, self.layout).map_err(|e| self.redb_error(e))?;
                 let mut hints: Option<Table<&[u8], &[u8]>> = None;
                 let mut meta: Option<Table<&str, &[u8]>> = None;
                 for command in commands.by_ref() {
                     match command {
                         WriteCommand::Update { table, key, job } => {
-                            let table = match table {
-                                TableId::Objects => &mut objects,
+                            let (table, tree) = match table {
+                                TableId::Objects => (&mut objects, Some(&mut merkle)),
                                 TableId::Hints => match &mut hints {
-                                    Some(table) => table,
-                                    None => hints.insert(
-                                        txn.open_table(HINTS).map_err(|e| self.redb_error(e))?,
+                                    Some(table) => (table, None),
+                                    None => (
+                                        hints.insert(
+                                            txn.open_table(HINTS)
+                                                .map_err(|e| self.redb_error(e))?,
+                                        ),
+                                        None,
                                     ),
                                 },
                             };
-                            if self.apply_update(table, key, job, completions)? {
+                            if self.apply_update(table, tree, key, job, completions)? {
                                 *writes += 1;
                             }
                         }
@@ -273,16 +282,24 @@ where
 
     /// Runs one update inside the open transaction. Returns whether a write
     /// was made; a value error fails only this caller and returns `Ok(false)`.
+    /// With `merkle` (the objects table), the key's Merkle leaf is updated
+    /// in the same transaction: the old version's entry hash XORed out, the
+    /// new one's in.
     fn apply_update(
         &self,
         objects: &mut Table<&[u8], &[u8]>,
+        merkle: Option<&mut MerkleTables<'_>>,
         key: Vec<u8>,
         job: Box<dyn UpdateJob<V>>,
         completions: &mut Vec<Completion>,
     ) -> Result<bool, StorageError> {
+        let mut old_version = None;
         let current = match objects.get(key.as_slice()) {
             Ok(Some(stored)) => match decode_value::<V>(&key, stored.value()) {
-                Ok(value) => Some(value),
+                Ok(value) => {
+                    old_version = Some(version_digest(stored.value()));
+                    Some(value)
+                }
                 Err(err) => {
                     job.fail(err);
                     return Ok(false);
@@ -307,7 +324,15 @@ where
                 };
                 completions.push(complete);
                 match objects.insert(key.as_slice(), bytes.as_slice()) {
-                    Ok(_) => Ok(true),
+                    Ok(_) => {
+                        if let Some(merkle) = merkle {
+                            let new_version = version_digest(&bytes);
+                            merkle
+                                .note(&key, old_version.as_ref(), Some(&new_version))
+                                .map_err(|e| self.redb_error(e))?;
+                        }
+                        Ok(true)
+                    }
                     Err(redb::StorageError::ValueTooLarge(bytes)) => {
                         // Nothing was written; only this caller fails.
                         if let Some(complete) = completions.pop() {
@@ -323,6 +348,11 @@ where
                 objects
                     .remove(key.as_slice())
                     .map_err(|e| self.redb_error(e))?;
+                if let Some(merkle) = merkle {
+                    merkle
+                        .note(&key, old_version.as_ref(), None)
+                        .map_err(|e| self.redb_error(e))?;
+                }
                 Ok(true)
             }
         }

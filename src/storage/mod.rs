@@ -1,6 +1,8 @@
 //! The node's local storage: one redb file holding its objects, the hints
-//! it keeps for unreachable nodes (sloppy quorum, paper §4.6) and a small
-//! meta table, written with group commit.
+//! it keeps for unreachable nodes (sloppy quorum, paper §4.6), the Merkle
+//! leaves of every partition kept in the same transaction as each object
+//! write (see [`merkle`](self::merkle)) and a small meta table, written with
+//! group commit.
 //!
 //! This module owns redb (DESIGN.md §3: `storage` owns redb; `core` never
 //! sees it). [`Store`] is generic over the stored value type, encoded with
@@ -26,6 +28,7 @@
 
 mod error;
 mod group_commit;
+mod merkle;
 mod readers;
 
 #[cfg(test)]
@@ -51,8 +54,10 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use self::error::StorageError;
 use self::group_commit::{Completion, UpdateJob, WriteCommand, Writer};
+pub use self::merkle::{MerkleLayout, PARTITIONS_MAX};
 use self::readers::{ReadJob, ReadMessage};
 use crate::config::StorageConfig;
+use crate::core::merkle::{Digest, MerkleTree, LEAVES};
 
 /// Most commands (updates, meta puts) waiting for the writer thread; callers
 /// beyond it wait for room.
@@ -138,6 +143,18 @@ pub struct OpenInfo {
     /// no previous run). False after a crash or a drop without close: the
     /// node may then have lost its last buffered writes.
     pub clean_shutdown: bool,
+    /// `Some(objects scanned)` when the Merkle leaf table had to be rebuilt
+    /// on open (missing, or built for another partition count).
+    pub merkle_rebuilt: Option<u64>,
+}
+
+/// One page of a Merkle leaf's entries ([`Store::leaf_entries`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeafPage<V> {
+    /// Storage key, value and version digest, in ring order.
+    pub entries: Vec<(Vec<u8>, V, Digest)>,
+    /// Pass as `after` to read the next page; `None` when the leaf is done.
+    pub next: Option<Vec<u8>>,
 }
 
 /// Counters of the writer thread, to see batching at work.
@@ -177,6 +194,7 @@ struct Inner<V> {
     reads: Option<mpsc::Sender<ReadMessage>>,
     threads: Vec<JoinHandle<()>>,
     counters: Arc<Counters>,
+    layout: MerkleLayout,
     _values: PhantomData<fn() -> V>,
 }
 
@@ -210,6 +228,18 @@ where
     /// blocking disk I/O (and redb may repair the file after a crash); call it
     /// before serving, or from a blocking context.
     pub fn open(path: &Path, config: &StorageConfig) -> Result<(Self, OpenInfo), StorageError> {
+        Self::open_with_partitions(path, config, 1)
+    }
+
+    /// [`Store::open`] for a ring of `partitions` partitions, which places
+    /// keys in Merkle trees (see [`merkle`](self::merkle)); a store last
+    /// opened with another count rebuilds its leaf table once.
+    pub fn open_with_partitions(
+        path: &Path,
+        config: &StorageConfig,
+        partitions: u32,
+    ) -> Result<(Self, OpenInfo), StorageError> {
+        let layout = layout_of(path, partitions)?;
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|source| StorageError::Unreadable {
                 path: parent.to_path_buf(),
@@ -226,18 +256,24 @@ where
                 }
             })?;
         let db = opened.map_err(|err| StorageError::from_redb_open(path, err))?;
-        Self::start(db, path.to_path_buf(), config)
+        Self::start(db, path.to_path_buf(), config, layout)
     }
 
     /// Opens an empty store in memory (redb's `InMemoryBackend`), for tests
     /// and the simulator. Commits are "durable" at once; nothing outlives the
     /// last handle.
     pub fn open_in_memory() -> Result<Self, StorageError> {
+        Self::open_in_memory_with_partitions(1)
+    }
+
+    /// [`Store::open_in_memory`] for a ring of `partitions` partitions.
+    pub fn open_in_memory_with_partitions(partitions: u32) -> Result<Self, StorageError> {
         let path = PathBuf::from(IN_MEMORY_LABEL);
+        let layout = layout_of(&path, partitions)?;
         let db = Database::builder()
             .create_with_backend(redb::backends::InMemoryBackend::new())
             .map_err(|err| StorageError::from_redb_open(&path, err))?;
-        let (store, _) = Self::start(db, path, &StorageConfig::default())?;
+        let (store, _) = Self::start(db, path, &StorageConfig::default(), layout)?;
         Ok(store)
     }
 
@@ -246,8 +282,9 @@ where
         db: Database,
         path: PathBuf,
         config: &StorageConfig,
+        layout: MerkleLayout,
     ) -> Result<(Self, OpenInfo), StorageError> {
-        let info = mark_running(&db, &path)?;
+        let info = mark_running(&db, &path, layout)?;
         let db = Arc::new(db);
         let counters = Arc::new(Counters::default());
         let internal = |what: &str, err: std::io::Error| StorageError::Internal {
@@ -266,6 +303,7 @@ where
             flush_interval: Duration::from_millis(config.flush_interval_ms),
             counters: Arc::clone(&counters),
             commands,
+            layout,
         };
         let writer_thread = std::thread::Builder::new()
             .name("dynamo-store-writer".into())
@@ -294,6 +332,7 @@ where
             reads: Some(reads),
             threads,
             counters,
+            layout,
             _values: PhantomData,
         };
         Ok((
@@ -729,6 +768,84 @@ where
         .await
     }
 
+    /// The Merkle layout (partition count) this store keeps trees for.
+    pub fn layout(&self) -> MerkleLayout {
+        self.inner.layout
+    }
+
+    /// The 1 024 leaf hashes of one partition's Merkle tree, as committed
+    /// (one range read of the leaf table).
+    pub async fn merkle_leaves(&self, partition: u32) -> Result<Vec<Digest>, StorageError> {
+        let path = self.inner.path.clone();
+        self.read(move |db| {
+            let txn = db
+                .begin_read()
+                .map_err(|e| StorageError::from_redb(&path, e))?;
+            merkle::read_leaves(&txn, partition).map_err(|e| StorageError::from_redb(&path, e))
+        })
+        .await
+    }
+
+    /// One partition's Merkle tree, built from its stored leaves.
+    pub async fn merkle_tree(&self, partition: u32) -> Result<MerkleTree, StorageError> {
+        let leaves = self.merkle_leaves(partition).await?;
+        MerkleTree::from_leaves(leaves).ok_or_else(|| StorageError::Internal {
+            path: self.inner.path.clone(),
+            message: format!("partition {partition} does not have {LEAVES} leaves"),
+        })
+    }
+
+    /// Up to `limit` entries (at most [`SCAN_ENTRIES_MAX`]) of one Merkle
+    /// leaf in ring order, after the storage key `after` (from a previous
+    /// page), stopping early once `bytes_max` stored bytes are read. A range
+    /// scan of the position index plus one point read per key: the cost is
+    /// the leaf's keys, never the store's.
+    pub async fn leaf_entries(
+        &self,
+        partition: u32,
+        leaf: u32,
+        after: Option<Vec<u8>>,
+        limit: usize,
+        bytes_max: usize,
+    ) -> Result<LeafPage<V>, StorageError> {
+        let limit = limit.clamp(1, SCAN_ENTRIES_MAX);
+        let path = self.inner.path.clone();
+        let layout = self.inner.layout;
+        self.read(move |db| {
+            let redb_error = |e: redb::Error| StorageError::from_redb(&path, e);
+            let txn = db.begin_read().map_err(|e| redb_error(e.into()))?;
+            // One more than asked, to know whether another page follows.
+            let keys =
+                merkle::leaf_keys(&txn, layout, partition, leaf, after.as_deref(), limit + 1)
+                    .map_err(redb_error)?;
+            let objects = txn.open_table(OBJECTS).map_err(|e| redb_error(e.into()))?;
+            let mut entries = Vec::new();
+            let mut bytes = 0usize;
+            let mut next = None;
+            for key in keys {
+                if entries.len() >= limit || (bytes >= bytes_max && !entries.is_empty()) {
+                    next = entries
+                        .last()
+                        .map(|(k, _, _): &(Vec<u8>, V, Digest)| k.clone());
+                    break;
+                }
+                let Some(stored) = objects
+                    .get(key.as_slice())
+                    .map_err(|e| redb_error(e.into()))?
+                else {
+                    continue;
+                };
+                let raw = stored.value();
+                bytes += raw.len();
+                let version = merkle::version_digest(raw);
+                let value = decode_value(&key, raw)?;
+                entries.push((key, value, version));
+            }
+            Ok(LeafPage { entries, next })
+        })
+        .await
+    }
+
     /// Shuts the store down for every handle: new writes are refused, the
     /// queued ones are applied, the "running" flag is cleared in a durable
     /// commit, and the writer and reader threads stop. Later calls on any
@@ -912,7 +1029,11 @@ where
 
 /// Sets up the tables, checks the format, reads what the previous run left
 /// and sets the "running" flag, all in one durable commit.
-fn mark_running(db: &Database, path: &Path) -> Result<OpenInfo, StorageError> {
+fn mark_running(
+    db: &Database,
+    path: &Path,
+    layout: MerkleLayout,
+) -> Result<OpenInfo, StorageError> {
     let redb_error = |e: redb::Error| StorageError::from_redb(path, e);
     let mut txn = db.begin_write().map_err(|e| redb_error(e.into()))?;
     txn.set_durability(redb::Durability::Immediate);
@@ -952,10 +1073,25 @@ fn mark_running(db: &Database, path: &Path) -> Result<OpenInfo, StorageError> {
             fresh: objects.is_empty().map_err(|e| redb_error(e.into()))?
                 && meta.is_empty().map_err(|e| redb_error(e.into()))?,
             clean_shutdown: !was_running,
+            merkle_rebuilt: None,
         }
+    };
+    let info = OpenInfo {
+        merkle_rebuilt: merkle::ensure_built(&txn, layout, path).map_err(redb_error)?,
+        ..info
     };
     txn.commit().map_err(|e| redb_error(e.into()))?;
     Ok(info)
+}
+
+/// The Merkle layout for `partitions`, or an error naming the store.
+fn layout_of(path: &Path, partitions: u32) -> Result<MerkleLayout, StorageError> {
+    MerkleLayout::new(partitions).ok_or_else(|| StorageError::Internal {
+        path: path.to_path_buf(),
+        message: format!(
+            "{partitions} partitions: the partition count must be a power of two up to {PARTITIONS_MAX}"
+        ),
+    })
 }
 
 /// The text of a caught panic.

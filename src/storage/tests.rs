@@ -664,3 +664,188 @@ async fn hints_merge_list_and_delete_only_if_unchanged() {
         assert_eq!(store.hint_count().await.unwrap(), 3);
     }
 }
+
+// ----- Merkle leaves -----
+
+/// The leaves of every partition rebuilt from scratch from the objects (a
+/// full scan), to compare with what the writer kept up to date.
+async fn leaves_from_scratch<V>(store: &Store<V>) -> Vec<Vec<crate::core::merkle::Digest>>
+where
+    V: Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+{
+    use crate::core::merkle::{entry_hash, MerkleTree};
+    let layout = store.layout();
+    let mut trees = vec![MerkleTree::new(); layout.partitions() as usize];
+    let mut after = None;
+    loop {
+        let page = store.scan(after.clone(), 1000).await.unwrap();
+        let Some((last, _)) = page.last() else { break };
+        after = Some(last.clone());
+        for (key, value) in &page {
+            let bytes = postcard::to_allocvec(value).unwrap();
+            let (p, l) = layout.locate(MerkleLayout::position(key));
+            let version = *blake3::hash(&bytes).as_bytes();
+            trees[p as usize].update(l as usize, None, Some(&entry_hash(key, &version)));
+        }
+    }
+    trees.iter().map(|t| t.leaves().to_vec()).collect()
+}
+
+async fn stored_leaves<V>(store: &Store<V>) -> Vec<Vec<crate::core::merkle::Digest>>
+where
+    V: Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+{
+    let mut all = Vec::new();
+    for p in 0..store.layout().partitions() {
+        all.push(store.merkle_leaves(p).await.unwrap());
+    }
+    all
+}
+
+#[tokio::test]
+async fn merkle_leaves_match_a_rebuild_after_random_writes_merges_and_deletes() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    for backend in BACKENDS {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Store<Versioned> = match backend {
+            Backend::File => {
+                Store::open_with_partitions(
+                    &dir.path().join("m.redb"),
+                    &StorageConfig::default(),
+                    8,
+                )
+                .unwrap()
+                .0
+            }
+            Backend::Memory => Store::open_in_memory_with_partitions(8).unwrap(),
+        };
+        let mut pending = Vec::new();
+        for round in 0..3000u64 {
+            let key = format!("k{}", rng.gen_range(0..400)).into_bytes();
+            let op = rng.gen_range(0..10);
+            let s = store.clone();
+            // Concurrent updates, so many share one group commit.
+            pending.push(tokio::spawn(async move {
+                s.update(key, move |current: Option<Versioned>| match (op, current) {
+                    (0..=1, _) => (None, ()),
+                    // A "merge": keep the larger counter.
+                    (2..=4, Some(c)) => (Some(item(c.counter.max(round))), ()),
+                    (_, _) => (Some(item(round)), ()),
+                })
+                .await
+                .unwrap()
+            }));
+            if pending.len() >= 64 {
+                for p in pending.drain(..) {
+                    p.await.unwrap();
+                }
+            }
+        }
+        for p in pending.drain(..) {
+            p.await.unwrap();
+        }
+        let stored = stored_leaves(&store).await;
+        assert_eq!(stored, leaves_from_scratch(&store).await, "{backend:?}");
+        assert!(stored
+            .iter()
+            .flatten()
+            .any(|l| *l != crate::core::merkle::EMPTY));
+        // Every key is listed in exactly its leaf.
+        let mut listed = 0;
+        for p in 0..8 {
+            for l in 0..crate::core::merkle::LEAVES as u32 {
+                let page = store
+                    .leaf_entries(p, l, None, 10_000, usize::MAX)
+                    .await
+                    .unwrap();
+                assert_eq!(page.next, None);
+                for (key, value, _) in &page.entries {
+                    assert_eq!(store.layout().locate(MerkleLayout::position(key)), (p, l));
+                    assert_eq!(store.get(key).await.unwrap().as_ref(), Some(value));
+                }
+                listed += page.entries.len() as u64;
+            }
+        }
+        assert_eq!(listed, store.len().await.unwrap());
+        // Deleting everything leaves every leaf empty.
+        for i in 0..400 {
+            store
+                .update(format!("k{i}").into_bytes(), |_: Option<Versioned>| {
+                    (None, ())
+                })
+                .await
+                .unwrap();
+        }
+        assert!(stored_leaves(&store)
+            .await
+            .iter()
+            .flatten()
+            .all(|l| *l == crate::core::merkle::EMPTY));
+    }
+}
+
+#[tokio::test]
+async fn leaf_entries_pages_through_a_full_leaf() {
+    let store: Store<Versioned> = Store::open_in_memory_with_partitions(1).unwrap();
+    // 1 partition: 1024 leaves; 5000 keys put several in most leaves.
+    for i in 0..5000u64 {
+        store
+            .update(format!("key-{i}").into_bytes(), set(item(i)))
+            .await
+            .unwrap();
+    }
+    let mut total = 0;
+    for leaf in 0..crate::core::merkle::LEAVES as u32 {
+        let mut after = None;
+        let mut seen = Vec::new();
+        loop {
+            let page = store
+                .leaf_entries(0, leaf, after, 2, usize::MAX)
+                .await
+                .unwrap();
+            assert!(page.entries.len() <= 2);
+            seen.extend(page.entries.iter().map(|(k, _, _)| k.clone()));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        let unique: std::collections::BTreeSet<_> = seen.iter().collect();
+        assert_eq!(unique.len(), seen.len(), "no key twice");
+        total += seen.len();
+    }
+    assert_eq!(total, 5000);
+}
+
+#[tokio::test]
+async fn a_store_without_a_leaf_table_rebuilds_it_once_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.redb");
+    let (store, _) = Store::<Versioned>::open(&path, &StorageConfig::default()).unwrap();
+    for i in 0..300u64 {
+        store
+            .update(format!("k{i}").into_bytes(), set(item(i)))
+            .await
+            .unwrap();
+    }
+    store.close().await.unwrap();
+    // Another partition count (as a store from before the table existed):
+    // rebuilt once, then kept up to date.
+    let (store, info) =
+        Store::<Versioned>::open_with_partitions(&path, &StorageConfig::default(), 16).unwrap();
+    assert_eq!(info.merkle_rebuilt, Some(300));
+    assert_eq!(
+        stored_leaves(&store).await,
+        leaves_from_scratch(&store).await
+    );
+    store.close().await.unwrap();
+    let (store, info) =
+        Store::<Versioned>::open_with_partitions(&path, &StorageConfig::default(), 16).unwrap();
+    assert_eq!(info.merkle_rebuilt, None, "no scan on a normal restart");
+    assert_eq!(
+        stored_leaves(&store).await,
+        leaves_from_scratch(&store).await
+    );
+    store.close().await.unwrap();
+}
