@@ -2,9 +2,10 @@
 //! and every answer (DESIGN.md §4; toydb's habit of one message file).
 //!
 //! Requests are tagged with who may send them: `Get`, `Put`, `Status`,
-//! `Explain` and the fault-injection requests `Partition` and `Heal` need
-//! the client certificate; `Coordinate`, `Replicate`, `Read` and `Ping` need
-//! a node certificate. [`Request::allowed_from`] is the check. The transport wraps
+//! `Explain`, the fault-injection requests `Partition` and `Heal` and the
+//! admin requests `MerkleRoots` and `Repair` need the client certificate;
+//! `Coordinate`, `Replicate`, `Read`, `Ping` and `MerkleHashes` need a node
+//! certificate; `LeafObjects` (anti-entropy, `merkle diff`) either. [`Request::allowed_from`] is the check. The transport wraps
 //! each message in a frame with a request id; the enum itself is the
 //! versioned wire format (the version is in the ALPN string).
 
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::core::clock::{Object, VersionVector};
 use crate::core::explain::Explanation;
 use crate::core::key::ObjectKey;
+use crate::core::merkle::{Digest, NodeId};
 
 /// Who is on the other end of a connection, proven by its certificate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +88,72 @@ pub enum Request {
     },
     /// Client (operator): end any partition.
     Heal,
+    /// Node → node (anti-entropy): the hashes of these nodes of your Merkle
+    /// tree of this partition (at most [`MERKLE_NODES_MAX`]).
+    MerkleHashes {
+        /// The partition.
+        partition: u32,
+        /// The tree nodes asked for.
+        nodes: Vec<NodeId>,
+    },
+    /// Node → node (anti-entropy), or client (`merkle diff`): one page of the
+    /// objects in one Merkle leaf of a partition, after the storage key `after`.
+    LeafObjects {
+        /// The partition.
+        partition: u32,
+        /// The leaf (`0..1024`).
+        leaf: u32,
+        /// Where the previous page ended.
+        after: Option<Vec<u8>>,
+    },
+    /// Client (operator): Merkle roots of the partitions this node is a home
+    /// replica of; with `partition`, only that one, with its leaves.
+    MerkleRoots {
+        /// Only this partition (and its 1 024 leaves).
+        partition: Option<u32>,
+    },
+    /// Client (operator): run anti-entropy now with the other home replicas
+    /// of these partitions (every partition this node replicates when empty).
+    Repair {
+        /// The partitions.
+        partitions: Vec<u32>,
+    },
+}
+
+/// Most tree nodes one [`Request::MerkleHashes`] may ask for (a whole level
+/// of leaves).
+pub const MERKLE_NODES_MAX: usize = crate::core::merkle::LEAVES;
+
+/// One partition's tree at one replica ([`Response::MerkleRoots`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionRoot {
+    /// The partition.
+    pub partition: u32,
+    /// Its home replicas (preference list), as this node sees the ring.
+    pub replicas: Vec<String>,
+    /// This node's root.
+    pub root: Digest,
+    /// This node's leaves, when one partition was asked for.
+    pub leaves: Option<Vec<Digest>>,
+}
+
+/// What one node's anti-entropy run did ([`Response::Repaired`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepairReport {
+    /// Partitions compared (each with every reachable other home replica).
+    pub partitions_checked: u32,
+    /// Exchanges made (one per partition and peer).
+    pub exchanges: u32,
+    /// Keys changed, per node: merged here (this node's name) or pushed to a peer.
+    pub repaired: std::collections::BTreeMap<String, u64>,
+    /// Hashes asked for and received.
+    pub hashes: u64,
+    /// Bytes of the requests sent (encoded messages).
+    pub bytes_sent: u64,
+    /// Bytes of the answers received.
+    pub bytes_received: u64,
+    /// Peers skipped as unreachable or cut off by a partition.
+    pub skipped: Vec<String>,
 }
 
 impl Request {
@@ -97,11 +165,15 @@ impl Request {
             | Request::Status
             | Request::Explain { .. }
             | Request::Partition { .. }
-            | Request::Heal => role == Role::Client,
+            | Request::Heal
+            | Request::MerkleRoots { .. }
+            | Request::Repair { .. } => role == Role::Client,
             Request::Coordinate(_)
             | Request::Replicate { .. }
             | Request::Read { .. }
-            | Request::Ping => role == Role::Node,
+            | Request::Ping
+            | Request::MerkleHashes { .. } => role == Role::Node,
+            Request::LeafObjects { .. } => true,
         }
     }
 }
@@ -183,6 +255,19 @@ pub enum Response {
     Explained(Box<Explanation>),
     /// The request failed.
     Error(ErrorReply),
+    /// The hashes of the asked Merkle tree nodes.
+    MerkleHashes(Vec<(NodeId, Digest)>),
+    /// One page of a Merkle leaf's objects.
+    LeafObjects {
+        /// Keys and objects, in ring order.
+        entries: Vec<(ObjectKey, Object)>,
+        /// Ask again with this as `after` for the next page; `None`: done.
+        next: Option<Vec<u8>>,
+    },
+    /// Merkle roots per partition.
+    MerkleRoots(Vec<PartitionRoot>),
+    /// What an anti-entropy run did.
+    Repaired(RepairReport),
 }
 
 impl Response {

@@ -21,6 +21,8 @@
 //! before can be minted again (KV679). On SIGTERM or SIGINT it stops
 //! accepting, flushes the store and marks it cleanly closed.
 
+pub mod anti_entropy;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
@@ -42,7 +44,8 @@ use crate::core::handoff::{
 };
 use crate::core::key::ObjectKey;
 use crate::core::message::{
-    ErrorKind, ErrorReply, NodeReport, PutRequest, Request, Response, Role,
+    ErrorKind, ErrorReply, NodeReport, PartitionRoot, PutRequest, RepairReport, Request, Response,
+    Role, MERKLE_NODES_MAX,
 };
 use crate::core::ring::Ring;
 use crate::net::tls::{self, Credentials, Identity};
@@ -109,6 +112,10 @@ struct NodeInner {
     read_repairs: AtomicU64,
     hints_delivered: AtomicU64,
     orphan_hints: AtomicU64,
+    /// Anti-entropy exchanges in flight (background and `repair` share it).
+    exchanges: tokio::sync::Semaphore,
+    /// Keys anti-entropy repaired here or pushed to peers since the start.
+    keys_repaired: AtomicU64,
 }
 
 /// Runs a node until SIGTERM or SIGINT, then shuts it down cleanly.
@@ -140,7 +147,11 @@ impl Node {
         let creds = Credentials::load(&config.tls.ca_cert, &config.tls.cert, &config.tls.key)
             .map_err(|e| NodeError::Tls(e.to_string()))?;
 
-        let (store, opened) = Store::<Object>::open(&config.data_file(), &config.storage)?;
+        let (store, opened) = Store::<Object>::open_with_partitions(
+            &config.data_file(),
+            &config.storage,
+            manifest.partitions,
+        )?;
         let stored = store.meta_get(INCARNATION_META)?.and_then(|b| {
             <[u8; 8]>::try_from(b.as_slice())
                 .ok()
@@ -204,6 +215,8 @@ impl Node {
             read_repairs: AtomicU64::new(0),
             hints_delivered: AtomicU64::new(0),
             orphan_hints: AtomicU64::new(0),
+            exchanges: tokio::sync::Semaphore::new(anti_entropy::EXCHANGES_IN_FLIGHT),
+            keys_repaired: AtomicU64::new(0),
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let server = tokio::spawn(transport::serve(
@@ -213,7 +226,8 @@ impl Node {
         ));
         let background = vec![
             tokio::spawn(inner.clone().heartbeats(shutdown_rx.clone())),
-            tokio::spawn(inner.clone().handoff(shutdown_rx)),
+            tokio::spawn(inner.clone().handoff(shutdown_rx.clone())),
+            tokio::spawn(inner.clone().anti_entropy(shutdown_rx)),
         ];
         info!(%local_addr, incarnation = format!("{incarnation:016x}"), "node {} serving", config.name);
         Ok(Self {
@@ -291,6 +305,207 @@ impl NodeInner {
             Request::Ping => Response::Pong,
             Request::Partition { groups } => self.set_partition(groups),
             Request::Heal => self.set_partition(Vec::new()),
+            Request::MerkleHashes { partition, nodes } => {
+                if partition >= self.ring.partitions() || nodes.len() > MERKLE_NODES_MAX {
+                    return Response::error(
+                        ErrorKind::InvalidInput,
+                        format!("no partition {partition}, or more than {MERKLE_NODES_MAX} nodes"),
+                    );
+                }
+                match anti_entropy::answer_hashes(&self.store, partition, &nodes).await {
+                    Ok(h) => Response::MerkleHashes(h),
+                    Err(e) => storage_failure(e),
+                }
+            }
+            Request::LeafObjects {
+                partition,
+                leaf,
+                after,
+            } => {
+                if partition >= self.ring.partitions() || !anti_entropy::valid_leaf(leaf) {
+                    return Response::error(
+                        ErrorKind::InvalidInput,
+                        format!("no leaf {leaf} of partition {partition}"),
+                    );
+                }
+                anti_entropy::answer_leaf(&self.store, partition, leaf, after)
+                    .await
+                    .unwrap_or_else(storage_failure)
+            }
+            Request::MerkleRoots { partition } => self.merkle_roots(partition).await,
+            Request::Repair { partitions } => self.repair(partitions).await,
+        }
+    }
+}
+
+/// A peer reached over QUIC, for an anti-entropy exchange.
+struct RemotePeer<'a> {
+    node: &'a NodeInner,
+    name: String,
+}
+
+impl anti_entropy::Peer for RemotePeer<'_> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn call(&self, request: Request) -> Result<Response, String> {
+        self.node
+            .call_peer(&self.name, request, self.node.timeout)
+            .await
+    }
+}
+
+impl NodeInner {
+    /// The home replicas of a partition (its preference list).
+    fn home_replicas(&self, partition: u32) -> Vec<String> {
+        self.ring
+            .preference_list(partition, self.manifest.replicas)
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The partitions this node is a home replica of.
+    fn replicated_partitions(&self) -> Vec<u32> {
+        (0..self.ring.partitions())
+            .filter(|&p| self.home_replicas(p).contains(&self.name))
+            .collect()
+    }
+
+    async fn merkle_roots(&self, partition: Option<u32>) -> Response {
+        let partitions = match partition {
+            Some(p) if p >= self.ring.partitions() => {
+                return Response::error(
+                    ErrorKind::InvalidInput,
+                    format!("no partition {p}: the ring has {}", self.ring.partitions()),
+                )
+            }
+            Some(p) => vec![p],
+            None => self.replicated_partitions(),
+        };
+        let mut out = Vec::with_capacity(partitions.len());
+        for p in partitions {
+            let tree = match self.store.merkle_tree(p).await {
+                Ok(t) => t,
+                Err(e) => return storage_failure(e),
+            };
+            out.push(PartitionRoot {
+                partition: p,
+                replicas: self.home_replicas(p),
+                root: tree.root(),
+                leaves: partition.map(|_| tree.leaves().to_vec()),
+            });
+        }
+        Response::MerkleRoots(out)
+    }
+
+    /// Anti-entropy now over `partitions` (all this node replicates when
+    /// empty), with every reachable other home replica of each.
+    async fn repair(&self, partitions: Vec<u32>) -> Response {
+        let mine = self.replicated_partitions();
+        let partitions: Vec<u32> = if partitions.is_empty() {
+            mine
+        } else {
+            partitions
+                .into_iter()
+                .filter(|p| mine.contains(p))
+                .collect()
+        };
+        let mut report = RepairReport::default();
+        for p in partitions {
+            if let Err(e) = self.exchange_partition(p, &mut report).await {
+                return Response::error(ErrorKind::Internal, e);
+            }
+        }
+        Response::Repaired(report)
+    }
+
+    /// One partition with each other home replica, one exchange at a time.
+    async fn exchange_partition(&self, p: u32, report: &mut RepairReport) -> Result<(), String> {
+        report.partitions_checked += 1;
+        for peer in self.home_replicas(p) {
+            if peer == self.name {
+                continue;
+            }
+            if !self.reachable(&peer) {
+                if !report.skipped.contains(&peer) {
+                    report.skipped.push(peer);
+                }
+                continue;
+            }
+            let Ok(_permit) = self.exchanges.acquire().await else {
+                return Err("shutting down".into());
+            };
+            let remote = RemotePeer {
+                node: self,
+                name: peer.clone(),
+            };
+            match anti_entropy::exchange(&self.store, p, &remote).await {
+                Ok(e) => {
+                    report.exchanges += 1;
+                    report.hashes += e.hashes;
+                    report.bytes_sent += e.bytes_sent;
+                    report.bytes_received += e.bytes_received;
+                    *report.repaired.entry(self.name.clone()).or_default() += e.repaired_here;
+                    *report.repaired.entry(peer.clone()).or_default() += e.pushed;
+                    let changed = e.repaired_here + e.pushed;
+                    self.keys_repaired
+                        .fetch_add(changed, AtomicOrdering::Relaxed);
+                    if changed > 0 {
+                        info!(
+                            partition = p,
+                            peer,
+                            repaired_here = e.repaired_here,
+                            pushed = e.pushed,
+                            hashes = e.hashes,
+                            bytes_sent = e.bytes_sent,
+                            bytes_received = e.bytes_received,
+                            "anti-entropy repaired keys"
+                        );
+                    }
+                }
+                Err(anti_entropy::ExchangeError::Peer(e)) => {
+                    debug!(partition = p, peer, "anti-entropy exchange failed: {e}");
+                    if !report.skipped.contains(&peer) {
+                        report.skipped.push(peer);
+                    }
+                }
+                Err(anti_entropy::ExchangeError::Storage(e)) => return Err(e.to_string()),
+            }
+        }
+        Ok(())
+    }
+
+    /// The background anti-entropy task: every [`anti_entropy::ROUND_INTERVAL`]
+    /// a round over the partitions this node replicates, pausing
+    /// [`anti_entropy::PARTITION_PAUSE`] between partitions.
+    async fn anti_entropy(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(anti_entropy::ROUND_INTERVAL) => {}
+                _ = shutdown.changed() => return,
+            }
+            let mut report = RepairReport::default();
+            for p in self.replicated_partitions() {
+                if *shutdown.borrow() {
+                    return;
+                }
+                if let Err(e) = self.exchange_partition(p, &mut report).await {
+                    warn!(partition = p, "anti-entropy: {e}");
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(anti_entropy::PARTITION_PAUSE) => {}
+                    _ = shutdown.changed() => return,
+                }
+            }
+            debug!(
+                partitions = report.partitions_checked,
+                exchanges = report.exchanges,
+                hashes = report.hashes,
+                bytes_sent = report.bytes_sent,
+                "anti-entropy round done"
+            );
         }
     }
 }
