@@ -334,6 +334,9 @@ pub struct MerkleDiffArgs {
     /// Only this partition
     #[arg(long, value_name = "P")]
     pub partition: Option<u32>,
+    /// Print one JSON document instead of text
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

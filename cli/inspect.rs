@@ -1,12 +1,12 @@
-//! Inspection, repair and membership commands: `ring` (and `ring plan`),
-//! `merkle` (and `merkle diff`), `repair`, `add-node` and `leave` (`sim`
+//! Inspection and membership commands: `ring` (and `ring plan`),
+//! `add-node` and `leave` (`merkle` and `repair` are in `merkle.rs`, `sim`
 //! has its own file). Not implemented yet: each fails with a clear message.
 
 use std::process::ExitCode;
 
 use dynamo::home::Home;
 
-use crate::args::{AddNodeArgs, MerkleArgs, NodeName, RepairArgs, RingArgs};
+use crate::args::{AddNodeArgs, NodeName, RingArgs};
 use crate::exit;
 
 fn not_yet(command: &str) -> anyhow::Result<ExitCode> {
@@ -19,16 +19,6 @@ fn not_yet(command: &str) -> anyhow::Result<ExitCode> {
 #[allow(dead_code)]
 pub async fn ring(_home: &Home, _args: &RingArgs) -> anyhow::Result<ExitCode> {
     not_yet("ring")
-}
-
-/// `dynamo merkle` and `dynamo merkle diff`.
-pub async fn merkle(_home: &Home, _args: &MerkleArgs) -> anyhow::Result<ExitCode> {
-    not_yet("merkle")
-}
-
-/// `dynamo repair`.
-pub async fn repair(_home: &Home, _args: &RepairArgs) -> anyhow::Result<ExitCode> {
-    not_yet("repair")
 }
 
 /// `dynamo add-node`.

@@ -12,6 +12,7 @@ mod faults;
 mod inspect;
 mod kv;
 mod logs;
+mod merkle;
 mod node_cmd;
 mod output;
 mod ring;
@@ -74,8 +75,8 @@ async fn dispatch(home: &Home, command: Command) -> anyhow::Result<ExitCode> {
         Command::Resolve(args) => kv::resolve(home, &args).await,
         Command::Bench(args) => bench::bench(home, &args).await,
         Command::Ring(args) => ring::ring(home, &args, dynamo::config::DEFAULT_BUCKET).await,
-        Command::Merkle(args) => inspect::merkle(home, &args).await,
-        Command::Repair(args) => inspect::repair(home, &args).await,
+        Command::Merkle(args) => merkle::merkle(home, &args).await,
+        Command::Repair(args) => merkle::repair(home, &args).await,
         // Handled by `run` without this runtime.
         Command::Node(_) | Command::Completions(_) | Command::Sim(_) => {
             Err(anyhow::anyhow!("internal error: command dispatched twice"))

@@ -835,7 +835,7 @@ _dynamo() {
             return 0
             ;;
         dynamo__subcmd__merkle__subcmd__diff)
-            opts="-h -V --partition --home --help --version"
+            opts="-h -V --partition --json --home --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

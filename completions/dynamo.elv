@@ -248,6 +248,7 @@ set edit:completion:arg-completer[dynamo] = {|@words|
         &'dynamo;merkle;diff'= {
             cand --partition 'Only this partition'
             cand --home 'The cluster home made by `dynamo up` [default: $XDG_DATA_HOME/dynamo/cluster, else ~/.local/share/dynamo/cluster]'
+            cand --json 'Print one JSON document instead of text'
             cand -h 'Print help'
             cand --help 'Print help'
             cand -V 'Print version'

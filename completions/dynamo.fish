@@ -158,6 +158,7 @@ complete -c dynamo -n "__fish_dynamo_using_subcommand merkle; and not __fish_see
 complete -c dynamo -n "__fish_dynamo_using_subcommand merkle; and not __fish_seen_subcommand_from diff help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dynamo -n "__fish_dynamo_using_subcommand merkle; and __fish_seen_subcommand_from diff" -l partition -d 'Only this partition' -r
 complete -c dynamo -n "__fish_dynamo_using_subcommand merkle; and __fish_seen_subcommand_from diff" -l home -d 'The cluster home made by `dynamo up` [default: $XDG_DATA_HOME/dynamo/cluster, else ~/.local/share/dynamo/cluster]' -r -F
+complete -c dynamo -n "__fish_dynamo_using_subcommand merkle; and __fish_seen_subcommand_from diff" -l json -d 'Print one JSON document instead of text'
 complete -c dynamo -n "__fish_dynamo_using_subcommand merkle; and __fish_seen_subcommand_from diff" -s h -l help -d 'Print help'
 complete -c dynamo -n "__fish_dynamo_using_subcommand merkle; and __fish_seen_subcommand_from diff" -s V -l version -d 'Print version'
 complete -c dynamo -n "__fish_dynamo_using_subcommand merkle; and __fish_seen_subcommand_from help" -f -a "diff" -d 'The key ranges and keys where two replicas differ'

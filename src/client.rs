@@ -23,7 +23,9 @@ use crate::config::ClusterManifest;
 use crate::core::clock::{decode_token, encode_token, Object, TokenError, VersionVector};
 use crate::core::explain::Explanation;
 use crate::core::key::{KeyError, ObjectKey};
-use crate::core::message::{ErrorKind, NodeReport, PutRequest, Request, Response};
+use crate::core::message::{
+    ErrorKind, NodeReport, PartitionRoot, PutRequest, RepairReport, Request, Response,
+};
 use crate::core::ring::Ring;
 use crate::net::tls::{self, Credentials};
 use crate::net::transport::{self, RpcClient, TransportError};
@@ -603,6 +605,59 @@ impl Client {
         };
         match self.call(node, request).await? {
             Response::Done => Ok(()),
+            other => Err(Self::answer_error(node, other)),
+        }
+    }
+    /// One node's Merkle roots of the partitions it is a home replica of;
+    /// with `partition`, only that partition, with its leaves.
+    pub async fn merkle_roots(
+        &self,
+        node: &str,
+        partition: Option<u32>,
+    ) -> Result<Vec<PartitionRoot>, ClientError> {
+        match self.call(node, Request::MerkleRoots { partition }).await? {
+            Response::MerkleRoots(roots) => Ok(roots),
+            other => Err(Self::answer_error(node, other)),
+        }
+    }
+
+    /// Every object one node holds in one Merkle leaf of a partition.
+    pub async fn leaf_objects(
+        &self,
+        node: &str,
+        partition: u32,
+        leaf: u32,
+    ) -> Result<Vec<(ObjectKey, Object)>, ClientError> {
+        let mut out = Vec::new();
+        let mut after = None;
+        loop {
+            let request = Request::LeafObjects {
+                partition,
+                leaf,
+                after,
+            };
+            match self.call(node, request).await? {
+                Response::LeafObjects { entries, next } => {
+                    out.extend(entries);
+                    match next {
+                        Some(n) => after = Some(n),
+                        None => return Ok(out),
+                    }
+                }
+                other => return Err(Self::answer_error(node, other)),
+            }
+        }
+    }
+
+    /// Makes one node run anti-entropy now over `partitions` (all it
+    /// replicates when empty) and report what it did.
+    pub async fn repair(
+        &self,
+        node: &str,
+        partitions: Vec<u32>,
+    ) -> Result<RepairReport, ClientError> {
+        match self.call(node, Request::Repair { partitions }).await? {
+            Response::Repaired(report) => Ok(report),
             other => Err(Self::answer_error(node, other)),
         }
     }
