@@ -458,28 +458,40 @@ pub async fn repair(home: &Home, args: &RepairArgs) -> anyhow::Result<ExitCode> 
     let focus = drivers.clone();
     loop {
         summary.rounds += 1;
-        // Each driver goes partition by partition (one request each), all
-        // drivers at once; a shared counter feeds the progress line.
+        // One node after the other, partition by partition (one request
+        // each), so a key is repaired once, by the first exchange that finds
+        // it, and counted once; a shared counter feeds the progress line.
         let done = Arc::new(AtomicUsize::new(0));
-        let mut work = 0;
-        let mut calls = tokio::task::JoinSet::new();
+        let mut plan = Vec::new();
         for name in &drivers {
             let mine: Vec<u32> = (0..client.ring().partitions())
                 .filter(|&p| replicas(&client, p).contains(name))
                 .collect();
-            work += mine.len();
-            let (client, name, done) = (Arc::clone(&client), name.clone(), Arc::clone(&done));
+            plan.push((name.clone(), mine));
+        }
+        let work: usize = plan.iter().map(|(_, m)| m.len()).sum();
+        let mut calls = tokio::task::JoinSet::new();
+        {
+            let (client, done) = (Arc::clone(&client), Arc::clone(&done));
             calls.spawn(async move {
-                let mut reports = Vec::new();
-                for p in mine {
-                    let answer = client.repair(&name, vec![p]).await;
-                    done.fetch_add(1, Ordering::Relaxed);
-                    match answer {
-                        Ok(r) => reports.push(r),
-                        Err(e) => return (name, reports, Some(e.to_string())),
+                let mut out = Vec::new();
+                for (name, mine) in plan {
+                    let mut reports = Vec::new();
+                    let mut failure = None;
+                    for p in mine {
+                        let answer = client.repair(&name, vec![p]).await;
+                        done.fetch_add(1, Ordering::Relaxed);
+                        match answer {
+                            Ok(r) => reports.push(r),
+                            Err(e) => {
+                                failure = Some(e.to_string());
+                                break;
+                            }
+                        }
                     }
+                    out.push((name, reports, failure));
                 }
-                (name, reports, None)
+                out
             });
         }
         let mut ticker = tokio::time::interval(PROGRESS_EVERY);
@@ -487,7 +499,7 @@ pub async fn repair(home: &Home, args: &RepairArgs) -> anyhow::Result<ExitCode> 
         loop {
             tokio::select! {
                 joined = calls.join_next() => match joined {
-                    Some(r) => results.push(r?),
+                    Some(r) => results.extend(r?),
                     None => break,
                 },
                 _ = ticker.tick() => {

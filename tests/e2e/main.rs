@@ -15,6 +15,7 @@ mod data;
 mod faults;
 mod lifecycle;
 mod operations;
+mod repair;
 mod ring;
 mod ring_plan;
 mod security;
