@@ -5,7 +5,8 @@
 //! `Explain`, the fault-injection requests `Partition` and `Heal` and the
 //! admin requests `MerkleRoots` and `Repair` need the client certificate;
 //! `Coordinate`, `Replicate`, `Read`, `Ping` and `MerkleHashes` need a node
-//! certificate; `LeafObjects` (anti-entropy, `merkle diff`) either. [`Request::allowed_from`] is the check. The transport wraps
+//! certificate; `LeafObjects` (anti-entropy, `merkle diff`) either.
+//! [`Request::allowed_from`] is the check. The transport wraps
 //! each message in a frame with a request id; the enum itself is the
 //! versioned wire format (the version is in the ALPN string).
 
@@ -279,5 +280,33 @@ impl Response {
             acks: 0,
             needed: 0,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merkle_requests_need_the_right_certificate() {
+        let hashes = Request::MerkleHashes {
+            partition: 0,
+            nodes: vec![NodeId::ROOT],
+        };
+        assert!(hashes.allowed_from(Role::Node));
+        assert!(!hashes.allowed_from(Role::Client));
+        for admin in [
+            Request::MerkleRoots { partition: None },
+            Request::Repair { partitions: vec![] },
+        ] {
+            assert!(admin.allowed_from(Role::Client));
+            assert!(!admin.allowed_from(Role::Node), "{admin:?}");
+        }
+        let leaf = Request::LeafObjects {
+            partition: 0,
+            leaf: 0,
+            after: None,
+        };
+        assert!(leaf.allowed_from(Role::Node) && leaf.allowed_from(Role::Client));
     }
 }
