@@ -122,6 +122,10 @@ pub struct UpArgs {
     /// acknowledging it; `buffered` fsyncs every flush interval [default: immediate]
     #[arg(long, value_enum, value_name = "MODE")]
     pub durability: Option<DurabilityArg>,
+    /// Milliseconds a deleted key's tombstone stays before it is collected
+    /// (once every node holds it); kept for later starts [default: 3600000]
+    #[arg(long, value_name = "MS")]
+    pub tombstone_grace_ms: Option<u64>,
     /// Name of a new cluster [default: dynamo-dev]
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,

@@ -1,5 +1,6 @@
 //! `dynamo status`: every node of the cluster with its address, state,
-//! partitions, keys and pending hints. Nodes are asked in parallel; one
+//! partitions, keys (tombstones included), tombstones not yet collected and
+//! pending hints. Nodes are asked in parallel; one
 //! that does not answer is `down`, or `unreachable` when its process is
 //! running on this machine. `state` is this client's view; each node's own
 //! failure-detector view is shown beside it: `unreachable_peers` (the peers
@@ -35,6 +36,13 @@ struct NodeRow {
     keys: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     hints: Option<u64>,
+    /// Keys holding only tombstones (deleted, not yet collected), as of the
+    /// node's last collection sweep.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tombstones: Option<u64>,
+    /// Tombstones it collected since it started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tombstones_collected: Option<u64>,
     /// Peers this node considers unreachable (its own view; null when it
     /// did not answer).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -79,6 +87,8 @@ pub async fn status(home: &Home, args: &StatusArgs) -> anyhow::Result<ExitCode> 
             partitions: answer.as_ref().map(|s| s.partitions),
             keys: answer.as_ref().map(|s| s.keys),
             hints: answer.as_ref().map(|s| s.hints),
+            tombstones: answer.as_ref().map(|s| s.tombstones),
+            tombstones_collected: answer.as_ref().map(|s| s.tombstones_collected),
             unreachable_peers: answer.as_ref().map(|s| s.unreachable.clone()),
             unreachable_from: Vec::new(),
             orphan_hints: answer.as_ref().map(|s| s.orphan_hints),
@@ -164,6 +174,7 @@ fn print_table(report: &StatusReport) -> anyhow::Result<()> {
         "state",
         "partitions",
         "keys",
+        "tombstones",
         "hints",
         "cannot reach (its view)",
     ]);
@@ -179,6 +190,7 @@ fn print_table(report: &StatusReport) -> anyhow::Result<()> {
             output::state_cell(node.state),
             comfy_table::Cell::new(count(node.partitions.map(|p| p as u64))),
             comfy_table::Cell::new(count(node.keys)),
+            comfy_table::Cell::new(count(node.tombstones)),
             comfy_table::Cell::new(count(node.hints)),
             comfy_table::Cell::new(view),
         ]);

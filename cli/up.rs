@@ -66,6 +66,14 @@ pub async fn up(home: &Home, args: &UpArgs) -> anyhow::Result<ExitCode> {
         create(home, &spec_from(args))?;
         true
     };
+    if let Some(grace_ms) = args.tombstone_grace_ms {
+        home.set_tombstone_grace(grace_ms).with_context(|| {
+            format!(
+                "cannot update the node configs in {}",
+                home.root().display()
+            )
+        })?;
+    }
     let mut cluster = DevCluster::open(home)?;
     // Watched from before the nodes start: a Ctrl-C that comes after they
     // serve but before the foreground loop runs must not be lost.

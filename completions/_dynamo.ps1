@@ -65,6 +65,7 @@ Register-ArgumentCompleter -Native -CommandName 'dynamo' -ScriptBlock {
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'First node''s UDP port, the next ones follow; 0 picks free ports [default: 7101]')
             [CompletionResult]::new('--base-port', '--base-port', [CompletionResultType]::ParameterName, 'First node''s UDP port, the next ones follow; 0 picks free ports [default: 7101]')
             [CompletionResult]::new('--durability', '--durability', [CompletionResultType]::ParameterName, 'How nodes commit writes: `immediate` fsyncs each group commit before acknowledging it; `buffered` fsyncs every flush interval [default: immediate]')
+            [CompletionResult]::new('--tombstone-grace-ms', '--tombstone-grace-ms', [CompletionResultType]::ParameterName, 'Milliseconds a deleted key''s tombstone stays before it is collected (once every node holds it); kept for later starts [default: 3600000]')
             [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'Name of a new cluster [default: dynamo-dev]')
             [CompletionResult]::new('--home', '--home', [CompletionResultType]::ParameterName, 'The cluster home made by `dynamo up` [default: $XDG_DATA_HOME/dynamo/cluster, else ~/.local/share/dynamo/cluster]')
             [CompletionResult]::new('-d', '-d', [CompletionResultType]::ParameterName, 'Return once the cluster serves, leaving it running')

@@ -1243,7 +1243,7 @@ _dynamo() {
             return 0
             ;;
         dynamo__subcmd__up)
-            opts="-n -N -R -W -Q -p -d -h -V --nodes --replicas --read-quorum --write-quorum --partitions --base-port --durability --name --detach --json --home --help --version"
+            opts="-n -N -R -W -Q -p -d -h -V --nodes --replicas --read-quorum --write-quorum --partitions --base-port --durability --tombstone-grace-ms --name --detach --json --home --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1299,6 +1299,10 @@ _dynamo() {
                     ;;
                 --durability)
                     COMPREPLY=($(compgen -W "immediate buffered" -- "${cur}"))
+                    return 0
+                    ;;
+                --tombstone-grace-ms)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --name)

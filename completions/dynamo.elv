@@ -61,6 +61,7 @@ set edit:completion:arg-completer[dynamo] = {|@words|
             cand -p 'First node''s UDP port, the next ones follow; 0 picks free ports [default: 7101]'
             cand --base-port 'First node''s UDP port, the next ones follow; 0 picks free ports [default: 7101]'
             cand --durability 'How nodes commit writes: `immediate` fsyncs each group commit before acknowledging it; `buffered` fsyncs every flush interval [default: immediate]'
+            cand --tombstone-grace-ms 'Milliseconds a deleted key''s tombstone stays before it is collected (once every node holds it); kept for later starts [default: 3600000]'
             cand --name 'Name of a new cluster [default: dynamo-dev]'
             cand --home 'The cluster home made by `dynamo up` [default: $XDG_DATA_HOME/dynamo/cluster, else ~/.local/share/dynamo/cluster]'
             cand -d 'Return once the cluster serves, leaving it running'

@@ -58,6 +58,7 @@ complete -c dynamo -n "__fish_dynamo_using_subcommand up" -s Q -l partitions -d 
 complete -c dynamo -n "__fish_dynamo_using_subcommand up" -s p -l base-port -d 'First node\'s UDP port, the next ones follow; 0 picks free ports [default: 7101]' -r
 complete -c dynamo -n "__fish_dynamo_using_subcommand up" -l durability -d 'How nodes commit writes: `immediate` fsyncs each group commit before acknowledging it; `buffered` fsyncs every flush interval [default: immediate]' -r -f -a "immediate\t'fsync every group commit before acknowledging its writes'
 buffered\t'fsync every flush interval; a crash may lose this replica\'s last interval'"
+complete -c dynamo -n "__fish_dynamo_using_subcommand up" -l tombstone-grace-ms -d 'Milliseconds a deleted key\'s tombstone stays before it is collected (once every node holds it); kept for later starts [default: 3600000]' -r
 complete -c dynamo -n "__fish_dynamo_using_subcommand up" -l name -d 'Name of a new cluster [default: dynamo-dev]' -r
 complete -c dynamo -n "__fish_dynamo_using_subcommand up" -l home -d 'The cluster home made by `dynamo up` [default: $XDG_DATA_HOME/dynamo/cluster, else ~/.local/share/dynamo/cluster]' -r -F
 complete -c dynamo -n "__fish_dynamo_using_subcommand up" -s d -l detach -d 'Return once the cluster serves, leaving it running'

@@ -162,6 +162,10 @@ pub struct NodeStatus {
     pub hints_delivered: u64,
     /// The partition groups in force at it (empty: none).
     pub partition: Vec<Vec<String>>,
+    /// Objects holding only tombstones, as of its last collection sweep.
+    pub tombstones: u64,
+    /// Tombstones it collected since it started.
+    pub tombstones_collected: u64,
 }
 
 /// A call that failed, and whether the node may have received it.
@@ -546,32 +550,39 @@ impl Client {
     pub async fn status(&self, node: &str) -> Result<NodeStatus, ClientError> {
         let resp = self.call(node, Request::Status).await?;
         match resp {
-            Response::Status(NodeReport {
-                name,
-                ring_fingerprint,
-                partitions,
-                keys,
-                hints,
-                incarnation,
-                unreachable,
-                orphan_hints,
-                read_repairs,
-                hints_delivered,
-                partition,
-            }) => Ok(NodeStatus {
-                addr: self.inner.addrs[node],
-                name,
-                ring_hash: ring_fingerprint,
-                partitions: partitions as usize,
-                keys,
-                hints,
-                incarnation,
-                unreachable,
-                orphan_hints,
-                read_repairs,
-                hints_delivered,
-                partition,
-            }),
+            Response::Status(report) => {
+                let NodeReport {
+                    name,
+                    ring_fingerprint,
+                    partitions,
+                    keys,
+                    hints,
+                    incarnation,
+                    unreachable,
+                    orphan_hints,
+                    read_repairs,
+                    hints_delivered,
+                    partition,
+                    tombstones,
+                    tombstones_collected,
+                } = *report;
+                Ok(NodeStatus {
+                    tombstones,
+                    tombstones_collected,
+                    addr: self.inner.addrs[node],
+                    name,
+                    ring_hash: ring_fingerprint,
+                    partitions: partitions as usize,
+                    keys,
+                    hints,
+                    incarnation,
+                    unreachable,
+                    orphan_hints,
+                    read_repairs,
+                    hints_delivered,
+                    partition,
+                })
+            }
             other => Err(Self::answer_error(node, other)),
         }
     }

@@ -253,10 +253,18 @@ pub struct NodeConfig {
     /// threads. The store's writer and reader threads come on top.
     #[serde(default)]
     pub runtime_threads: usize,
+    /// Milliseconds a key's tombstone must stay unchanged before the node
+    /// collects it (once every member holds it; see `core::tombstone`).
+    #[serde(default = "default_tombstone_grace_ms")]
+    pub tombstone_grace_ms: u64,
 }
 
 fn default_request_timeout_ms() -> u64 {
     REQUEST_TIMEOUT_MS_DEFAULT
+}
+
+fn default_tombstone_grace_ms() -> u64 {
+    crate::core::tombstone::TOMBSTONE_GRACE_MS_DEFAULT
 }
 
 impl NodeConfig {

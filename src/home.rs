@@ -296,6 +296,7 @@ impl Home {
             },
             request_timeout_ms: REQUEST_TIMEOUT_MS_DEFAULT,
             runtime_threads: DEV_RUNTIME_THREADS,
+            tombstone_grace_ms: crate::core::tombstone::TOMBSTONE_GRACE_MS_DEFAULT,
         };
         config.save(&self.node_config(name))?;
         Ok(())
@@ -307,6 +308,17 @@ impl Home {
             let path = self.node_config(&member.name);
             let mut config = NodeConfig::load(&path)?;
             config.storage.durability = durability;
+            config.save(&path)?;
+        }
+        Ok(())
+    }
+
+    /// Sets every node's tombstone grace period (from its next start on).
+    pub fn set_tombstone_grace(&self, grace_ms: u64) -> Result<(), HomeError> {
+        for member in &self.load_manifest()?.nodes {
+            let path = self.node_config(&member.name);
+            let mut config = NodeConfig::load(&path)?;
+            config.tombstone_grace_ms = grace_ms;
             config.save(&path)?;
         }
         Ok(())

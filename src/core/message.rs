@@ -16,6 +16,7 @@ use crate::core::clock::{Object, VersionVector};
 use crate::core::explain::Explanation;
 use crate::core::key::ObjectKey;
 use crate::core::merkle::{Digest, NodeId};
+use crate::core::tombstone::Holding;
 
 /// Who is on the other end of a connection, proven by its certificate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +90,21 @@ pub enum Request {
     },
     /// Client (operator): end any partition.
     Heal,
+    /// Node → node: for each (key, tombstone), what do you hold for the key
+    /// compared with this tombstone (tombstone collection); answered
+    /// `Holdings` in the same order.
+    TombstoneCheck {
+        /// Keys with the collector's tombstone-only object, at most
+        /// [`TOMBSTONE_BATCH_MAX`](crate::core::tombstone::TOMBSTONE_BATCH_MAX).
+        entries: Vec<(ObjectKey, Object)>,
+    },
+    /// Node → node: drop each key whose object is still exactly the given
+    /// tombstone and for which you hold no hint; answered `Dropped`.
+    TombstoneDrop {
+        /// Keys with the tombstone to compare with, at most
+        /// [`TOMBSTONE_BATCH_MAX`](crate::core::tombstone::TOMBSTONE_BATCH_MAX).
+        entries: Vec<(ObjectKey, Object)>,
+    },
     /// Node → node (anti-entropy): the hashes of these nodes of your Merkle
     /// tree of this partition (at most [`MERKLE_NODES_MAX`]).
     MerkleHashes {
@@ -173,7 +189,9 @@ impl Request {
             | Request::Replicate { .. }
             | Request::Read { .. }
             | Request::Ping
-            | Request::MerkleHashes { .. } => role == Role::Node,
+            | Request::MerkleHashes { .. }
+            | Request::TombstoneCheck { .. }
+            | Request::TombstoneDrop { .. } => role == Role::Node,
             Request::LeafObjects { .. } => true,
         }
     }
@@ -204,6 +222,10 @@ pub struct NodeReport {
     pub hints_delivered: u64,
     /// The partition groups in force at this node (empty: none).
     pub partition: Vec<Vec<String>>,
+    /// Objects holding only tombstones, as of the last collection sweep.
+    pub tombstones: u64,
+    /// Tombstones this node dropped since it started.
+    pub tombstones_collected: u64,
 }
 
 /// What kind of failure an error answer reports; the caller branches on it.
@@ -242,8 +264,8 @@ pub enum Response {
         /// The context after the write.
         context: VersionVector,
     },
-    /// A node's status.
-    Status(NodeReport),
+    /// A node's status (boxed: the largest answer, kept off the enum's size).
+    Status(Box<NodeReport>),
     /// A replica took the object.
     Replicated,
     /// A replica's object, `None` when it has none.
@@ -256,6 +278,10 @@ pub enum Response {
     Explained(Box<Explanation>),
     /// The request failed.
     Error(ErrorReply),
+    /// What this node holds for each key of a `TombstoneCheck`.
+    Holdings(Vec<Holding>),
+    /// How many keys a `TombstoneDrop` dropped.
+    Dropped(u32),
     /// The hashes of the asked Merkle tree nodes.
     MerkleHashes(Vec<(NodeId, Digest)>),
     /// One page of a Merkle leaf's objects.

@@ -20,8 +20,9 @@
 //!    holds no hint for the key (home replicas, and fallbacks too: a
 //!    fallback that coordinated a put keeps its own object, and hints live
 //!    on any node), and
-//! 3. a second check, at least `settle` (twice the request timeout) after
-//!    the first one passed, passes again.
+//! 3. a second check, at least `settle` (twice the request timeout, or the
+//!    grace period if that is longer) after the first one passed, passes
+//!    again.
 //!
 //! Then every member drops the key with a compare: "drop it if your object
 //! is still exactly `T` and you hold no hint for it", applied inside the
@@ -37,9 +38,10 @@
 //! sibling `T` supersedes: merge drops it). From then on no node can make a
 //! new message carrying `V` — it has nothing to make it from. Messages made
 //! before are either requests whose caller waits at most the request
-//! timeout, or background replications bounded by it; `settle` (twice that)
-//! outlives them, and any of them that landed merged into `T` (which
-//! supersedes `V`), so the second check still sees exactly `T`. A member
+//! timeout, or background replications and anti-entropy exchanges bounded
+//! by it or paced well within the grace period; `settle` outlives them, and
+//! any of them that landed merged into `T` (which supersedes `V`), so the
+//! second check still sees exactly `T`. A member
 //! that did not answer blocks collection (it might hold `V`); a member
 //! that is behind (its object is older than `T`) gets `T` sent to it and
 //! the key waits for the next round. What this cannot prevent: a node

@@ -52,6 +52,8 @@ use crate::net::tls::{self, Credentials, Identity};
 use crate::net::transport::{self, Handler, RpcClient, TransportErrorKind};
 use crate::storage::{HintKey, StorageError, Store};
 
+mod tombstones;
+
 /// Largest total of sibling values one object may hold; a put that would
 /// exceed it is refused until someone resolves the siblings.
 pub const OBJECT_VALUE_BYTES_MAX: usize = 6 * 1024 * 1024;
@@ -116,6 +118,12 @@ struct NodeInner {
     exchanges: tokio::sync::Semaphore,
     /// Keys anti-entropy repaired here or pushed to peers since the start.
     keys_repaired: AtomicU64,
+    /// How long a tombstone stays unchanged before it is collected.
+    tombstone_grace: Duration,
+    /// Tombstone-only objects as of the last collection sweep.
+    tombstones: AtomicU64,
+    /// Tombstones dropped here since the start.
+    tombstones_collected: AtomicU64,
 }
 
 /// Runs a node until SIGTERM or SIGINT, then shuts it down cleanly.
@@ -217,6 +225,9 @@ impl Node {
             orphan_hints: AtomicU64::new(0),
             exchanges: tokio::sync::Semaphore::new(anti_entropy::EXCHANGES_IN_FLIGHT),
             keys_repaired: AtomicU64::new(0),
+            tombstone_grace: Duration::from_millis(config.tombstone_grace_ms),
+            tombstones: AtomicU64::new(0),
+            tombstones_collected: AtomicU64::new(0),
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let server = tokio::spawn(transport::serve(
@@ -227,7 +238,8 @@ impl Node {
         let background = vec![
             tokio::spawn(inner.clone().heartbeats(shutdown_rx.clone())),
             tokio::spawn(inner.clone().handoff(shutdown_rx.clone())),
-            tokio::spawn(inner.clone().anti_entropy(shutdown_rx)),
+            tokio::spawn(inner.clone().anti_entropy(shutdown_rx.clone())),
+            tokio::spawn(inner.clone().collect_tombstones(shutdown_rx)),
         ];
         info!(%local_addr, incarnation = format!("{incarnation:016x}"), "node {} serving", config.name);
         Ok(Self {
@@ -305,6 +317,8 @@ impl NodeInner {
             Request::Ping => Response::Pong,
             Request::Partition { groups } => self.set_partition(groups),
             Request::Heal => self.set_partition(Vec::new()),
+            Request::TombstoneCheck { entries } => self.tombstone_holdings(&entries).await,
+            Request::TombstoneDrop { entries } => self.drop_tombstones(&entries).await,
             Request::MerkleHashes { partition, nodes } => {
                 if partition >= self.ring.partitions() || nodes.len() > MERKLE_NODES_MAX {
                     return Response::error(
@@ -1170,7 +1184,7 @@ impl NodeInner {
             Ok(n) => n,
             Err(e) => return storage_failure(e),
         };
-        Response::Status(NodeReport {
+        Response::Status(Box::new(NodeReport {
             name: self.name.clone(),
             ring_fingerprint: self.ring.fingerprint(),
             partitions: self.ring.owned_by(&self.name) as u32,
@@ -1187,7 +1201,9 @@ impl NodeInner {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .groups()
                 .to_vec(),
-        })
+            tombstones: self.tombstones.load(AtomicOrdering::Relaxed),
+            tombstones_collected: self.tombstones_collected.load(AtomicOrdering::Relaxed),
+        }))
     }
 
     fn set_partition(&self, groups: Vec<Vec<String>>) -> Response {

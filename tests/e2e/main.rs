@@ -20,4 +20,5 @@ mod ring;
 mod ring_plan;
 mod security;
 mod support;
+mod tombstones;
 mod wire;
