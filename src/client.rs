@@ -32,6 +32,10 @@ use crate::net::transport::{self, RpcClient, TransportError};
 
 /// How long one request may take before the client gives up on that node.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one [`Client::repair`] call may take: an exchange pushes each
+/// key a replica lacks in its own request, so a partition with many
+/// missing keys takes longer than a get or a put.
+pub const REPAIR_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// What went wrong, grouped by what the caller should do.
 #[derive(Debug, thiserror::Error)]
@@ -381,7 +385,7 @@ impl Client {
     ) -> Result<(String, Response), ClientError> {
         let mut last = String::from("no nodes");
         for name in order {
-            match self.call_once(name, request.clone()).await {
+            match self.call_once(name, request.clone(), REQUEST_TIMEOUT).await {
                 Ok(resp) => return Ok((name.clone(), resp)),
                 Err(Failed {
                     error,
@@ -404,10 +408,17 @@ impl Client {
 
     /// Sends one request to one node.
     async fn call(&self, name: &str, request: Request) -> Result<Response, ClientError> {
-        self.call_once(name, request).await.map_err(|f| f.error)
+        self.call_once(name, request, REQUEST_TIMEOUT)
+            .await
+            .map_err(|f| f.error)
     }
 
-    async fn call_once(&self, name: &str, request: Request) -> Result<Response, Failed> {
+    async fn call_once(
+        &self,
+        name: &str,
+        request: Request,
+        timeout: Duration,
+    ) -> Result<Response, Failed> {
         self.check_node(name).map_err(|error| Failed {
             error,
             maybe_delivered: false,
@@ -416,7 +427,7 @@ impl Client {
         match self
             .inner
             .rpc
-            .call(addr, &tls::server_name(name), request, REQUEST_TIMEOUT)
+            .call(addr, &tls::server_name(name), request, timeout)
             .await
         {
             Ok(resp) => {
@@ -667,7 +678,11 @@ impl Client {
         node: &str,
         partitions: Vec<u32>,
     ) -> Result<RepairReport, ClientError> {
-        match self.call(node, Request::Repair { partitions }).await? {
+        let answer = self
+            .call_once(node, Request::Repair { partitions }, REPAIR_TIMEOUT)
+            .await
+            .map_err(|f| f.error)?;
+        match answer {
             Response::Repaired(report) => Ok(report),
             other => Err(Self::answer_error(node, other)),
         }

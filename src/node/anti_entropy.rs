@@ -35,9 +35,9 @@ pub const PARTITION_PAUSE: Duration = Duration::from_millis(200);
 pub const ROUND_INTERVAL: Duration = Duration::from_secs(60);
 /// Most entries of one leaf page.
 pub const LEAF_PAGE_ENTRIES: usize = 1000;
-/// Most stored bytes of one leaf page (objects are at most 6 MiB and a frame
-/// 8 MiB, so one big object still fits alone).
-pub const LEAF_PAGE_BYTES: usize = 1024 * 1024;
+/// Stored bytes after which a leaf page ends (objects are at most 6 MiB and
+/// a frame 8 MiB, so a page just under this plus one big object still fits).
+pub const LEAF_PAGE_BYTES: usize = 512 * 1024;
 
 /// The other side of an exchange.
 pub trait Peer: Sync {
