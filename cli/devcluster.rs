@@ -345,11 +345,14 @@ impl DevCluster {
         }
     }
 
-    /// Waits until the process is no longer our running node.
+    /// Waits until the process is no longer our running node: gone, a
+    /// zombie, or (the pid reused) another program. A process in the middle
+    /// of exiting has an empty command line but is not gone yet.
     fn wait_gone(&self, name: &str, pid: u32, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
+        let config = self.home.node_config(name);
         loop {
-            if !self.is_our_node(name, pid) {
+            if !is_alive(pid) || (!runs_config(pid, &config) && !is_exiting(pid)) {
                 return true;
             }
             if Instant::now() >= deadline {
@@ -507,6 +510,12 @@ fn is_alive(pid: u32) -> bool {
 }
 
 /// Whether the process's command line is `… node --config <config>`.
+/// Whether a live process has no command line left: it is exiting (its
+/// memory is gone) but has not become a zombie yet.
+fn is_exiting(pid: u32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|raw| raw.is_empty())
+}
+
 fn runs_config(pid: u32, config: &Path) -> bool {
     let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
         return false;
