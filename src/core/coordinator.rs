@@ -192,6 +192,10 @@ impl Flight {
         }
     }
 
+    fn outstanding(&self) -> Vec<&str> {
+        self.pending.iter().map(|t| t.node.as_str()).collect()
+    }
+
     fn take(&mut self, from: &str) -> Option<Target> {
         let i = self.pending.iter().position(|p| p.node == from)?;
         Some(self.pending.swap_remove(i))
@@ -325,11 +329,7 @@ impl PutCoordinator {
 
     /// Targets that have not answered yet.
     pub fn outstanding(&self) -> Vec<&str> {
-        self.flight
-            .pending
-            .iter()
-            .map(|t| t.node.as_str())
-            .collect()
+        self.flight.outstanding()
     }
 
     /// Every target asked so far, fallbacks with the replica they stood in for.
@@ -457,11 +457,7 @@ impl GetCoordinator {
 
     /// Targets that have not answered yet.
     pub fn outstanding(&self) -> Vec<&str> {
-        self.flight
-            .pending
-            .iter()
-            .map(|t| t.node.as_str())
-            .collect()
+        self.flight.outstanding()
     }
 
     /// Every target asked so far, fallbacks with the replica they stood in for.

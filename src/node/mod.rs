@@ -715,6 +715,27 @@ impl NodeInner {
     /// Sends one message on its own task; the answer arrives on `tx`, whose
     /// capacity covers every message of the coordination (each node is
     /// asked at most once).
+    /// Feeds one target's answer to a put coordinator; a failed target's
+    /// replacement, if the coordinator names one, is sent at once.
+    fn on_put_answer(
+        self: &Arc<Self>,
+        coordinator: &mut PutCoordinator,
+        from: &str,
+        answer: ReplicaAnswer,
+        tx: &mpsc::Sender<(String, ReplicaAnswer)>,
+    ) {
+        match answer {
+            ReplicaAnswer::Ok(_) => {
+                coordinator.on_ack(from);
+            }
+            ReplicaAnswer::Failed => {
+                if let Some(next) = coordinator.on_failure(from) {
+                    self.dispatch_one(next, tx);
+                }
+            }
+        }
+    }
+
     fn dispatch_one(self: &Arc<Self>, out: Outbound, tx: &mpsc::Sender<(String, ReplicaAnswer)>) {
         let node = self.clone();
         let tx = tx.clone();
@@ -1062,16 +1083,7 @@ impl NodeInner {
             tokio::select! {
                 answer = answers.recv() => {
                     let Some((from, answer)) = answer else { break };
-                    match answer {
-                        ReplicaAnswer::Ok(_) => {
-                            coordinator.on_ack(&from);
-                        }
-                        ReplicaAnswer::Failed => {
-                            if let Some(next) = coordinator.on_failure(&from) {
-                                self.dispatch_one(next, &tx);
-                            }
-                        }
-                    };
+                    self.on_put_answer(&mut coordinator, &from, answer, &tx);
                     match coordinator.decision() {
                         Some(Quorum::Reached) => {
                             self.finish_put_in_background(coordinator, tx, answers);
@@ -1115,16 +1127,7 @@ impl NodeInner {
                 tokio::select! {
                     answer = answers.recv() => {
                         let Some((from, answer)) = answer else { break };
-                        match answer {
-                            ReplicaAnswer::Ok(_) => {
-                                coordinator.on_ack(&from);
-                            }
-                            ReplicaAnswer::Failed => {
-                                if let Some(next) = coordinator.on_failure(&from) {
-                                    node.dispatch_one(next, &tx);
-                                }
-                            }
-                        }
+                        node.on_put_answer(&mut coordinator, &from, answer, &tx);
                     }
                     _ = &mut deadline => break,
                 }

@@ -488,28 +488,16 @@ where
                 .map_err(|e| StorageError::from_redb(&path, e))?;
             let mut found = Vec::new();
             let mut from: Vec<u8> = Vec::new();
-            // Jump from owner to owner: after owner `o`, the next one starts
-            // at or after `o` followed by byte 1.
-            loop {
-                let next = hints
-                    .range::<&[u8]>((Bound::Included(from.as_slice()), Bound::Unbounded))
-                    .map_err(redb_error)?
-                    .next();
-                let Some(entry) = next else { break };
-                let (stored_key, _) = entry.map_err(redb_error)?;
-                let Some(first) = HintKey::decode(stored_key.value()) else {
-                    break;
-                };
+            while let Some(owner) = next_hint_owner(&hints, &from, &redb_error)? {
                 let probe = HintKey {
-                    owner: first.owner.clone(),
+                    owner,
                     key: key.clone(),
                 };
                 let encoded = probe.encode();
+                from = owner_end(&probe.owner);
                 if let Some(stored) = hints.get(encoded.as_slice()).map_err(redb_error)? {
                     found.push((probe, decode_value(&encoded, stored.value())?));
                 }
-                from = first.owner.into_bytes();
-                from.push(1);
             }
             Ok(found)
         })
@@ -588,18 +576,8 @@ where
                 .map_err(|e| StorageError::from_redb(&path, e))?;
             let mut owners = Vec::new();
             let mut from: Vec<u8> = Vec::new();
-            loop {
-                let next = hints
-                    .range::<&[u8]>((Bound::Included(from.as_slice()), Bound::Unbounded))
-                    .map_err(redb_error)?
-                    .next();
-                let Some(entry) = next else { break };
-                let (stored_key, _) = entry.map_err(redb_error)?;
-                let Some(first) = HintKey::decode(stored_key.value()) else {
-                    break;
-                };
-                let mut end = first.owner.as_bytes().to_vec();
-                end.push(1);
+            while let Some(owner) = next_hint_owner(&hints, &from, &redb_error)? {
+                let end = owner_end(&owner);
                 let mut count = 0u64;
                 for entry in hints
                     .range::<&[u8]>((
@@ -614,7 +592,7 @@ where
                         break;
                     }
                 }
-                owners.push((first.owner, count));
+                owners.push((owner, count));
                 from = end;
             }
             Ok(owners)
@@ -1092,6 +1070,32 @@ fn layout_of(path: &Path, partitions: u32) -> Result<MerkleLayout, StorageError>
             "{partitions} partitions: the partition count must be a power of two up to {PARTITIONS_MAX}"
         ),
     })
+}
+
+/// The first hint owner at or after the stored key `from`, if any.
+/// Hint keys are owner ‖ 0 ‖ key, so owners can be walked by jumping from
+/// one owner to [`owner_end`] of it, one lookup per owner.
+fn next_hint_owner<T: ReadableTable<&'static [u8], &'static [u8]>>(
+    hints: &T,
+    from: &[u8],
+    redb_error: &impl Fn(redb::StorageError) -> StorageError,
+) -> Result<Option<String>, StorageError> {
+    let Some(entry) = hints
+        .range::<&[u8]>((Bound::Included(from), Bound::Unbounded))
+        .map_err(redb_error)?
+        .next()
+    else {
+        return Ok(None);
+    };
+    let (stored_key, _) = entry.map_err(redb_error)?;
+    Ok(HintKey::decode(stored_key.value()).map(|first| first.owner))
+}
+
+/// The first stored key past every hint of `owner`.
+fn owner_end(owner: &str) -> Vec<u8> {
+    let mut end = owner.as_bytes().to_vec();
+    end.push(1);
+    end
 }
 
 /// The text of a caught panic.
