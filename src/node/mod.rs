@@ -653,31 +653,13 @@ impl NodeInner {
         }
     }
 
-    /// The sloppy-quorum plan for a key. The detector is a routing hint,
-    /// not a veto: when it leaves fewer than `needed` targets (a peer just
-    /// came back, or the node just started), every peer the partition
-    /// filter allows is tried instead.
-    fn plan(&self, key: &ObjectKey, needed: usize) -> (u32, Vec<String>, ReplicaPlan) {
+    /// The sloppy-quorum plan for a key ([`ReplicaPlan::sloppy`]): the
+    /// detector's view and the partition filter route around peers, and the
+    /// plan itself keeps doubted peers as a last resort.
+    fn plan(&self, key: &ObjectKey) -> (u32, Vec<String>, ReplicaPlan) {
         let p = self.ring.partition_of(key.ring_position());
         let extended = self.ring.extended_list(p);
-        let n = self.manifest.replicas;
-        let mut plan = ReplicaPlan::sloppy(&extended, n, |n| self.reachable(n));
-        if plan.targets.len() < needed {
-            plan = ReplicaPlan::sloppy(&extended, n, |n| n == self.name || self.allowed(n));
-        }
-        // Peers the detector doubts stand by last, behind the reachable
-        // spares: a target that fails is better replaced by one of them
-        // than not at all.
-        let doubted: Vec<String> = extended
-            .iter()
-            .filter(|e| {
-                self.allowed(e)
-                    && !plan.targets.iter().any(|t| t.node == **e)
-                    && !plan.spares.iter().any(|s| s == *e)
-            })
-            .map(|e| e.to_string())
-            .collect();
-        plan.spares.extend(doubted);
+        let plan = ReplicaPlan::sloppy(&extended, self.manifest.replicas, |n| self.reachable(n));
         let ext = extended.iter().map(|s| s.to_string()).collect();
         (p, ext, plan)
     }
@@ -818,7 +800,7 @@ impl NodeInner {
     ) {
         let started = Instant::now();
         let r = r.map_or(self.manifest.read_quorum, usize::from);
-        let (partition, extended, plan) = self.plan(&key, r);
+        let (partition, extended, plan) = self.plan(&key);
         let unreachable = if explain {
             self.unreachable_peers()
         } else {
@@ -1038,7 +1020,7 @@ impl NodeInner {
             Err(e) => return storage_failure(e),
         };
         let w = w.map_or(self.manifest.write_quorum, usize::from);
-        let (_, extended, plan) = self.plan(&key, w);
+        let (_, extended, plan) = self.plan(&key);
         if let Some(owner) = plan
             .targets
             .iter()
