@@ -8,10 +8,34 @@
 //! the same state whatever order gossip arrives in). A node gossips with
 //! one random peer per round; [`rounds_to_converge`] measures in simulation
 //! how many rounds a change needs to reach every node.
+//!
+//! Membership changes (DESIGN.md §2, "membership change") go through the
+//! owner table in three steps, each a new version of it:
+//!
+//! 1. *proposed*: [`ClusterState::proposal`] turns the first joining or
+//!    leaving member into a target table ([`crate::core::ring_plan`]'s plan,
+//!    the one `dynamo ring plan` shows) kept in [`OwnerTable::next`] while
+//!    the current owners keep serving. Any node may propose; the proposal is
+//!    a function of the state, so two nodes proposing at once propose the
+//!    same table.
+//! 2. *transferring*: every member that the target makes a replica of a
+//!    partition it does not replicate now ([`incoming`]) pulls that
+//!    partition from its current replicas, then raises its
+//!    [`MemberEntry::ready_for`] to the table's version.
+//! 3. *installed*: once every such member is ready ([`ClusterState::ready_to_install`]),
+//!    the target becomes the owners ([`ClusterState::install`]). Nodes that
+//!    then hold data of partitions they no longer replicate push it to the
+//!    replicas and drop it (the node driver's handover).
+//!
+//! A joining member turns itself up once it owns partitions; a leaving one
+//! marks itself left once it owns none and holds nothing.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+use crate::core::ring::{PartitionId, Ring, RingError};
+use crate::core::ring_plan::{plan_add, plan_remove};
 
 /// Where a member is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -35,6 +59,21 @@ pub struct MemberEntry {
     pub addr: String,
     /// Its status.
     pub status: MemberStatus,
+    /// The owner-table version whose incoming partitions this member has
+    /// pulled (0: none).
+    pub ready_for: u64,
+}
+
+impl MemberEntry {
+    /// The status as `dynamo status` shows it.
+    pub fn status_name(&self) -> &'static str {
+        match self.status {
+            MemberStatus::Joining => "joining",
+            MemberStatus::Up => "up",
+            MemberStatus::Leaving => "leaving",
+            MemberStatus::Left => "left",
+        }
+    }
 }
 
 /// The partition owners, versioned as one value.
@@ -44,6 +83,8 @@ pub struct OwnerTable {
     pub version: u64,
     /// `owners[p]` owns partition `p`.
     pub owners: Vec<String>,
+    /// The target of a membership change in progress, if any.
+    pub next: Option<Vec<String>>,
 }
 
 /// What one node believes about the cluster.
@@ -79,8 +120,35 @@ impl ClusterState {
         changed
     }
 
+    /// The state of a cluster starting with `members` (name, address),
+    /// all up, and these owners.
+    pub fn bootstrap(members: &[(String, String)], owners: Vec<String>) -> Self {
+        let mut state = ClusterState::default();
+        for (name, addr) in members {
+            state.set_member(name, addr, MemberStatus::Up);
+        }
+        state.owners = Some(OwnerTable {
+            version: 1,
+            owners,
+            next: None,
+        });
+        state
+    }
+
     /// Sets a member's address and status, with a version above any seen.
     pub fn set_member(&mut self, name: &str, addr: &str, status: MemberStatus) {
+        let ready_for = self.members.get(name).map_or(0, |e| e.ready_for);
+        self.update_member(name, addr, status, ready_for);
+    }
+
+    /// Records that `name` holds the incoming partitions of table `version`.
+    pub fn set_ready(&mut self, name: &str, version: u64) {
+        if let Some(e) = self.members.get(name).cloned() {
+            self.update_member(name, &e.addr, e.status, version);
+        }
+    }
+
+    fn update_member(&mut self, name: &str, addr: &str, status: MemberStatus, ready_for: u64) {
         let version = self.members.get(name).map_or(1, |e| e.version + 1);
         self.members.insert(
             name.to_string(),
@@ -88,6 +156,7 @@ impl ClusterState {
                 version,
                 addr: addr.to_string(),
                 status,
+                ready_for,
             },
         );
     }
@@ -95,9 +164,118 @@ impl ClusterState {
     /// Replaces the owner table, with a version above the current one.
     pub fn set_owners(&mut self, owners: Vec<String>) {
         let version = self.owners.as_ref().map_or(1, |t| t.version + 1);
-        self.owners = Some(OwnerTable { version, owners });
+        self.owners = Some(OwnerTable {
+            version,
+            owners,
+            next: None,
+        });
     }
 
+    /// The owner table's version (0 before there is one).
+    pub fn owners_version(&self) -> u64 {
+        self.owners.as_ref().map_or(0, |t| t.version)
+    }
+
+    /// The member's status, if it is known.
+    pub fn status_of(&self, name: &str) -> Option<MemberStatus> {
+        self.members.get(name).map(|e| e.status)
+    }
+
+    /// The ring in force: the current owners over every member not gone
+    /// (a joining member is a fallback before it owns anything).
+    pub fn ring(&self) -> Result<Ring, RingError> {
+        let table = self.owners.as_ref().ok_or(RingError::BadOwners)?;
+        Ring::from_owners(&self.ring_members(&table.owners), &table.owners)
+    }
+
+    /// The ring a change in progress leads to.
+    pub fn next_ring(&self) -> Option<Result<Ring, RingError>> {
+        let next = self.owners.as_ref()?.next.as_ref()?;
+        Some(Ring::from_owners(&self.ring_members(next), next))
+    }
+
+    fn ring_members(&self, owners: &[String]) -> Vec<String> {
+        let mut names: Vec<String> = self.live_members().map(|(n, _)| n.clone()).collect();
+        for owner in owners {
+            if !names.contains(owner) {
+                names.push(owner.clone());
+            }
+        }
+        names
+    }
+
+    /// The change to propose now, if none is in progress: the target owner
+    /// table for the first joining member that owns nothing, else for the
+    /// first leaving member that still owns partitions.
+    pub fn proposal(&self, n: usize) -> Option<Vec<String>> {
+        let table = self.owners.as_ref()?;
+        if table.next.is_some() {
+            return None;
+        }
+        let mut owner_names: Vec<String> = table.owners.clone();
+        owner_names.sort();
+        owner_names.dedup();
+        let current = Ring::from_owners(&owner_names, &table.owners).ok()?;
+        let owns = |name: &str| table.owners.iter().any(|o| o == name);
+        let plan = if let Some((name, _)) = self
+            .members
+            .iter()
+            .find(|(name, e)| e.status == MemberStatus::Joining && !owns(name))
+        {
+            plan_add(&current, name, n).ok()?
+        } else {
+            let (name, _) = self
+                .members
+                .iter()
+                .find(|(name, e)| e.status == MemberStatus::Leaving && owns(name))?;
+            plan_remove(&current, name, n).ok()?
+        };
+        let target: Vec<String> = (0..plan.after.partitions())
+            .map(|p| plan.after.owner(p).to_string())
+            .collect();
+        Some(target)
+    }
+
+    /// Starts a change towards `target` (a new table version).
+    pub fn propose(&mut self, target: Vec<String>) {
+        if let Some(table) = &self.owners {
+            self.owners = Some(OwnerTable {
+                version: table.version + 1,
+                owners: table.owners.clone(),
+                next: Some(target),
+            });
+        }
+    }
+
+    /// Whether every member that the change in progress gives partitions
+    /// it does not replicate now has pulled them.
+    pub fn ready_to_install(&self, n: usize) -> bool {
+        let Some(table) = &self.owners else {
+            return false;
+        };
+        if table.next.is_none() {
+            return false;
+        }
+        let (Ok(current), Some(Ok(next))) = (self.ring(), self.next_ring()) else {
+            return false;
+        };
+        self.live_members().all(|(name, e)| {
+            e.ready_for >= table.version || incoming(&current, &next, n, name).is_empty()
+        })
+    }
+
+    /// Makes the change in progress the owners (a new table version).
+    pub fn install(&mut self) {
+        if let Some(table) = &self.owners {
+            if let Some(next) = &table.next {
+                self.owners = Some(OwnerTable {
+                    version: table.version + 1,
+                    owners: next.clone(),
+                    next: None,
+                });
+            }
+        }
+    }
     /// Members that are not gone, by name.
     pub fn live_members(&self) -> impl Iterator<Item = (&String, &MemberEntry)> {
         self.members
@@ -110,6 +288,17 @@ impl ClusterState {
         let bytes = postcard::to_allocvec(self).unwrap_or_default();
         *blake3::hash(&bytes).as_bytes()
     }
+}
+
+/// The partitions `member` replicates under `next` but not under `current`
+/// (what it must pull before `next` is installed).
+pub fn incoming(current: &Ring, next: &Ring, n: usize, member: &str) -> Vec<PartitionId> {
+    (0..next.partitions())
+        .filter(|&p| {
+            next.preference_list(p, n).contains(&member)
+                && !current.preference_list(p, n).contains(&member)
+        })
+        .collect()
 }
 
 fn newer_or_equal(ours: &MemberEntry, theirs: &MemberEntry) -> bool {
@@ -183,6 +372,7 @@ mod tests {
                             version: *v,
                             addr: format!("127.0.0.1:{v}"),
                             status: *s,
+                            ready_for: 0,
                         },
                     )
                 })
@@ -190,6 +380,7 @@ mod tests {
             owners: owners.map(|(version, o)| OwnerTable {
                 version,
                 owners: o.iter().map(|s| s.to_string()).collect(),
+                next: None,
             }),
         }
     }
@@ -236,6 +427,84 @@ mod tests {
         }
     }
 
+    fn five_nodes() -> ClusterState {
+        let members: Vec<(String, String)> = (1..=5)
+            .map(|i| (format!("n{i}"), format!("127.0.0.1:{i}")))
+            .collect();
+        let names: Vec<String> = members.iter().map(|(n, _)| n.clone()).collect();
+        let ring = Ring::new(&names, 64).expect("ring");
+        let owners = (0..64).map(|p| ring.owner(p).to_string()).collect();
+        ClusterState::bootstrap(&members, owners)
+    }
+
+    /// Runs the change in progress to its end: every member with incoming
+    /// partitions reports ready, then the target is installed.
+    fn complete(state: &mut ClusterState, n: usize) {
+        let version = state.owners_version();
+        let current = state.ring().expect("ring");
+        let next = state.next_ring().expect("a change").expect("ring");
+        let names: Vec<String> = state.live_members().map(|(m, _)| m.clone()).collect();
+        for name in names {
+            if !incoming(&current, &next, n, &name).is_empty() {
+                assert!(!state.ready_to_install(n), "{name} has not pulled yet");
+                state.set_ready(&name, version);
+            }
+        }
+        assert!(state.ready_to_install(n));
+        state.install();
+    }
+
+    #[test]
+    fn a_join_is_proposed_transferred_and_installed_as_ring_plan_says() {
+        let mut state = five_nodes();
+        assert_eq!(state.proposal(3), None, "nothing to change");
+        state.set_member("n6", "127.0.0.1:6", MemberStatus::Joining);
+        let ring = state.ring().expect("ring");
+        assert_eq!(ring.owned_by("n6"), 0, "a joining member owns nothing yet");
+        assert!(ring.members().contains(&"n6".to_string()));
+        let target = state.proposal(3).expect("a proposal");
+        let old: Vec<String> = (1..=5).map(|i| format!("n{i}")).collect();
+        let plan = plan_add(&Ring::new(&old, 64).expect("ring"), "n6", 3).expect("plan");
+        let planned: Vec<String> = (0..64).map(|p| plan.after.owner(p).to_string()).collect();
+        assert_eq!(target, planned, "the proposal is exactly `ring plan --add`");
+        state.propose(target.clone());
+        assert_eq!(state.proposal(3), None, "one change at a time");
+        assert!(!state.ready_to_install(3));
+        let next = state.next_ring().expect("change").expect("ring");
+        assert!(!incoming(&ring, &next, 3, "n6").is_empty());
+        complete(&mut state, 3);
+        let after = state.ring().expect("ring");
+        assert_eq!(after.owned_by("n6"), 10);
+        assert!(state.owners.as_ref().is_some_and(|t| t.next.is_none()));
+    }
+
+    #[test]
+    fn a_leave_moves_every_partition_away() {
+        let mut state = five_nodes();
+        state.set_member("n3", "127.0.0.1:3", MemberStatus::Leaving);
+        let target = state.proposal(3).expect("a proposal");
+        assert!(!target.iter().any(|o| o == "n3"));
+        state.propose(target);
+        complete(&mut state, 3);
+        let ring = state.ring().expect("ring");
+        assert_eq!(ring.owned_by("n3"), 0);
+        assert_eq!(state.proposal(3), None, "n3 owns nothing: nothing more to do");
+        state.set_member("n3", "127.0.0.1:3", MemberStatus::Left);
+        assert!(!state.ring().expect("ring").members().contains(&"n3".to_string()));
+    }
+
+    #[test]
+    fn concurrent_proposals_are_the_same_table() {
+        let mut a = five_nodes();
+        a.set_member("n6", "127.0.0.1:6", MemberStatus::Joining);
+        let mut b = a.clone();
+        let target = a.proposal(3).expect("proposal");
+        a.propose(target.clone());
+        b.propose(b.proposal(3).expect("proposal"));
+        assert_eq!(a, b);
+        assert!(!a.merge(&b));
+    }
+
     fn arb_state() -> impl Strategy<Value = ClusterState> {
         let entry = (
             1u64..4,
@@ -266,6 +535,7 @@ mod tests {
                                 version: v,
                                 addr: format!("a{}", v % 2),
                                 status: s,
+                                ready_for: v / 2,
                             },
                         )
                     })
@@ -273,6 +543,7 @@ mod tests {
                 owners: o.map(|(version, owners)| OwnerTable {
                     version,
                     owners: owners.into_iter().map(String::from).collect(),
+                    next: (version % 2 == 0).then(|| vec!["n2".to_string(), "n1".to_string()]),
                 }),
             })
     }
