@@ -47,7 +47,7 @@ pub enum Command {
     /// Add a node to the dev cluster and give it its share of partitions
     AddNode(AddNodeArgs),
     /// Move a node's partitions away, then stop it
-    Leave(NodeName),
+    Leave(LeaveArgs),
     /// Split the network: nodes in different groups cannot reach each other
     Partition(PartitionArgs),
     /// Undo `dynamo partition`
@@ -159,6 +159,16 @@ pub struct NodeName {
     /// The node's name, as in `dynamo status`
     #[arg(value_name = "NODE")]
     pub node: String,
+}
+
+#[derive(Debug, Args)]
+pub struct LeaveArgs {
+    /// The node's name, as in `dynamo status`
+    #[arg(value_name = "NODE")]
+    pub node: String,
+    /// Print one JSON document instead of text
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

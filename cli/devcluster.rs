@@ -431,16 +431,19 @@ impl DevCluster {
             }
             if answers.iter().all(Option::is_some) {
                 let statuses: Vec<NodeStatus> = answers.iter().flatten().cloned().collect();
-                let ring = statuses.first().map(|s| s.ring_hash);
+                let ring = statuses.first().map(|s| s.report.ring_fingerprint);
                 // Every node should also see every other one: a node that
                 // started before its peers marked them unreachable and
                 // would route writes to fallbacks until its next probe.
                 // A cut made by `dynamo partition` is left as it is, and a
                 // view that does not settle in time is only advice.
                 let settled = statuses.iter().all(|s| {
-                    !s.partition.is_empty() || !s.unreachable.iter().any(|u| names.contains(u))
+                    !s.report.partition.is_empty()
+                        || !s.report.unreachable.iter().any(|u| names.contains(u))
                 });
-                if statuses.iter().all(|s| Some(s.ring_hash) == ring)
+                if statuses
+                    .iter()
+                    .all(|s| Some(s.report.ring_fingerprint) == ring)
                     && (settled || started.elapsed() >= PEERS_SETTLE_MAX)
                 {
                     return Ok(statuses);

@@ -9,9 +9,9 @@ mod completions;
 mod devcluster;
 mod exit;
 mod faults;
-mod inspect;
 mod kv;
 mod logs;
+mod membership;
 mod merkle;
 mod node_cmd;
 mod output;
@@ -67,8 +67,8 @@ async fn dispatch(home: &Home, command: Command) -> anyhow::Result<ExitCode> {
         Command::Partition(args) => faults::partition(home, &args).await,
         Command::Heal => faults::heal(home).await,
         Command::Logs(args) => logs::logs(home, &args).await,
-        Command::AddNode(args) => inspect::add_node(home, &args).await,
-        Command::Leave(args) => inspect::leave(home, &args).await,
+        Command::AddNode(args) => membership::add_node(home, &args).await,
+        Command::Leave(args) => membership::leave(home, &args).await,
         Command::Put(args) => kv::put(home, &args).await,
         Command::Get(args) => kv::get(home, &args).await,
         Command::Delete(args) => kv::delete(home, &args).await,

@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use dynamo::core::key::ObjectKey;
-use dynamo::core::ring::Ring;
 use dynamo::home::Home;
 use serde::Serialize;
 
@@ -58,8 +57,8 @@ pub async fn ring(home: &Home, args: &RingArgs, bucket: &str) -> anyhow::Result<
         )));
     }
     let manifest = home.load_manifest()?;
-    let members: Vec<String> = manifest.nodes.iter().map(|n| n.name.clone()).collect();
-    let ring = Ring::new(&members, manifest.partitions)?;
+    let ring = manifest.ring()?;
+    let members = ring.members().to_vec();
     let n = manifest.replicas;
     if let Some(RingCommand::Plan(plan)) = &args.command {
         return crate::ring_plan::plan(home, &ring, n, plan).await;

@@ -76,7 +76,7 @@ struct PlanJson {
 }
 
 /// The next `k` free node names after the members' (`n6`, `n7`, ... for n1-n5).
-fn next_names(members: &[String], k: usize) -> Vec<String> {
+pub fn next_names(members: &[String], k: usize) -> Vec<String> {
     let mut names = Vec::with_capacity(k);
     let mut i = members.len() + 1;
     while names.len() < k {
@@ -249,7 +249,7 @@ async fn cluster_keys(home: &Home) -> Option<u64> {
                 .await
                 .ok()
                 .and_then(Result::ok)
-                .map(|s| s.keys)
+                .map(|s| s.report.keys)
         });
     }
     let mut total = None;

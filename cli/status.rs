@@ -29,9 +29,9 @@ const STATUS_TIMEOUT: Duration = Duration::from_secs(2);
 struct NodeRow {
     name: String,
     addr: String,
-    state: &'static str,
+    state: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    partitions: Option<usize>,
+    partitions: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     keys: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -61,6 +61,22 @@ struct NodeRow {
     /// The partition groups in force at it.
     #[serde(skip_serializing_if = "Option::is_none")]
     partition: Option<Vec<Vec<String>>>,
+    /// The owner-table version it routes with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owners_version: Option<u64>,
+    /// Partitions it is pulling for a membership change: total and done.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    incoming: Option<Transfer>,
+    /// Partitions it holds but no longer replicates (being handed over).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    handover_partitions: Option<u32>,
+}
+
+/// Progress of a node's pulls.
+#[derive(Debug, Serialize)]
+struct Transfer {
+    total: u32,
+    done: u32,
 }
 
 #[derive(Debug, Serialize)]
@@ -75,26 +91,37 @@ pub async fn status(home: &Home, args: &StatusArgs) -> anyhow::Result<ExitCode> 
     let (answers, refusal) = ask_all(&cluster, &client).await;
     let mut nodes = Vec::with_capacity(answers.len());
     for (member, answer) in cluster.manifest().nodes.iter().zip(answers) {
+        // An answering node says where it is in its life (joining, up,
+        // leaving, left); one that does not answer is down or unreachable.
         let state = match &answer {
-            Some(_) => "up",
-            None if cluster.running(&member.name).is_some() => "unreachable",
-            None => "down",
+            Some(s) => s.report.member.clone(),
+            None if cluster.running(&member.name).is_some() => "unreachable".to_string(),
+            None => "down".to_string(),
         };
         nodes.push(NodeRow {
             name: member.name.clone(),
             addr: member.addr.to_string(),
             state,
-            partitions: answer.as_ref().map(|s| s.partitions),
-            keys: answer.as_ref().map(|s| s.keys),
-            hints: answer.as_ref().map(|s| s.hints),
-            tombstones: answer.as_ref().map(|s| s.tombstones),
-            tombstones_collected: answer.as_ref().map(|s| s.tombstones_collected),
-            unreachable_peers: answer.as_ref().map(|s| s.unreachable.clone()),
+            partitions: answer.as_ref().map(|s| s.report.partitions),
+            keys: answer.as_ref().map(|s| s.report.keys),
+            hints: answer.as_ref().map(|s| s.report.hints),
+            tombstones: answer.as_ref().map(|s| s.report.tombstones),
+            tombstones_collected: answer.as_ref().map(|s| s.report.tombstones_collected),
+            unreachable_peers: answer.as_ref().map(|s| s.report.unreachable.clone()),
             unreachable_from: Vec::new(),
-            orphan_hints: answer.as_ref().map(|s| s.orphan_hints),
-            hints_delivered: answer.as_ref().map(|s| s.hints_delivered),
-            read_repairs: answer.as_ref().map(|s| s.read_repairs),
-            partition: answer.as_ref().map(|s| s.partition.clone()),
+            orphan_hints: answer.as_ref().map(|s| s.report.orphan_hints),
+            hints_delivered: answer.as_ref().map(|s| s.report.hints_delivered),
+            read_repairs: answer.as_ref().map(|s| s.report.read_repairs),
+            partition: answer.as_ref().map(|s| s.report.partition.clone()),
+            owners_version: answer.as_ref().map(|s| s.report.owners_version),
+            incoming: answer
+                .as_ref()
+                .filter(|s| s.report.incoming_total > 0)
+                .map(|s| Transfer {
+                    total: s.report.incoming_total,
+                    done: s.report.incoming_done,
+                }),
+            handover_partitions: answer.as_ref().map(|s| s.report.handover_partitions),
         });
     }
     let views: Vec<(String, Vec<String>)> = nodes
@@ -108,7 +135,10 @@ pub async fn status(home: &Home, args: &StatusArgs) -> anyhow::Result<ExitCode> 
             .map(|(who, _)| who.clone())
             .collect();
     }
-    if nodes.iter().all(|n| n.state != "up") {
+    if nodes
+        .iter()
+        .all(|n| n.state == "down" || n.state == "unreachable")
+    {
         // Nodes that refuse our certificate are running: say that, not "down".
         if let Some(refusal) = refusal {
             return Err(refusal.into());
@@ -187,7 +217,7 @@ fn print_table(report: &StatusReport) -> anyhow::Result<()> {
         table.add_row(vec![
             comfy_table::Cell::new(&node.name),
             comfy_table::Cell::new(&node.addr),
-            output::state_cell(node.state),
+            output::state_cell(&node.state),
             comfy_table::Cell::new(count(node.partitions.map(|p| p as u64))),
             comfy_table::Cell::new(count(node.keys)),
             comfy_table::Cell::new(count(node.tombstones)),
@@ -196,6 +226,20 @@ fn print_table(report: &StatusReport) -> anyhow::Result<()> {
         ]);
     }
     output::print_table(&table)?;
+    for node in &report.nodes {
+        if let Some(t) = &node.incoming {
+            output::note(format!(
+                "{} is pulling partitions for a membership change: {}/{} done",
+                node.name, t.done, t.total
+            ));
+        }
+        if let Some(h) = node.handover_partitions.filter(|&h| h > 0) {
+            output::note(format!(
+                "{} is handing {h} partitions over to their new replicas",
+                node.name
+            ));
+        }
+    }
     let orphans: u64 = report.nodes.iter().filter_map(|n| n.orphan_hints).sum();
     if orphans > 0 {
         output::note(format!(

@@ -322,12 +322,12 @@ fn rows(cluster: &DevCluster, statuses: &[NodeStatus]) -> Vec<NodeRow> {
     statuses
         .iter()
         .map(|s| NodeRow {
-            name: s.name.clone(),
+            name: s.report.name.clone(),
             addr: s.addr.to_string(),
-            pid: cluster.running(&s.name),
-            partitions: s.partitions,
-            keys: s.keys,
-            hints: s.hints,
+            pid: cluster.running(&s.report.name),
+            partitions: s.report.partitions as usize,
+            keys: s.report.keys,
+            hints: s.report.hints,
         })
         .collect()
 }

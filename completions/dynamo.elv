@@ -121,6 +121,7 @@ set edit:completion:arg-completer[dynamo] = {|@words|
         }
         &'dynamo;leave'= {
             cand --home 'The cluster home made by `dynamo up` [default: $XDG_DATA_HOME/dynamo/cluster, else ~/.local/share/dynamo/cluster]'
+            cand --json 'Print one JSON document instead of text'
             cand -h 'Print help'
             cand --help 'Print help'
             cand -V 'Print version'

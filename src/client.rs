@@ -23,6 +23,7 @@ use crate::config::ClusterManifest;
 use crate::core::clock::{decode_token, encode_token, Object, TokenError, VersionVector};
 use crate::core::explain::Explanation;
 use crate::core::key::{KeyError, ObjectKey};
+use crate::core::membership::ClusterState;
 use crate::core::message::{
     ErrorKind, NodeReport, PartitionRoot, PutRequest, RepairReport, Request, Response,
 };
@@ -139,37 +140,15 @@ impl GetReply {
     }
 }
 
-/// One node's status as `dynamo status` shows it.
+/// One node's status as `dynamo status` shows it: its own report and the
+/// address this client reached it at.
 #[derive(Debug, Clone, Serialize)]
 pub struct NodeStatus {
-    /// The node's name.
-    pub name: String,
     /// Its address.
     pub addr: SocketAddr,
-    /// Fingerprint of the ring it uses.
-    pub ring_hash: u64,
-    /// Partitions it owns.
-    pub partitions: usize,
-    /// Objects in its store.
-    pub keys: u64,
-    /// Hints it holds.
-    pub hints: u64,
-    /// Its replica incarnation.
-    pub incarnation: u64,
-    /// Peers it considers unreachable (its own view).
-    pub unreachable: Vec<String>,
-    /// Hints it holds for nodes that are no longer members.
-    pub orphan_hints: u64,
-    /// Read repairs it has sent since it started.
-    pub read_repairs: u64,
-    /// Hints it has handed off since it started.
-    pub hints_delivered: u64,
-    /// The partition groups in force at it (empty: none).
-    pub partition: Vec<Vec<String>>,
-    /// Objects holding only tombstones, as of its last collection sweep.
-    pub tombstones: u64,
-    /// Tombstones it collected since it started.
-    pub tombstones_collected: u64,
+    /// What it says of itself.
+    #[serde(flatten)]
+    pub report: NodeReport,
 }
 
 /// A call that failed, and whether the node may have received it.
@@ -222,8 +201,8 @@ impl Client {
     /// A client of the cluster `manifest` describes, with these credentials.
     /// Must be called inside a tokio runtime; connects lazily.
     pub fn new(manifest: ClusterManifest, creds: Credentials) -> Result<Self, ClientError> {
-        let members: Vec<String> = manifest.nodes.iter().map(|n| n.name.clone()).collect();
-        let ring = Ring::new(&members, manifest.partitions)
+        let ring = manifest
+            .ring()
             .map_err(|e| ClientError::InvalidInput(format!("bad cluster manifest: {e}")))?;
         let client_config =
             tls::client_config(&creds).map_err(|e| ClientError::Tls(e.to_string()))?;
@@ -557,43 +536,32 @@ impl Client {
         }
     }
 
+    /// The cluster state one node gossips (members, owners, a change in
+    /// progress).
+    pub async fn cluster_state(&self, node: &str) -> Result<ClusterState, ClientError> {
+        let request = Request::Gossip(Box::default());
+        match self.call(node, request).await? {
+            Response::Gossip(state) => Ok(*state),
+            other => Err(Self::answer_error(node, other)),
+        }
+    }
+
+    /// Asks a node to leave the cluster (it hands its partitions away).
+    pub async fn leave(&self, node: &str) -> Result<(), ClientError> {
+        match self.call(node, Request::Leave).await? {
+            Response::Done => Ok(()),
+            other => Err(Self::answer_error(node, other)),
+        }
+    }
+
     /// One node's status.
     pub async fn status(&self, node: &str) -> Result<NodeStatus, ClientError> {
         let resp = self.call(node, Request::Status).await?;
         match resp {
-            Response::Status(report) => {
-                let NodeReport {
-                    name,
-                    ring_fingerprint,
-                    partitions,
-                    keys,
-                    hints,
-                    incarnation,
-                    unreachable,
-                    orphan_hints,
-                    read_repairs,
-                    hints_delivered,
-                    partition,
-                    tombstones,
-                    tombstones_collected,
-                } = *report;
-                Ok(NodeStatus {
-                    tombstones,
-                    tombstones_collected,
-                    addr: self.inner.addrs[node],
-                    name,
-                    ring_hash: ring_fingerprint,
-                    partitions: partitions as usize,
-                    keys,
-                    hints,
-                    incarnation,
-                    unreachable,
-                    orphan_hints,
-                    read_repairs,
-                    hints_delivered,
-                    partition,
-                })
-            }
+            Response::Status(report) => Ok(NodeStatus {
+                addr: self.inner.addrs[node],
+                report: *report,
+            }),
             other => Err(Self::answer_error(node, other)),
         }
     }

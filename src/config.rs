@@ -80,6 +80,11 @@ pub struct ClusterManifest {
     pub value_bytes_max: usize,
     /// Every member, in ring order of their names.
     pub nodes: Vec<MemberEntry>,
+    /// The owner of each partition after membership changes (`add-node`,
+    /// `leave` write it); absent, the ring deals partitions round-robin.
+    /// Nodes that have joined follow gossip, not this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owners: Option<Vec<String>>,
 }
 
 fn default_value_bytes_max() -> usize {
@@ -143,6 +148,18 @@ impl ClusterManifest {
                 self.partitions
             ));
         }
+        if let Some(owners) = &self.owners {
+            if owners.len() != self.partitions as usize {
+                return Err(format!(
+                    "owners names {} partitions; the ring has {}",
+                    owners.len(),
+                    self.partitions
+                ));
+            }
+            if let Some(stranger) = owners.iter().find(|o| self.member(o).is_none()) {
+                return Err(format!("owner {stranger:?} is not a member"));
+            }
+        }
         if (self.partitions as usize) < self.nodes.len() {
             return Err(format!(
                 "partitions (Q = {}) must be at least the number of nodes ({})",
@@ -156,6 +173,16 @@ impl ClusterManifest {
     /// The member with this name.
     pub fn member(&self, name: &str) -> Option<&MemberEntry> {
         self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// The ring the manifest describes: its owner table if it has one,
+    /// else partitions dealt round-robin to the members.
+    pub fn ring(&self) -> Result<crate::core::ring::Ring, crate::core::ring::RingError> {
+        let members: Vec<String> = self.nodes.iter().map(|n| n.name.clone()).collect();
+        match &self.owners {
+            Some(owners) => crate::core::ring::Ring::from_owners(&members, owners),
+            None => crate::core::ring::Ring::new(&members, self.partitions),
+        }
     }
 }
 
@@ -257,6 +284,12 @@ pub struct NodeConfig {
     /// collects it (once every member holds it; see `core::tombstone`).
     #[serde(default = "default_tombstone_grace_ms")]
     pub tombstone_grace_ms: u64,
+    /// Members to gossip with when this node is not in the manifest and has
+    /// not joined yet: it asks them for the cluster state and joins (each
+    /// `{ name = "n1", addr = "host:port" }`; the manifest's members when
+    /// empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seeds: Vec<MemberEntry>,
 }
 
 fn default_request_timeout_ms() -> u64 {
@@ -344,6 +377,7 @@ mod tests {
             write_quorum: 2,
             partitions: 64,
             value_bytes_max: VALUE_BYTES_MAX_DEFAULT,
+            owners: None,
             nodes: (1..=nodes)
                 .map(|i| MemberEntry {
                     name: format!("n{i}"),

@@ -126,6 +126,7 @@ impl ClusterSpec {
             write_quorum: self.write_quorum,
             partitions: self.partitions,
             value_bytes_max: VALUE_BYTES_MAX_DEFAULT,
+            owners: None,
             nodes: self
                 .node_names()
                 .into_iter()
@@ -297,8 +298,46 @@ impl Home {
             request_timeout_ms: REQUEST_TIMEOUT_MS_DEFAULT,
             runtime_threads: DEV_RUNTIME_THREADS,
             tombstone_grace_ms: crate::core::tombstone::TOMBSTONE_GRACE_MS_DEFAULT,
+            seeds: Vec::new(),
         };
         config.save(&self.node_config(name))?;
+        Ok(())
+    }
+
+    /// Makes the folder, certificate and `node.toml` of a node that will
+    /// join the running cluster through `seeds` (`dynamo add-node`): its
+    /// settings are copied from `template`'s, its certificate is issued by
+    /// the home's CA. The manifest is not touched.
+    pub fn add_node(
+        &self,
+        member: &MemberEntry,
+        template: &str,
+        seeds: Vec<MemberEntry>,
+    ) -> Result<(), HomeError> {
+        crate::config::validate_node_name(&member.name).map_err(HomeError::InvalidSpec)?;
+        if self.node_dir(&member.name).exists() {
+            return Err(HomeError::InvalidSpec(format!(
+                "{} already exists",
+                self.node_dir(&member.name).display()
+            )));
+        }
+        let read = |path: PathBuf| {
+            std::fs::read_to_string(&path).map_err(|source| HomeError::Io { path, source })
+        };
+        let ca = ClusterCa {
+            cert_pem: read(self.ca_cert())?,
+            key_pem: read(self.ca_key())?,
+        };
+        let template = self.load_node_config(template)?;
+        self.write_node(&ca, member, template.storage.durability)?;
+        let path = self.node_config(&member.name);
+        let mut config = NodeConfig::load(&path)?;
+        config.storage = template.storage;
+        config.request_timeout_ms = template.request_timeout_ms;
+        config.runtime_threads = template.runtime_threads;
+        config.tombstone_grace_ms = template.tombstone_grace_ms;
+        config.seeds = seeds;
+        config.save(&path)?;
         Ok(())
     }
 

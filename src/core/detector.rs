@@ -85,6 +85,21 @@ impl Detector {
         }
     }
 
+    /// Follows a membership change: peers not watched yet are added as
+    /// reachable, their first heartbeat one interval after `now`; peers
+    /// not in `peers` any more are forgotten.
+    pub fn set_peers(&mut self, peers: impl IntoIterator<Item = String>, now: Duration) {
+        let peers: Vec<String> = peers.into_iter().collect();
+        self.peers.retain(|name, _| peers.contains(name));
+        for peer in peers {
+            self.peers.entry(peer).or_insert_with(|| PeerView {
+                reachable: true,
+                last_probe: Some(now),
+                ..PeerView::default()
+            });
+        }
+    }
+
     /// The timings in use.
     pub fn config(&self) -> DetectorConfig {
         self.config
@@ -176,6 +191,23 @@ mod tests {
         assert!(d.is_reachable("n2"));
         assert!(d.is_reachable("n9"));
         assert!(d.unreachable().is_empty());
+    }
+
+    #[test]
+    fn set_peers_adds_new_peers_reachable_and_forgets_old_ones() {
+        let mut d = detector();
+        d.on_failure("n2", ms(10));
+        d.set_peers(["n2".to_string(), "n4".to_string()], ms(100));
+        assert!(!d.is_reachable("n2"), "a known peer keeps its view");
+        assert!(d.is_reachable("n4"));
+        assert!(
+            !d.tick(ms(550)).contains(&"n4".to_string()),
+            "n4 gets an interval"
+        );
+        assert!(d.tick(ms(600)).contains(&"n4".to_string()));
+        assert!(!d.unreachable().contains(&"n3".to_string()));
+        d.on_failure("n3", ms(700));
+        assert!(d.is_reachable("n3"), "n3 is forgotten: a stranger");
     }
 
     #[test]

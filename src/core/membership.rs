@@ -488,9 +488,17 @@ mod tests {
         complete(&mut state, 3);
         let ring = state.ring().expect("ring");
         assert_eq!(ring.owned_by("n3"), 0);
-        assert_eq!(state.proposal(3), None, "n3 owns nothing: nothing more to do");
+        assert_eq!(
+            state.proposal(3),
+            None,
+            "n3 owns nothing: nothing more to do"
+        );
         state.set_member("n3", "127.0.0.1:3", MemberStatus::Left);
-        assert!(!state.ring().expect("ring").members().contains(&"n3".to_string()));
+        assert!(!state
+            .ring()
+            .expect("ring")
+            .members()
+            .contains(&"n3".to_string()));
     }
 
     #[test]

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::core::clock::{Object, VersionVector};
 use crate::core::explain::Explanation;
 use crate::core::key::ObjectKey;
+use crate::core::membership::ClusterState;
 use crate::core::merkle::{Digest, NodeId};
 use crate::core::tombstone::Holding;
 
@@ -135,6 +136,12 @@ pub enum Request {
         /// The partitions.
         partitions: Vec<u32>,
     },
+    /// Gossip: the sender's cluster state; the answer is the receiver's
+    /// state after merging it. A client sends an empty state to read it.
+    Gossip(Box<ClusterState>),
+    /// Asks the receiving node to leave the cluster: it hands its
+    /// partitions away, then marks itself left (`dynamo leave`).
+    Leave,
 }
 
 /// Most tree nodes one [`Request::MerkleHashes`] may ask for (a whole level
@@ -184,7 +191,8 @@ impl Request {
             | Request::Partition { .. }
             | Request::Heal
             | Request::MerkleRoots { .. }
-            | Request::Repair { .. } => role == Role::Client,
+            | Request::Repair { .. }
+            | Request::Leave => role == Role::Client,
             Request::Coordinate(_)
             | Request::Replicate { .. }
             | Request::Read { .. }
@@ -192,7 +200,7 @@ impl Request {
             | Request::MerkleHashes { .. }
             | Request::TombstoneCheck { .. }
             | Request::TombstoneDrop { .. } => role == Role::Node,
-            Request::LeafObjects { .. } => true,
+            Request::LeafObjects { .. } | Request::Gossip(_) => true,
         }
     }
 }
@@ -226,6 +234,18 @@ pub struct NodeReport {
     pub tombstones: u64,
     /// Tombstones this node dropped since it started.
     pub tombstones_collected: u64,
+    /// Its membership status: joining, up, leaving or left.
+    pub member: String,
+    /// The version of the owner table it uses.
+    pub owners_version: u64,
+    /// Partitions it must pull for the membership change in progress, and
+    /// how many of them it has pulled (0 and 0 when none).
+    pub incoming_total: u32,
+    /// See `incoming_total`.
+    pub incoming_done: u32,
+    /// Partitions it holds data of but no longer replicates (being handed
+    /// over to their replicas).
+    pub handover_partitions: u32,
 }
 
 /// What kind of failure an error answer reports; the caller branches on it.
@@ -295,6 +315,8 @@ pub enum Response {
     MerkleRoots(Vec<PartitionRoot>),
     /// What an anti-entropy run did.
     Repaired(RepairReport),
+    /// The answer to [`Request::Gossip`].
+    Gossip(Box<ClusterState>),
 }
 
 impl Response {

@@ -129,24 +129,33 @@ pub async fn exchange<P: Peer>(
         let leaf = leaf as u32;
         let theirs = remote_leaf(peer, partition, leaf, &mut report).await?;
         let ours = local_leaf(store, partition, leaf).await?;
-        // Theirs into ours: merge, count a change.
+        // Theirs into ours: merge (all of the leaf at once, so the merges
+        // share group commits), count a change.
+        let mut merges = tokio::task::JoinSet::new();
         for (key, object) in &theirs {
             if ours.get(key).is_some_and(|o| o.includes(object)) {
                 continue;
             }
-            let object = object.clone();
-            let changed = store
-                .update(key.storage_key(), move |current: Option<Object>| {
-                    let merged = match &current {
-                        Some(c) => c.merge(&object),
-                        None => object,
-                    };
-                    let changed = current.as_ref() != Some(&merged);
-                    (Some(merged), changed)
-                })
-                .await?;
-            if changed {
-                report.repaired_here += 1;
+            let (store, object, key) = (store.clone(), object.clone(), key.storage_key());
+            merges.spawn(async move {
+                store
+                    .update(key, move |current: Option<Object>| {
+                        let merged = match &current {
+                            Some(c) => c.merge(&object),
+                            None => object,
+                        };
+                        let changed = current.as_ref() != Some(&merged);
+                        (Some(merged), changed)
+                    })
+                    .await
+            });
+        }
+        while let Some(done) = merges.join_next().await {
+            match done {
+                Ok(Ok(true)) => report.repaired_here += 1,
+                Ok(Ok(false)) => {}
+                Ok(Err(e)) => return Err(e.into()),
+                Err(e) => return Err(ExchangeError::Peer(format!("a merge task failed: {e}"))),
             }
         }
         // Ours to them: whatever they lack.
@@ -201,7 +210,8 @@ async fn remote_leaf<P: Peer>(
     }
 }
 
-async fn local_leaf(
+/// Every object this store holds in one leaf of a partition.
+pub async fn local_leaf(
     store: &Store<Object>,
     partition: u32,
     leaf: u32,

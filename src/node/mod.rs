@@ -22,10 +22,11 @@
 //! accepting, flushes the store and marks it cleanly closed.
 
 pub mod anti_entropy;
+mod membership;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -47,7 +48,6 @@ use crate::core::message::{
     ErrorKind, ErrorReply, NodeReport, PartitionRoot, PutRequest, RepairReport, Request, Response,
     Role, MERKLE_NODES_MAX,
 };
-use crate::core::ring::Ring;
 use crate::net::tls::{self, Credentials, Identity};
 use crate::net::transport::{self, Handler, RpcClient, TransportErrorKind};
 use crate::storage::{HintKey, StorageError, Store};
@@ -97,9 +97,20 @@ pub struct Node {
 struct NodeInner {
     name: String,
     replica: ReplicaId,
+    /// Cluster-wide settings (N, R, W, Q, limits); membership comes from `view`.
     manifest: ClusterManifest,
-    ring: Ring,
-    addrs: BTreeMap<String, SocketAddr>,
+    /// The cluster state and the rings it implies (see [`membership`]).
+    view: RwLock<Arc<membership::View>>,
+    /// Serializes changes to `view` (merge, store, swap).
+    adopting: tokio::sync::Mutex<()>,
+    /// Wakes the membership task (the state changed).
+    membership_wake: Notify,
+    /// This node's pulls for the change in progress.
+    incoming: Mutex<membership::Incoming>,
+    /// Partitions held here but not replicated, as of the last handover scan.
+    handover_partitions: AtomicU32,
+    /// The owner-table version of the last completed handover scan.
+    handover_scanned: AtomicU64,
     store: Store<Object>,
     rpc: RpcClient<Request, Response>,
     timeout: Duration,
@@ -142,16 +153,6 @@ impl Node {
     /// Opens the store, binds the endpoint and starts serving.
     pub async fn start(config: NodeConfig) -> Result<Self, NodeError> {
         let manifest = ClusterManifest::load(&config.cluster)?;
-        if manifest.member(&config.name).is_none() {
-            return Err(NodeError::Membership(format!(
-                "node {} is not a member of the cluster in {}",
-                config.name,
-                config.cluster.display()
-            )));
-        }
-        let members: Vec<String> = manifest.nodes.iter().map(|n| n.name.clone()).collect();
-        let ring = Ring::new(&members, manifest.partitions)
-            .map_err(|e| NodeError::Membership(e.to_string()))?;
         let creds = Credentials::load(&config.tls.ca_cert, &config.tls.cert, &config.tls.key)
             .map_err(|e| NodeError::Tls(e.to_string()))?;
 
@@ -199,25 +200,39 @@ impl Node {
             addr: config.listen,
             message: e.to_string(),
         })?;
-        let addrs = manifest
-            .nodes
-            .iter()
-            .map(|n| (n.name.clone(), n.addr))
-            .collect();
+        let rpc = RpcClient::new(endpoint.clone());
+        let timeout = Duration::from_millis(config.request_timeout_ms);
+        let stored = store.meta_get(membership::STATE_META)?;
+        let has_seeds = !config.seeds.is_empty();
+        let state = match membership::initial_state(stored, &manifest, &config.name, has_seeds)? {
+            Some(state) => state,
+            None => {
+                let state =
+                    membership::join(&rpc, &config.name, local_addr, &config.seeds, timeout)
+                        .await?;
+                store
+                    .meta_put(membership::STATE_META, membership::encode(&state))
+                    .await?;
+                state
+            }
+        };
+        let view = membership::View::new(state).map_err(NodeError::Membership)?;
+        let peers: Vec<String> = view.peers(&config.name).cloned().collect();
         let inner = Arc::new(NodeInner {
             replica: ReplicaId::new(&config.name, incarnation),
             name: config.name.clone(),
             manifest,
-            ring,
-            addrs,
+            view: RwLock::new(Arc::new(view)),
+            adopting: tokio::sync::Mutex::new(()),
+            membership_wake: Notify::new(),
+            incoming: Mutex::new(membership::Incoming::default()),
+            handover_partitions: AtomicU32::new(0),
+            handover_scanned: AtomicU64::new(0),
             store,
-            rpc: RpcClient::new(endpoint.clone()),
-            timeout: Duration::from_millis(config.request_timeout_ms),
+            rpc,
+            timeout,
             started: Instant::now(),
-            detector: Mutex::new(Detector::new(
-                members.iter().filter(|m| **m != config.name).cloned(),
-                DetectorConfig::default(),
-            )),
+            detector: Mutex::new(Detector::new(peers, DetectorConfig::default())),
             filter: RwLock::new(PartitionFilter::default()),
             handoff_wake: Notify::new(),
             read_repairs: AtomicU64::new(0),
@@ -239,7 +254,9 @@ impl Node {
             tokio::spawn(inner.clone().heartbeats(shutdown_rx.clone())),
             tokio::spawn(inner.clone().handoff(shutdown_rx.clone())),
             tokio::spawn(inner.clone().anti_entropy(shutdown_rx.clone())),
-            tokio::spawn(inner.clone().collect_tombstones(shutdown_rx)),
+            tokio::spawn(inner.clone().collect_tombstones(shutdown_rx.clone())),
+            tokio::spawn(inner.clone().gossip(shutdown_rx.clone())),
+            tokio::spawn(inner.clone().membership(shutdown_rx)),
         ];
         info!(%local_addr, incarnation = format!("{incarnation:016x}"), "node {} serving", config.name);
         Ok(Self {
@@ -320,7 +337,7 @@ impl NodeInner {
             Request::TombstoneCheck { entries } => self.tombstone_holdings(&entries).await,
             Request::TombstoneDrop { entries } => self.drop_tombstones(&entries).await,
             Request::MerkleHashes { partition, nodes } => {
-                if partition >= self.ring.partitions() || nodes.len() > MERKLE_NODES_MAX {
+                if partition >= self.manifest.partitions || nodes.len() > MERKLE_NODES_MAX {
                     return Response::error(
                         ErrorKind::InvalidInput,
                         format!("no partition {partition}, or more than {MERKLE_NODES_MAX} nodes"),
@@ -336,7 +353,7 @@ impl NodeInner {
                 leaf,
                 after,
             } => {
-                if partition >= self.ring.partitions() || !anti_entropy::valid_leaf(leaf) {
+                if partition >= self.manifest.partitions || !anti_entropy::valid_leaf(leaf) {
                     return Response::error(
                         ErrorKind::InvalidInput,
                         format!("no leaf {leaf} of partition {partition}"),
@@ -348,6 +365,8 @@ impl NodeInner {
             }
             Request::MerkleRoots { partition } => self.merkle_roots(partition).await,
             Request::Repair { partitions } => self.repair(partitions).await,
+            Request::Gossip(state) => self.on_gossip(*state, role == Role::Node).await,
+            Request::Leave => self.on_leave().await,
         }
     }
 }
@@ -373,7 +392,8 @@ impl anti_entropy::Peer for RemotePeer<'_> {
 impl NodeInner {
     /// The home replicas of a partition (its preference list).
     fn home_replicas(&self, partition: u32) -> Vec<String> {
-        self.ring
+        self.view()
+            .ring
             .preference_list(partition, self.manifest.replicas)
             .into_iter()
             .map(str::to_owned)
@@ -382,17 +402,20 @@ impl NodeInner {
 
     /// The partitions this node is a home replica of.
     fn replicated_partitions(&self) -> Vec<u32> {
-        (0..self.ring.partitions())
+        (0..self.manifest.partitions)
             .filter(|&p| self.home_replicas(p).contains(&self.name))
             .collect()
     }
 
     async fn merkle_roots(&self, partition: Option<u32>) -> Response {
         let partitions = match partition {
-            Some(p) if p >= self.ring.partitions() => {
+            Some(p) if p >= self.manifest.partitions => {
                 return Response::error(
                     ErrorKind::InvalidInput,
-                    format!("no partition {p}: the ring has {}", self.ring.partitions()),
+                    format!(
+                        "no partition {p}: the ring has {}",
+                        self.manifest.partitions
+                    ),
                 )
             }
             Some(p) => vec![p],
@@ -579,7 +602,7 @@ impl NodeInner {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .unreachable();
-        for peer in self.addrs.keys() {
+        for peer in self.view().addrs.keys() {
             if peer != &self.name && !self.allowed(peer) && !down.contains(peer) {
                 down.push(peer.clone());
             }
@@ -621,7 +644,7 @@ impl NodeInner {
         request: Request,
         timeout: Duration,
     ) -> Result<Response, String> {
-        let Some(&addr) = self.addrs.get(to) else {
+        let Some(&addr) = self.view().addrs.get(to) else {
             return Err(format!("{to} is not a member"));
         };
         if !self.allowed(to) {
@@ -657,16 +680,18 @@ impl NodeInner {
     /// detector's view and the partition filter route around peers, and the
     /// plan itself keeps doubted peers as a last resort.
     fn plan(&self, key: &ObjectKey) -> (u32, Vec<String>, ReplicaPlan) {
-        let p = self.ring.partition_of(key.ring_position());
-        let extended = self.ring.extended_list(p);
+        let view = self.view();
+        let p = view.ring.partition_of(key.ring_position());
+        let extended = view.ring.extended_list(p);
         let plan = ReplicaPlan::sloppy(&extended, self.manifest.replicas, |n| self.reachable(n));
         let ext = extended.iter().map(|s| s.to_string()).collect();
         (p, ext, plan)
     }
 
     fn replicas_of(&self, key: &ObjectKey) -> Vec<String> {
-        let p = self.ring.partition_of(key.ring_position());
-        self.ring
+        let view = self.view();
+        let p = view.ring.partition_of(key.ring_position());
+        view.ring
             .preference_list(p, self.manifest.replicas)
             .into_iter()
             .map(str::to_string)
@@ -1169,10 +1194,12 @@ impl NodeInner {
             Ok(n) => n,
             Err(e) => return storage_failure(e),
         };
+        let view = self.view();
+        let (incoming_total, incoming_done) = self.incoming_progress();
         Response::Status(Box::new(NodeReport {
             name: self.name.clone(),
-            ring_fingerprint: self.ring.fingerprint(),
-            partitions: self.ring.owned_by(&self.name) as u32,
+            ring_fingerprint: view.ring.fingerprint(),
+            partitions: view.ring.owned_by(&self.name) as u32,
             keys,
             hints,
             incarnation: self.replica.incarnation,
@@ -1188,11 +1215,21 @@ impl NodeInner {
                 .to_vec(),
             tombstones: self.tombstones.load(AtomicOrdering::Relaxed),
             tombstones_collected: self.tombstones_collected.load(AtomicOrdering::Relaxed),
+            member: view
+                .state
+                .members
+                .get(&self.name)
+                .map_or("joining", |e| e.status_name())
+                .to_string(),
+            owners_version: view.state.owners_version(),
+            incoming_total,
+            incoming_done,
+            handover_partitions: self.handover_partitions.load(AtomicOrdering::Relaxed),
         }))
     }
 
     fn set_partition(&self, groups: Vec<Vec<String>>) -> Response {
-        let members: Vec<String> = self.addrs.keys().cloned().collect();
+        let members: Vec<String> = self.view().addrs.keys().cloned().collect();
         if let Err(e) = PartitionFilter::check(&groups, &members) {
             return Response::error(ErrorKind::InvalidInput, e);
         }
@@ -1263,7 +1300,8 @@ impl NodeInner {
                     continue;
                 }
             };
-            if owners.iter().any(|(o, _)| !self.addrs.contains_key(o)) {
+            let view = self.view();
+            if owners.iter().any(|(o, _)| !view.addrs.contains_key(o)) {
                 // Count orphans exactly only when there are some.
                 match self.store.hint_owners(ORPHAN_COUNT_MAX).await {
                     Ok(o) => owners = o,
@@ -1272,7 +1310,7 @@ impl NodeInner {
             }
             let mut orphans = 0;
             for (owner, count) in owners {
-                if !self.addrs.contains_key(&owner) {
+                if !view.addrs.contains_key(&owner) {
                     orphans += count;
                     if !logged_orphans.contains(&owner) {
                         warn!(

@@ -68,8 +68,9 @@ impl NodeInner {
 
     /// Whether this node is the first of `key`'s home replicas.
     fn first_replica(&self, key: &ObjectKey) -> bool {
-        let p = self.ring.partition_of(key.ring_position());
-        self.ring
+        let view = self.view();
+        let p = view.ring.partition_of(key.ring_position());
+        view.ring
             .preference_list(p, self.manifest.replicas)
             .first()
             .is_some_and(|first| *first == self.name)
@@ -136,7 +137,7 @@ impl NodeInner {
         if entries.is_empty() {
             return;
         }
-        let members: Vec<String> = self.addrs.keys().cloned().collect();
+        let members: Vec<String> = self.view().addrs.keys().cloned().collect();
         let mut asks = tokio::task::JoinSet::new();
         for member in &members {
             let node = self.clone();
