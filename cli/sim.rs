@@ -17,10 +17,11 @@ use crate::args::SimArgs;
 use crate::exit;
 use crate::output;
 
-const INVARIANTS: [Invariant; 3] = [
+const INVARIANTS: [Invariant; 4] = [
     Invariant::NoLostWrite,
     Invariant::Convergence,
     Invariant::NoPhantom,
+    Invariant::NoResurrection,
 ];
 
 /// `dynamo sim`.
@@ -70,6 +71,7 @@ fn run_one(config: SimConfig, json: bool) -> anyhow::Result<ExitCode> {
                 config.ops
             ))?;
             output::print(format!("settings  {}", world.settings()))?;
+            output::print(format!("membership  {}", world.membership()))?;
         }
         Ok(())
     })?;
@@ -124,6 +126,18 @@ fn report_json(report: &SimReport, wall_s: f64) -> serde_json::Value {
         "messages": s.messages,
         "hints_delivered": s.hints_delivered,
         "read_repairs": s.read_repairs,
+        "membership": {
+            "plan": report.membership,
+            "joins": s.joins,
+            "leaves": s.leaves,
+            "leaves_skipped": s.leaves_skipped,
+            "nodes_left": s.nodes_left,
+            "ring_proposals": s.ring_proposals,
+            "ring_installs": s.ring_installs,
+            "ring_installs_in_safety": s.ring_installs_in_safety,
+            "partitions_pulled": s.partitions_pulled,
+            "keys_handed_over": s.keys_handed_over,
+        },
         "events": s.events,
         "converged": s.converged,
         "invariants": invariant_results(report),
@@ -149,6 +163,7 @@ fn report_text(report: &SimReport, wall_s: f64) -> String {
          faults      {} ({})\n\
          siblings    {} created by concurrent puts, {} gets saw several, {} of {} keys end with several\n\
          background  {} messages, {} hints handed off, {} read repairs\n\
+         membership  {} joins, {} leaves ({} done, {} skipped), {} ring changes installed ({} with faults on), {} partition pulls, {} keys handed over\n\
          invariants  {}\n\
          time        {:.3} s simulated ({:.3} s with faults), {:.3} s wall, {:.0} simulated ops/s",
         s.ops,
@@ -166,6 +181,14 @@ fn report_text(report: &SimReport, wall_s: f64) -> String {
         s.messages,
         s.hints_delivered,
         s.read_repairs,
+        s.joins,
+        s.leaves,
+        s.nodes_left,
+        s.leaves_skipped,
+        s.ring_installs,
+        s.ring_installs_in_safety,
+        s.partitions_pulled,
+        s.keys_handed_over,
         invariants.join(", "),
         s.sim_us as f64 / 1e6,
         s.safety_us as f64 / 1e6,

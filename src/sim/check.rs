@@ -2,13 +2,25 @@
 //! node has: every dot any coordinator minted (with its value and the
 //! client's context), and every put a client saw acknowledged. After the
 //! liveness phase the final state of every home replica is judged against it.
+//!
+//! **No deleted key resurrects**, precisely: let an acknowledged delete have
+//! minted the tombstone dot `D` with the client's context `C` (what the
+//! client had seen when it deleted). Contexts only grow, a merge drops every
+//! sibling the other side's context covers, and a put drops every sibling
+//! its context covers; so any object whose context covers `D` descends from
+//! the delete and can hold no sibling that `C` covers. Two checks follow:
+//! every get's answer whose context covers `D` must show no sibling `C`
+//! covers (a stale replica that never saw the delete may still show the old
+//! value: that is a stale read, not a resurrection), and at the end, when
+//! no-lost-write demands that every home replica covers `D`, no home replica
+//! may hold such a sibling at all.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::Serialize;
 
-use crate::core::clock::{Dot, Object, VersionVector};
+use crate::core::clock::{Dot, Object, Sibling, VersionVector};
 use crate::core::key::ObjectKey;
 
 /// An invariant of Dynamo that the simulator checks.
@@ -23,6 +35,9 @@ pub enum Invariant {
     Convergence,
     /// Every sibling was minted by a client put, with that value.
     NoPhantom,
+    /// No value an acknowledged delete's context covered shows again in an
+    /// object that saw the delete, nor at the end anywhere.
+    NoResurrection,
 }
 
 impl fmt::Display for Invariant {
@@ -31,6 +46,7 @@ impl fmt::Display for Invariant {
             Invariant::NoLostWrite => "no-lost-write",
             Invariant::Convergence => "convergence",
             Invariant::NoPhantom => "no-phantom",
+            Invariant::NoResurrection => "no-resurrection",
         })
     }
 }
@@ -57,6 +73,17 @@ pub struct AckedPut {
     pub value: Option<Vec<u8>>,
 }
 
+/// A delete a client saw acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AckedDelete {
+    /// The key.
+    pub key: ObjectKey,
+    /// The tombstone's dot.
+    pub dot: Dot,
+    /// The context the client deleted with: every version it had seen.
+    pub context: VersionVector,
+}
+
 /// Everything that was written, as only the simulator can know it.
 #[derive(Debug, Clone, Default)]
 pub struct Oracle {
@@ -70,6 +97,10 @@ pub struct Oracle {
     pub acked: Vec<AckedPut>,
     /// Every sibling (key, dot, value) a client's get returned.
     pub observed: BTreeSet<(ObjectKey, Dot, Option<Vec<u8>>)>,
+    /// Each minted dot's client context (the latest mint of the dot).
+    pub contexts: BTreeMap<(ObjectKey, Dot), VersionVector>,
+    /// Acknowledged deletes.
+    pub deletes: Vec<AckedDelete>,
 }
 
 impl Oracle {
@@ -83,6 +114,8 @@ impl Oracle {
     ) {
         self.minted
             .insert((key.clone(), dot.clone()), value.clone());
+        self.contexts
+            .insert((key.clone(), dot.clone()), seen.clone());
         self.seen.entry(key.clone()).or_default().merge(seen);
     }
 
@@ -97,11 +130,43 @@ impl Oracle {
 
     /// Records an acknowledgement.
     pub fn ack(&mut self, key: &ObjectKey, dot: &Dot, value: Option<Vec<u8>>) {
+        if value.is_none() {
+            let context = self
+                .contexts
+                .get(&(key.clone(), dot.clone()))
+                .cloned()
+                .unwrap_or_default();
+            self.deletes.push(AckedDelete {
+                key: key.clone(),
+                dot: dot.clone(),
+                context,
+            });
+        }
         self.acked.push(AckedPut {
             key: key.clone(),
             dot: dot.clone(),
             value,
         });
+    }
+
+    /// Judges an object a get returned against the deletes acknowledged so
+    /// far: one that saw a delete must not show what the delete covered.
+    pub fn check_get(&self, key: &ObjectKey, object: &Object) -> Option<Violation> {
+        self.deletes
+            .iter()
+            .filter(|d| d.key == *key && object.context().covers(&d.dot))
+            .find_map(|d| {
+                resurrected(d, object).map(|s| Violation {
+                    invariant: Invariant::NoResurrection,
+                    key: key.display_key(),
+                    detail: format!(
+                        "a get answered with {} ({}) next to the acknowledged delete {} that had covered it",
+                        dot_text(&s.dot),
+                        value_text(&s.value),
+                        dot_text(&d.dot)
+                    ),
+                })
+            })
     }
 
     /// Judges the final objects: `replicas[key]` lists each home replica's
@@ -153,6 +218,24 @@ impl Oracle {
                 }
             }
         }
+        for delete in &self.deletes {
+            let holders = replicas.get(&delete.key).unwrap_or(&empty);
+            for (node, object) in holders {
+                if let Some(s) = resurrected(delete, object) {
+                    violations.push(Violation {
+                        invariant: Invariant::NoResurrection,
+                        key: delete.key.display_key(),
+                        detail: format!(
+                            "{node} holds {} ({}) at the end, though the acknowledged delete {} had covered it",
+                            dot_text(&s.dot),
+                            value_text(&s.value),
+                            dot_text(&delete.dot)
+                        ),
+                    });
+                    break;
+                }
+            }
+        }
         for (key, holders) in replicas {
             let distinct: BTreeSet<String> =
                 holders.iter().map(|(_, o)| format!("{o:?}")).collect();
@@ -196,6 +279,14 @@ impl Oracle {
     }
 }
 
+/// A sibling of `object` that `delete`'s context covered.
+fn resurrected<'a>(delete: &AckedDelete, object: &'a Object) -> Option<&'a Sibling> {
+    object
+        .siblings()
+        .iter()
+        .find(|s| delete.context.covers(&s.dot))
+}
+
 fn dot_text(dot: &Dot) -> String {
     format!("{}:{}", dot.replica, dot.counter)
 }
@@ -204,5 +295,82 @@ fn value_text(value: &Option<Vec<u8>>) -> String {
     match value {
         Some(v) => String::from_utf8_lossy(v).into_owned(),
         None => "tombstone".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::clock::ReplicaId;
+
+    fn key() -> ObjectKey {
+        ObjectKey::new("sim", b"k").expect("valid key")
+    }
+
+    /// A value written, read, then deleted with the read's context; the
+    /// oracle saw the delete acknowledged. Returns (value's object, deleted
+    /// object, oracle).
+    fn deleted() -> (Object, Object, Oracle) {
+        let a = ReplicaId::new("n1", 1);
+        let k = key();
+        let mut oracle = Oracle::default();
+        let (written, dot) = Object::new().update(&VersionVector::new(), Some(b"v".to_vec()), &a);
+        oracle.mint(&k, &dot, &Some(b"v".to_vec()), &VersionVector::new());
+        oracle.ack(&k, &dot, Some(b"v".to_vec()));
+        oracle.observe(&k, &written);
+        let context = written.context().clone();
+        let (gone, tombstone) = written.update(&context, None, &a);
+        oracle.mint(&k, &tombstone, &None, &context);
+        oracle.ack(&k, &tombstone, None);
+        (written, gone, oracle)
+    }
+
+    #[test]
+    fn a_stale_read_is_not_a_resurrection_but_a_value_next_to_the_delete_is() {
+        let (written, gone, oracle) = deleted();
+        let k = key();
+        assert_eq!(
+            oracle.check_get(&k, &written),
+            None,
+            "stale: never saw the delete"
+        );
+        assert_eq!(oracle.check_get(&k, &gone), None);
+        assert_eq!(
+            oracle.check_get(&k, &gone.merge(&written)),
+            None,
+            "merge drops it"
+        );
+        // An object that saw the delete yet shows the value: what a merge
+        // that keeps covered siblings would make.
+        let a = ReplicaId::new("n1", 1);
+        let (both, _) = written.update(&VersionVector::new(), None, &a);
+        let v = oracle.check_get(&k, &both).expect("a resurrection");
+        assert_eq!(v.invariant, Invariant::NoResurrection);
+    }
+
+    #[test]
+    fn at_the_end_a_value_the_delete_covered_is_a_resurrection_anywhere() {
+        let (written, gone, oracle) = deleted();
+        let k = key();
+        let mut replicas = BTreeMap::new();
+        replicas.insert(
+            k.clone(),
+            vec![("n1".to_string(), gone.clone()), ("n2".to_string(), gone)],
+        );
+        assert!(oracle.check(&replicas).is_empty());
+        replicas.insert(
+            k,
+            vec![
+                ("n1".to_string(), written.clone()),
+                ("n2".to_string(), written),
+            ],
+        );
+        let found: Vec<Invariant> = oracle
+            .check(&replicas)
+            .iter()
+            .map(|v| v.invariant)
+            .collect();
+        assert!(found.contains(&Invariant::NoResurrection), "{found:?}");
+        assert!(found.contains(&Invariant::NoLostWrite), "{found:?}");
     }
 }

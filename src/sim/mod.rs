@@ -8,19 +8,47 @@
 //!
 //! A run has two phases. In the **safety phase** clients issue gets, puts
 //! (with contexts from earlier gets, and blind) and deletes against random
-//! nodes while faults are injected at rates drawn from the seed. In the
-//! **liveness phase** the network heals, every node comes back up and faults
-//! stop; hinted handoff, read repair and anti-entropy must bring every replica
-//! of every key to the same state. Then the invariants are checked
-//! ([`check`]):
+//! nodes while faults are injected at rates drawn from the seed, and nodes
+//! join and leave ([`MembershipPlan`], also drawn from the seed). In the
+//! **liveness phase** the network heals, every member comes back up and
+//! faults stop; membership changes in progress finish, and hinted handoff,
+//! read repair and anti-entropy must bring every replica of every key to the
+//! same state. Then the invariants are checked ([`check`]):
 //!
 //! - **no lost write**: every acknowledged put is still a sibling (with its
 //!   value) or was causally superseded by a put whose context saw it, on every
-//!   home replica of its key;
-//! - **convergence**: every home replica of a key holds the same object, and
-//!   no hints are left;
+//!   home replica of its key in the final ring;
+//! - **convergence**: every home replica of a key (final ring) holds the same
+//!   object, no hints are left, no change is in progress, nobody is joining
+//!   or leaving, and no node holds a key it does not replicate;
 //! - **no phantom**: every sibling was minted by some client put, with that
-//!   value.
+//!   value;
+//! - **no resurrection**: a value an acknowledged delete's context covered
+//!   never shows again in an object that saw the delete (checked on every
+//!   get's answer), nor on any home replica at the end (see [`check`] for why
+//!   this is exact).
+//!
+//! **Membership changes** run the protocol of [`crate::core::membership`]
+//! with its own functions, under the same faults as everything else: a
+//! joining node starts empty and is added as a joining member; a leaving
+//! member (drawn among the members that are up, never leaving fewer than N)
+//! is marked leaving. The world proposes [`ClusterState::proposal`]'s owner
+//! table (`propose`) while the current owners keep serving every read and
+//! write; every member that
+//! [`incoming`](crate::core::membership::incoming) names pulls those
+//! partitions from all their current replicas (a merge, retried each
+//! membership tick until every replica answered and the merge is synced)
+//! and reports itself ready; once [`ClusterState::ready_to_install`] holds
+//! the world installs the table and every node routes with the new ring.
+//! Nodes then hand over every key they replicate in neither the current nor
+//! the target ring: pushed to all current home replicas, dropped only after
+//! each acknowledged it and only if it did not change meanwhile
+//! (compare-and-delete). A joining node marks itself up once it owns
+//! partitions; a leaving one marks itself left once it owns nothing and holds
+//! nothing, and stops for good; hints for a member that left move into their
+//! holder's own store and are handed over from there. There is one cluster
+//! state, kept by the world and read by every node: gossip delay is not what
+//! this tests (`membership::rounds_to_converge` measures it).
 //!
 //! Durability model: **group commit with immediate durability**. A node's
 //! writes land in an un-synced buffer and become durable at the next sync,
@@ -35,8 +63,9 @@
 //!
 //! Layout: [`network`] (links, delays, partitions), [`node`] (one simulated
 //! node: store, hints, failure detector, coordinators, handoff, read repair,
-//! anti-entropy), [`world`] (the event loop, clients, fault injection,
-//! phases), [`check`] (the oracle and the invariants).
+//! anti-entropy, transfer and handover), [`world`] (the event loop, clients,
+//! fault injection, the cluster state and membership changes, phases),
+//! [`check`] (the oracle and the invariants).
 
 pub mod check;
 pub mod network;
@@ -49,6 +78,9 @@ use std::fmt;
 use rand::rngs::StdRng;
 use rand::Rng;
 use serde::Serialize;
+
+#[cfg(doc)]
+use crate::core::membership::ClusterState;
 
 pub use check::{Invariant, Violation};
 pub use world::World;
@@ -163,6 +195,96 @@ pub enum Bug {
     /// A wiped node comes back with its old incarnation and re-mints dots it
     /// minted before (Riak's KV679).
     ReuseIncarnationAfterWipe,
+    /// A node receiving a partition in a membership change (a transfer's pull
+    /// reply or a handover push) stores the incoming objects in place of its
+    /// own instead of merging them: a stale old owner's handover overwrites
+    /// the new owners' tombstones and the deleted value comes back.
+    HandoverOverwrites,
+}
+
+/// A membership change the simulator can make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Change {
+    /// A new node joins (status joining until it owns partitions).
+    Join,
+    /// A random member that is up leaves (never leaving fewer than N
+    /// members that are up or joining).
+    Leave,
+}
+
+/// The membership changes of one run, drawn from its seed: each fires when
+/// the safety phase has issued `at_op` operations, so it meets the faults and
+/// the client load of that phase.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MembershipPlan {
+    /// (operations issued, change), in firing order.
+    pub changes: Vec<(u64, Change)>,
+}
+
+impl MembershipPlan {
+    /// Draws the plan: none, one or two joins and/or one leave, at random
+    /// points of the safety phase (none when `ops` is 0).
+    pub fn draw(rng: &mut StdRng, ops: u64) -> Self {
+        const SHAPES: [&[Change]; 8] = [
+            &[],
+            &[Change::Join],
+            &[Change::Join, Change::Join],
+            &[Change::Leave],
+            &[Change::Join, Change::Leave],
+            &[Change::Leave, Change::Join],
+            &[Change::Join, Change::Join, Change::Leave],
+            &[Change::Leave, Change::Join, Change::Join],
+        ];
+        let shape = SHAPES[rng.gen_range(0..SHAPES.len())];
+        if ops == 0 {
+            return Self::default();
+        }
+        let mut at: Vec<u64> = shape
+            .iter()
+            .map(|_| rng.gen_range(ops / 10..=ops * 7 / 10))
+            .collect();
+        at.sort_unstable();
+        Self {
+            changes: at.into_iter().zip(shape.iter().copied()).collect(),
+        }
+    }
+
+    /// Joins planned.
+    pub fn joins(&self) -> usize {
+        self.changes
+            .iter()
+            .filter(|(_, c)| *c == Change::Join)
+            .count()
+    }
+
+    /// Leaves planned.
+    pub fn leaves(&self) -> usize {
+        self.changes
+            .iter()
+            .filter(|(_, c)| *c == Change::Leave)
+            .count()
+    }
+}
+
+impl fmt::Display for MembershipPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.changes.is_empty() {
+            return write!(f, "none");
+        }
+        let steps: Vec<String> = self
+            .changes
+            .iter()
+            .map(|(at, c)| {
+                let name = match c {
+                    Change::Join => "join",
+                    Change::Leave => "leave",
+                };
+                format!("{name}@op{at}")
+            })
+            .collect();
+        write!(f, "{}", steps.join(","))
+    }
 }
 
 /// What a run simulates. The fault *rates* are drawn from the seed; `faults`
@@ -183,6 +305,9 @@ pub struct SimConfig {
     pub read_quorum: usize,
     /// W.
     pub write_quorum: usize,
+    /// Whether nodes join and leave during the run (the changes themselves
+    /// are drawn from the seed, see [`MembershipPlan`]).
+    pub membership: bool,
     /// A deliberate bug (tests only).
     pub bug: Option<Bug>,
 }
@@ -211,6 +336,7 @@ impl SimConfig {
             replicas: 3,
             read_quorum: 2,
             write_quorum: 2,
+            membership: true,
             bug: None,
         }
     }
@@ -263,6 +389,9 @@ impl SimConfig {
     /// The one command that replays this run.
     pub fn replay_command(&self) -> String {
         let mut command = format!("dynamo sim {}", self.replay_args());
+        if !self.membership {
+            command.push_str("   (without membership changes)");
+        }
         if let Some(bug) = self.bug {
             command.push_str(&format!("   (with the injected bug {bug:?})"));
         }
@@ -398,6 +527,24 @@ pub struct Stats {
     pub keys_with_siblings: u64,
     /// Keys checked at the end.
     pub keys: u64,
+    /// Nodes that joined (were added as joining members).
+    pub joins: u64,
+    /// Nodes that were told to leave.
+    pub leaves: u64,
+    /// Leaves skipped because fewer than N members would remain.
+    pub leaves_skipped: u64,
+    /// Leaving nodes that handed everything over and stopped.
+    pub nodes_left: u64,
+    /// Owner tables proposed (changes started).
+    pub ring_proposals: u64,
+    /// Owner tables installed (changes completed).
+    pub ring_installs: u64,
+    /// Of those, installed during the safety phase (with faults on).
+    pub ring_installs_in_safety: u64,
+    /// Pull replies of a transfer merged (one partition from one replica).
+    pub partitions_pulled: u64,
+    /// Keys a node handed over to their new replicas and then dropped.
+    pub keys_handed_over: u64,
 }
 
 impl Stats {
@@ -414,6 +561,8 @@ pub struct SimReport {
     pub config: SimConfig,
     /// The fault rates drawn from the seed.
     pub settings: FaultSettings,
+    /// The membership changes drawn from the seed.
+    pub membership: MembershipPlan,
     /// What happened.
     pub stats: Stats,
     /// Invariants broken (empty: the run passed).
@@ -431,12 +580,13 @@ impl SimReport {
     pub fn failure(&self) -> Option<String> {
         let v = self.violations.first()?;
         Some(format!(
-            "seed {}: invariant {} broken for key {}: {}\n  settings: {}\n  replay: {}",
+            "seed {}: invariant {} broken for key {}: {}\n  settings: {}\n  membership: {}\n  replay: {}",
             self.config.seed,
             v.invariant,
             v.key,
             v.detail,
             self.settings,
+            self.membership,
             self.config.replay_command()
         ))
     }

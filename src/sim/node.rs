@@ -17,7 +17,22 @@
 //!   minted again;
 //! - a replica or a fallback acknowledges only after its write is synced;
 //! - a hint is deleted only after its owner acknowledged an object that
-//!   includes it.
+//!   includes it;
+//! - a node drops a key it no longer replicates (after a membership change)
+//!   only once every current home replica acknowledged an object that
+//!   includes what it holds, and only if the key did not change meanwhile
+//!   (compare-and-delete).
+//!
+//! Membership changes follow [`crate::core::membership`] exactly: the node
+//! reads the one cluster state the world keeps ([`Shared::cluster`]), routes
+//! with its current ring, and each membership tick
+//! - pulls every partition [`incoming`] names from all of that partition's
+//!   current replicas (merging, retried every tick until each has answered
+//!   and the merge is synced), then reports itself ready for the change;
+//! - hands over every key it replicates in neither the current nor the
+//!   target ring (pushing it to the current home replicas, then dropping it);
+//! - turns itself up once it owns partitions when joining, and left once it
+//!   owns nothing and holds nothing when leaving.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -27,8 +42,9 @@ use rand::{Rng, SeedableRng};
 use crate::core::clock::{Dot, Object, ReplicaId, VersionVector};
 use crate::core::coordinator::{GetCoordinator, Outbound, PutCoordinator, Quorum, ReplicaPlan};
 use crate::core::key::ObjectKey;
+use crate::core::membership::{incoming, ClusterState, MemberStatus};
 use crate::core::message::{ErrorKind, PutRequest, Request, Response};
-use crate::core::ring::Ring;
+use crate::core::ring::{PartitionId, Ring, RingError};
 use crate::sim::network::Addr;
 use crate::sim::Bug;
 
@@ -39,6 +55,8 @@ pub type ReqId = u64;
 
 /// Hints handed off per handoff tick (a limit on background work).
 pub const HANDOFF_BATCH_MAX: usize = 8;
+/// Keys handed over per membership tick (a limit on background work).
+pub const HANDOVER_BATCH_MAX: usize = 32;
 
 /// What a client learns from a node.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,6 +125,33 @@ pub enum Payload {
         /// The objects.
         objects: Vec<(ObjectKey, Object)>,
     },
+    /// Transfer: a member the target ring makes a replica of `partition`
+    /// asks a current replica for it.
+    Pull {
+        /// The owner-table version of the change.
+        version: u64,
+        /// The partition.
+        partition: PartitionId,
+    },
+    /// Transfer: a replica's synced objects of one partition.
+    PullReply {
+        /// The owner-table version of the change.
+        version: u64,
+        /// The partition.
+        partition: PartitionId,
+        /// The objects.
+        objects: Vec<(ObjectKey, Object)>,
+    },
+    /// Handover: a node that no longer replicates `key` pushes it to a
+    /// current home replica, which answers `Replicated` once it is synced.
+    Handover {
+        /// Matches the response.
+        id: ReqId,
+        /// The key.
+        key: ObjectKey,
+        /// The object.
+        object: Object,
+    },
 }
 
 /// A node's timers.
@@ -126,6 +171,19 @@ pub enum Timer {
     Handoff,
     /// Push one partition to its other replicas.
     AntiEntropy,
+    /// Transfer, handover and status changes of membership.
+    Membership,
+}
+
+/// A change of the cluster state a node asks the world to make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberAction {
+    /// It pulled every incoming partition of this owner-table version.
+    Ready(u64),
+    /// It joined and owns partitions: up.
+    Up,
+    /// It left: owns nothing, holds nothing; it stops.
+    Left,
 }
 
 /// A version minted by a coordinator, for the oracle.
@@ -160,6 +218,12 @@ pub struct Out {
     pub hints_delivered: u64,
     /// Read repairs sent.
     pub read_repairs: u64,
+    /// Changes to the cluster state.
+    pub membership: Vec<MemberAction>,
+    /// Pull replies merged and synced.
+    pub partitions_pulled: u64,
+    /// Keys handed over and dropped.
+    pub keys_handed_over: u64,
 }
 
 impl Out {
@@ -190,17 +254,26 @@ pub struct Params {
     pub handoff_us: u64,
     /// Between anti-entropy pushes.
     pub anti_entropy_us: u64,
+    /// Between membership ticks (transfer, handover, status).
+    pub membership_us: u64,
     /// Longest time from a write to its sync.
     pub sync_us_max: u64,
     /// A deliberate bug.
     pub bug: Option<Bug>,
 }
 
-/// The cluster's shape: ring, names, and each key's extended preference list.
+/// The cluster's shape: the cluster state, the rings it gives, names, and
+/// each key's extended preference list. There is one cluster state, kept by
+/// the world and read by every node: gossip delay is not what the simulator
+/// tests ([`crate::core::membership`] measures it on its own).
 #[derive(Debug, Clone)]
 pub struct Shared {
-    /// The ring.
+    /// Members, their status and readiness, and the owner table.
+    pub cluster: ClusterState,
+    /// The ring in force (the current owners).
     pub ring: Ring,
+    /// The ring a membership change in progress leads to.
+    pub next: Option<Ring>,
     /// Node names by index.
     pub names: Vec<String>,
     /// Settings.
@@ -209,19 +282,49 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// The shape for these nodes and keys.
-    pub fn new(ring: Ring, names: Vec<String>, params: Params, keys: &[ObjectKey]) -> Self {
+    /// The shape for this cluster state, nodes and keys.
+    pub fn new(
+        cluster: ClusterState,
+        names: Vec<String>,
+        params: Params,
+        keys: &[ObjectKey],
+    ) -> Result<Self, RingError> {
+        let ring = cluster.ring()?;
         let mut shared = Self {
+            cluster,
             ring,
+            next: None,
             names,
             params,
-            lists: BTreeMap::new(),
+            lists: keys.iter().map(|k| (k.clone(), (0, Vec::new()))).collect(),
         };
-        for key in keys {
-            let entry = shared.compute(key);
-            shared.lists.insert(key.clone(), entry);
+        shared.refresh();
+        Ok(shared)
+    }
+
+    /// Recomputes the rings and every key's list after the cluster state
+    /// changed (a ring the state cannot give keeps the previous one).
+    pub fn refresh(&mut self) {
+        if let Ok(ring) = self.cluster.ring() {
+            self.ring = ring;
         }
-        shared
+        self.next = self.cluster.next_ring().and_then(Result::ok);
+        let keys: Vec<ObjectKey> = self.lists.keys().cloned().collect();
+        for key in keys {
+            let entry = self.compute(&key);
+            self.lists.insert(key, entry);
+        }
+    }
+
+    /// Whether `name` replicates `partition` in the current ring or in the
+    /// ring a change in progress leads to.
+    pub fn replicates(&self, name: &str, partition: PartitionId) -> bool {
+        let n = self.params.n;
+        self.ring.preference_list(partition, n).contains(&name)
+            || self
+                .next
+                .as_ref()
+                .is_some_and(|r| r.preference_list(partition, n).contains(&name))
     }
 
     fn compute(&self, key: &ObjectKey) -> (u32, Vec<String>) {
@@ -266,6 +369,11 @@ enum ReplyTo {
 enum Deferred {
     Send(Addr, Payload),
     StartPut(u64),
+    Pulled {
+        version: u64,
+        partition: PartitionId,
+        peer: String,
+    },
 }
 
 #[derive(Debug)]
@@ -278,6 +386,19 @@ enum Purpose {
         key: ObjectKey,
         sent: Object,
     },
+    Handover {
+        key: ObjectKey,
+        sent: Object,
+    },
+}
+
+/// A key being handed over: the object pushed, and the replicas that
+/// acknowledged it or are being asked.
+#[derive(Debug)]
+struct Handover {
+    sent: Object,
+    acked: BTreeSet<String>,
+    in_flight: BTreeSet<String>,
 }
 
 #[derive(Debug)]
@@ -342,6 +463,8 @@ pub struct SimNode {
     handoffs_in_flight: BTreeSet<(String, ObjectKey)>,
     next_local: u64,
     anti_entropy_cursor: usize,
+    pulled: BTreeMap<(u64, PartitionId), BTreeSet<String>>,
+    handovers: BTreeMap<ObjectKey, Handover>,
     rng: StdRng,
 }
 
@@ -368,6 +491,8 @@ impl SimNode {
             handoffs_in_flight: BTreeSet::new(),
             next_local: 0,
             anti_entropy_cursor: 0,
+            pulled: BTreeMap::new(),
+            handovers: BTreeMap::new(),
             rng: StdRng::seed_from_u64(seed),
         }
     }
@@ -383,6 +508,8 @@ impl SimNode {
             self.rng.gen_range(1..=p.anti_entropy_us),
             Timer::AntiEntropy,
         ));
+        out.timers
+            .push((self.rng.gen_range(1..=p.membership_us), Timer::Membership));
     }
 
     /// A crash: everything not synced is gone, and so is every coordination
@@ -400,6 +527,8 @@ impl SimNode {
         self.gets.clear();
         self.forwards.clear();
         self.handoffs_in_flight.clear();
+        self.pulled.clear();
+        self.handovers.clear();
         if wipe {
             self.synced.clear();
             self.hints.clear();
@@ -559,7 +688,69 @@ impl SimNode {
                     }
                 }
             }
+            Payload::Pull { version, partition } => {
+                let objects: Vec<(ObjectKey, Object)> = self
+                    .synced
+                    .iter()
+                    .filter(|(k, _)| shared.placement(k).0 == partition)
+                    .map(|(k, o)| (k.clone(), o.clone()))
+                    .collect();
+                out.sends.push((
+                    from,
+                    Payload::PullReply {
+                        version,
+                        partition,
+                        objects,
+                    },
+                ));
+            }
+            Payload::PullReply {
+                version,
+                partition,
+                objects,
+            } => {
+                let Addr::Node(j) = from else { return };
+                let Some(peer) = shared.names.get(j).cloned() else {
+                    return;
+                };
+                if shared.next.is_none() || shared.cluster.owners_version() != version {
+                    return;
+                }
+                for (key, object) in objects {
+                    self.receive_moved(&key, &object, shared, out);
+                }
+                // Pulled counts once the merge is durable.
+                self.ensure_sync(shared, out);
+                self.deferred.push(Deferred::Pulled {
+                    version,
+                    partition,
+                    peer,
+                });
+            }
+            Payload::Handover { id, key, object } => {
+                self.receive_moved(&key, &object, shared, out);
+                self.ensure_sync(shared, out);
+                self.deferred.push(Deferred::Send(
+                    from,
+                    Payload::Response {
+                        id,
+                        response: Response::Replicated,
+                        minted: None,
+                    },
+                ));
+            }
             Payload::ClientReply { .. } => {}
+        }
+    }
+
+    /// Stores an object that moves with a partition (pulled or handed over):
+    /// merged, unless the planted bug overwrites.
+    fn receive_moved(&mut self, key: &ObjectKey, object: &Object, shared: &Shared, out: &mut Out) {
+        if shared.params.bug == Some(Bug::HandoverOverwrites) {
+            self.unsynced.insert(key.clone(), object.clone());
+            self.ensure_sync(shared, out);
+        } else if !self.current(key).includes(object) {
+            self.store(key, object, shared, out);
         }
     }
 
@@ -696,6 +887,15 @@ impl SimNode {
                     }
                 }
             }
+            Purpose::Handover { key, sent } => {
+                if let Some(state) = self.handovers.get_mut(&key) {
+                    state.in_flight.remove(&pending.peer);
+                    if response == Response::Replicated && state.sent == sent {
+                        state.acked.insert(pending.peer.clone());
+                    }
+                }
+                self.try_drop(&key, shared, out);
+            }
         }
     }
 
@@ -748,6 +948,10 @@ impl SimNode {
                 self.anti_entropy(shared, out);
                 out.timers.push((p.anti_entropy_us, Timer::AntiEntropy));
             }
+            Timer::Membership => {
+                self.membership_tick(shared, out);
+                out.timers.push((p.membership_us, Timer::Membership));
+            }
         }
     }
 
@@ -761,6 +965,17 @@ impl SimNode {
             match action {
                 Deferred::Send(to, payload) => out.sends.push((to, payload)),
                 Deferred::StartPut(pid) => self.start_put(pid, shared, out),
+                Deferred::Pulled {
+                    version,
+                    partition,
+                    peer,
+                } => {
+                    out.partitions_pulled += 1;
+                    self.pulled
+                        .entry((version, partition))
+                        .or_default()
+                        .insert(peer);
+                }
             }
         }
     }
@@ -794,6 +1009,11 @@ impl SimNode {
             Purpose::Forward(fid) => self.try_forward(fid, shared, out),
             Purpose::Handoff { owner, key, .. } => {
                 self.handoffs_in_flight.remove(&(owner, key));
+            }
+            Purpose::Handover { key, .. } => {
+                if let Some(state) = self.handovers.get_mut(&key) {
+                    state.in_flight.remove(&pending.peer);
+                }
             }
         }
     }
@@ -1035,6 +1255,31 @@ impl SimNode {
     }
 
     fn handoff(&mut self, shared: &Shared, out: &mut Out) {
+        // A hint for a member that left can never be handed to it: it moves
+        // into this node's own store (one local transaction), and the
+        // handover takes it to the key's replicas.
+        let orphaned: Vec<(String, ObjectKey)> = self
+            .hints
+            .keys()
+            .filter(|(owner, _)| shared.cluster.status_of(owner) == Some(MemberStatus::Left))
+            .cloned()
+            .collect();
+        for slot in orphaned {
+            let Some(hint) = self.hints.remove(&slot) else {
+                continue;
+            };
+            let key = slot.1;
+            let merged = self
+                .synced
+                .get(&key)
+                .cloned()
+                .unwrap_or_default()
+                .merge(&hint);
+            self.synced.insert(key.clone(), merged);
+            if let Some(pending) = self.unsynced.get_mut(&key) {
+                *pending = pending.merge(&hint);
+            }
+        }
         let ready: Vec<((String, ObjectKey), Object)> = self
             .hints
             .iter()
@@ -1058,6 +1303,160 @@ impl SimNode {
             let timeout = shared.params.request_timeout_us;
             self.send_request(&owner, None, request, Some((purpose, timeout)), shared, out);
         }
+    }
+
+    /// One membership tick: transfer, status, handover.
+    fn membership_tick(&mut self, shared: &Shared, out: &mut Out) {
+        let n = shared.params.n;
+        let Some(entry) = shared.cluster.members.get(&self.name) else {
+            return;
+        };
+        let version = shared.cluster.owners_version();
+        self.pulled.retain(|(v, _), _| *v >= version);
+        if let Some(next) = &shared.next {
+            let wanted = incoming(&shared.ring, next, n, &self.name);
+            if entry.ready_for < version && !wanted.is_empty() {
+                let mut done = true;
+                for p in wanted {
+                    let answered = self.pulled.get(&(version, p));
+                    for peer in shared.ring.preference_list(p, n) {
+                        if answered.is_some_and(|a| a.contains(peer)) {
+                            continue;
+                        }
+                        done = false;
+                        if let Some(j) = shared.index_of(peer) {
+                            out.sends.push((
+                                Addr::Node(j),
+                                Payload::Pull {
+                                    version,
+                                    partition: p,
+                                },
+                            ));
+                        }
+                    }
+                }
+                if done {
+                    out.membership.push(MemberAction::Ready(version));
+                }
+            }
+        }
+        let owns = shared.ring.owned_by(&self.name);
+        match entry.status {
+            MemberStatus::Joining if owns > 0 => out.membership.push(MemberAction::Up),
+            MemberStatus::Leaving if owns == 0 && self.holds_nothing(shared) => {
+                out.membership.push(MemberAction::Left)
+            }
+            _ => {}
+        }
+        self.handover(shared, out);
+    }
+
+    /// Whether a leaving node may stop: it owns nothing now or in the change
+    /// in progress, and holds no object, hint or write in flight.
+    fn holds_nothing(&self, shared: &Shared) -> bool {
+        shared
+            .next
+            .as_ref()
+            .is_none_or(|r| r.owned_by(&self.name) == 0)
+            && self.synced.is_empty()
+            && self.unsynced.is_empty()
+            && self.hints.is_empty()
+            && self.hints_unsynced.is_empty()
+            && self.puts.is_empty()
+            && self.deferred.is_empty()
+    }
+
+    fn replicates_key(&self, key: &ObjectKey, shared: &Shared) -> bool {
+        shared.replicates(&self.name, shared.placement(key).0)
+    }
+
+    /// Pushes the synced keys this node replicates in neither the current
+    /// nor the target ring to their current home replicas; a key is dropped
+    /// once all of them acknowledged it unchanged ([`Self::try_drop`]).
+    fn handover(&mut self, shared: &Shared, out: &mut Out) {
+        let held: Vec<ObjectKey> = self.handovers.keys().cloned().collect();
+        for key in held {
+            if !self.synced.contains_key(&key) || self.replicates_key(&key, shared) {
+                self.handovers.remove(&key);
+            }
+        }
+        let keys: Vec<ObjectKey> = self
+            .synced
+            .keys()
+            .filter(|k| !self.replicates_key(k, shared) && !self.unsynced.contains_key(*k))
+            .take(HANDOVER_BATCH_MAX)
+            .cloned()
+            .collect();
+        let timeout = shared.params.request_timeout_us;
+        for key in keys {
+            let Some(object) = self.synced.get(&key).cloned() else {
+                continue;
+            };
+            let fresh = self.handovers.get(&key).is_none_or(|h| h.sent != object);
+            if fresh {
+                self.handovers.insert(
+                    key.clone(),
+                    Handover {
+                        sent: object.clone(),
+                        acked: BTreeSet::new(),
+                        in_flight: BTreeSet::new(),
+                    },
+                );
+            }
+            if self.try_drop(&key, shared, out) {
+                continue;
+            }
+            let Some(state) = self.handovers.get_mut(&key) else {
+                continue;
+            };
+            for peer in shared.home(&key) {
+                if state.acked.contains(&peer) || state.in_flight.contains(&peer) {
+                    continue;
+                }
+                let Some(j) = shared.index_of(&peer) else {
+                    continue;
+                };
+                let id = out.id();
+                state.in_flight.insert(peer.clone());
+                self.pending.insert(
+                    id,
+                    Pending {
+                        peer,
+                        purpose: Purpose::Handover {
+                            key: key.clone(),
+                            sent: object.clone(),
+                        },
+                    },
+                );
+                out.timers.push((timeout, Timer::RequestTimeout(id)));
+                out.sends.push((
+                    Addr::Node(j),
+                    Payload::Handover {
+                        id,
+                        key: key.clone(),
+                        object: object.clone(),
+                    },
+                ));
+            }
+        }
+    }
+
+    /// Compare-and-delete: drops a handed-over key once every current home
+    /// replica acknowledged the object sent and the key is unchanged here.
+    fn try_drop(&mut self, key: &ObjectKey, shared: &Shared, out: &mut Out) -> bool {
+        let Some(state) = self.handovers.get(key) else {
+            return false;
+        };
+        let all_acked = shared.home(key).iter().all(|h| state.acked.contains(h));
+        let unchanged =
+            !self.unsynced.contains_key(key) && self.synced.get(key) == Some(&state.sent);
+        if !all_acked || !unchanged || self.replicates_key(key, shared) {
+            return false;
+        }
+        self.synced.remove(key);
+        self.handovers.remove(key);
+        out.keys_handed_over += 1;
+        true
     }
 
     /// Pushes the synced objects of the next partition this node replicates

@@ -11,6 +11,14 @@
 //! gets (remembering the context), puts with the context of their last get
 //! of the key, blind puts, and deletes. Values are unique (`c3-17`), so the
 //! oracle can tell every write apart.
+//!
+//! Membership: the world keeps the one [`ClusterState`] every node reads and
+//! applies the changes nodes ask for ([`MemberAction`]); on a membership
+//! tick it proposes the change [`ClusterState::proposal`] names and installs
+//! it once [`ClusterState::ready_to_install`] holds, as any node of a real
+//! cluster may. Joins and leaves come from the seed's [`MembershipPlan`] (or
+//! from tests through [`World::join`] and [`World::leave`]); a joining node
+//! is a new node with an empty store, a node that left is stopped for good.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -21,12 +29,17 @@ use rand::{Rng, SeedableRng};
 
 use crate::core::clock::{Dot, Object, VersionVector};
 use crate::core::key::ObjectKey;
+use crate::core::membership::{ClusterState, MemberStatus};
 use crate::core::message::PutRequest;
 use crate::core::ring::Ring;
 use crate::sim::check::{Invariant, Oracle, Violation};
 use crate::sim::network::{Addr, Network};
-use crate::sim::node::{ClientOutcome, OpId, Out, Params, Payload, Shared, SimNode, Timer};
-use crate::sim::{Bug, FaultKind, FaultSettings, SimConfig, SimReport, Stats};
+use crate::sim::node::{
+    ClientOutcome, MemberAction, OpId, Out, Params, Payload, Shared, SimNode, Timer,
+};
+use crate::sim::{
+    Bug, Change, FaultKind, FaultSettings, MembershipPlan, SimConfig, SimReport, Stats,
+};
 
 /// The bucket the simulated clients write to.
 pub const SIM_BUCKET: &str = "sim";
@@ -56,6 +69,7 @@ enum EventKind {
         op: OpId,
     },
     FaultTick,
+    MembershipTick,
     Heal,
     Restart {
         node: usize,
@@ -112,6 +126,10 @@ struct Client {
 pub struct World {
     config: SimConfig,
     settings: FaultSettings,
+    membership: MembershipPlan,
+    membership_fired: usize,
+    membership_us: u64,
+    gone: Vec<bool>,
     rng: StdRng,
     now: u64,
     seq: u64,
@@ -129,6 +147,7 @@ pub struct World {
     wipes: usize,
     wiped: Vec<bool>,
     faults_on: bool,
+    in_liveness: bool,
     violations: Vec<Violation>,
     client_timeout_us: u64,
     request_timeout_us: u64,
@@ -147,6 +166,15 @@ impl World {
             Ok(ring) => ring,
             Err(e) => panic!("the simulator's ring is valid by construction: {e}"),
         };
+        let members: Vec<(String, String)> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), sim_addr(i)))
+            .collect();
+        let owners: Vec<String> = (0..ring.partitions())
+            .map(|p| ring.owner(p).to_string())
+            .collect();
+        let cluster = ClusterState::bootstrap(&members, owners);
         let key_count = rng.gen_range(3..=24usize);
         let keys: Vec<ObjectKey> = (0..key_count)
             .filter_map(|i| ObjectKey::new(SIM_BUCKET, format!("k{i}").as_bytes()).ok())
@@ -164,10 +192,15 @@ impl World {
             probe_us: request_timeout_us,
             handoff_us: 2 * request_timeout_us,
             anti_entropy_us: 5 * request_timeout_us,
+            membership_us: 2 * request_timeout_us,
             sync_us_max: settings.sync_us_max,
             bug: config.bug,
         };
-        let shared = Shared::new(ring, names.clone(), params, &keys);
+        let membership_us = params.membership_us;
+        let shared = match Shared::new(cluster, names.clone(), params, &keys) {
+            Ok(shared) => shared,
+            Err(e) => panic!("the simulator's cluster state is valid by construction: {e}"),
+        };
         let mut used_incarnations = Vec::new();
         let mut nodes = Vec::new();
         for (i, name) in names.iter().enumerate() {
@@ -188,6 +221,11 @@ impl World {
             scripted: true,
             ..Client::default()
         });
+        let membership = if config.membership {
+            MembershipPlan::draw(&mut rng, config.ops)
+        } else {
+            MembershipPlan::default()
+        };
         let faults_on = settings.partition_probability > 0.0
             || settings.crash_probability > 0.0
             || settings.wipe_probability > 0.0;
@@ -201,6 +239,10 @@ impl World {
             },
             config,
             settings,
+            membership,
+            membership_fired: 0,
+            membership_us,
+            gone: vec![false; names.len()],
             rng,
             now: 0,
             seq: 0,
@@ -217,6 +259,7 @@ impl World {
             wipes: 0,
             wiped: vec![false; names.len()],
             faults_on,
+            in_liveness: false,
             violations: Vec::new(),
             client_timeout_us: 12 * request_timeout_us,
             request_timeout_us,
@@ -234,7 +277,181 @@ impl World {
             let at = world.settings.fault_tick_us;
             world.schedule(at, EventKind::FaultTick);
         }
+        world.schedule(membership_us, EventKind::MembershipTick);
         world
+    }
+
+    /// The membership changes drawn from the seed.
+    pub fn membership(&self) -> &MembershipPlan {
+        &self.membership
+    }
+
+    /// Nodes ever started (joined ones included, left ones too).
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// The cluster state all nodes read.
+    pub fn cluster(&self) -> &ClusterState {
+        &self.shared.cluster
+    }
+
+    /// Whether no membership change is in progress or waiting: no change
+    /// proposed, nobody joining or leaving, every planned change made.
+    pub fn membership_settled(&self) -> bool {
+        self.membership_fired >= self.membership.changes.len()
+            && self
+                .shared
+                .cluster
+                .owners
+                .as_ref()
+                .is_some_and(|t| t.next.is_none())
+            && self
+                .shared
+                .cluster
+                .live_members()
+                .all(|(_, e)| e.status == MemberStatus::Up)
+    }
+
+    /// Whether a node is a member that has not left.
+    fn is_member(&self, node: usize) -> bool {
+        !self.gone.get(node).copied().unwrap_or(true)
+    }
+
+    /// A new node joins: it starts empty, with a fresh incarnation, as a
+    /// joining member. Returns its index.
+    pub fn join(&mut self) -> usize {
+        let index = self.nodes.len();
+        let name = format!("n{}", index + 1);
+        let incarnation = fresh_incarnation(&mut self.rng, &mut self.used_incarnations);
+        let seed = self.rng.gen();
+        self.nodes
+            .push(SimNode::new(index, &name, incarnation, seed));
+        self.gone.push(false);
+        self.wiped.push(false);
+        self.shared.names.push(name.clone());
+        self.shared
+            .cluster
+            .set_member(&name, &sim_addr(index), MemberStatus::Joining);
+        self.shared.refresh();
+        self.stats.joins += 1;
+        let mut out = self.out();
+        self.nodes[index].boot(&self.shared, &mut out);
+        self.apply(index, out);
+        index
+    }
+
+    /// Tells a member to leave; `false` if it is not a member that is up
+    /// (in the cluster state) or fewer than N members would remain.
+    pub fn leave(&mut self, node: usize) -> bool {
+        let Some(name) = self.shared.names.get(node).cloned() else {
+            return false;
+        };
+        let staying = self
+            .shared
+            .cluster
+            .live_members()
+            .filter(|(_, e)| matches!(e.status, MemberStatus::Up | MemberStatus::Joining))
+            .count();
+        if !self.is_member(node)
+            || self.shared.cluster.status_of(&name) != Some(MemberStatus::Up)
+            || staying <= self.config.replicas
+        {
+            return false;
+        }
+        self.shared
+            .cluster
+            .set_member(&name, &sim_addr(node), MemberStatus::Leaving);
+        self.shared.refresh();
+        self.stats.leaves += 1;
+        true
+    }
+
+    fn leave_random(&mut self) {
+        let candidates: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| {
+                self.is_member(i)
+                    && self.shared.cluster.status_of(&self.nodes[i].name) == Some(MemberStatus::Up)
+            })
+            .collect();
+        let chosen = candidates.choose(&mut self.rng).copied();
+        if !chosen.is_some_and(|node| self.leave(node)) {
+            self.stats.leaves_skipped += 1;
+        }
+    }
+
+    /// Makes the planned changes whose operation count has been reached
+    /// (all of them with `all`).
+    fn fire_membership(&mut self, all: bool) {
+        while let Some(&(at, change)) = self.membership.changes.get(self.membership_fired) {
+            if !all && self.stats.ops < at {
+                break;
+            }
+            self.membership_fired += 1;
+            match change {
+                Change::Join => {
+                    self.join();
+                }
+                Change::Leave => self.leave_random(),
+            }
+        }
+    }
+
+    /// Installs the change in progress if every member is ready, and
+    /// proposes the next one if there is one (what any node may do).
+    fn advance_membership(&mut self) {
+        let n = self.config.replicas;
+        let mut changed = false;
+        if self.shared.cluster.ready_to_install(n) {
+            self.shared.cluster.install();
+            self.stats.ring_installs += 1;
+            if !self.in_liveness {
+                self.stats.ring_installs_in_safety += 1;
+            }
+            changed = true;
+        }
+        if let Some(target) = self.shared.cluster.proposal(n) {
+            self.shared.cluster.propose(target);
+            self.stats.ring_proposals += 1;
+            changed = true;
+        }
+        if changed {
+            self.shared.refresh();
+        }
+    }
+
+    fn on_member_action(&mut self, node: usize, action: MemberAction) {
+        let name = self.nodes[node].name.clone();
+        let cluster = &mut self.shared.cluster;
+        match action {
+            MemberAction::Ready(version) => {
+                let pending = cluster.owners.as_ref().is_some_and(|t| t.next.is_some());
+                if !pending || cluster.owners_version() != version {
+                    return;
+                }
+                cluster.set_ready(&name, version);
+                self.shared.refresh();
+                self.advance_membership();
+            }
+            MemberAction::Up => {
+                if cluster.status_of(&name) == Some(MemberStatus::Joining) {
+                    cluster.set_member(&name, &sim_addr(node), MemberStatus::Up);
+                    self.shared.refresh();
+                    self.advance_membership();
+                }
+            }
+            MemberAction::Left => {
+                if cluster.status_of(&name) == Some(MemberStatus::Leaving) {
+                    cluster.set_member(&name, &sim_addr(node), MemberStatus::Left);
+                    self.shared.refresh();
+                    // It stops for good: it holds nothing.
+                    self.nodes[node].crash(false);
+                    self.gone[node] = true;
+                    self.stats.nodes_left += 1;
+                    self.advance_membership();
+                }
+            }
+        }
     }
 
     /// The fault settings drawn from the seed.
@@ -333,6 +550,8 @@ impl World {
         self.next_id = out.next_id;
         self.stats.hints_delivered += out.hints_delivered;
         self.stats.read_repairs += out.read_repairs;
+        self.stats.partitions_pulled += out.partitions_pulled;
+        self.stats.keys_handed_over += out.keys_handed_over;
         for mint in &out.mints {
             self.oracle
                 .mint(&mint.key, &mint.dot, &mint.value, &mint.seen);
@@ -353,6 +572,9 @@ impl World {
         }
         for (to, payload) in out.sends {
             self.send(Addr::Node(node), to, payload);
+        }
+        for action in out.membership {
+            self.on_member_action(node, action);
         }
     }
 
@@ -396,6 +618,11 @@ impl World {
                 }
             }
             EventKind::FaultTick => self.fault_tick(),
+            EventKind::MembershipTick => {
+                self.advance_membership();
+                let tick = self.membership_us;
+                self.schedule(tick, EventKind::MembershipTick);
+            }
             EventKind::Heal => self.network.heal(),
             EventKind::Restart { node } => self.restart(node),
         }
@@ -403,6 +630,7 @@ impl World {
     }
 
     fn client_next(&mut self, client: usize) {
+        self.fire_membership(false);
         if self.stats.ops >= self.config.ops || self.clients[client].in_flight.is_some() {
             return;
         }
@@ -488,6 +716,15 @@ impl World {
                     self.stats.gets_with_siblings += 1;
                 }
                 self.oracle.observe(&flight.key, object);
+                if let Some(v) = self.oracle.check_get(&flight.key, object) {
+                    let known = self
+                        .violations
+                        .iter()
+                        .any(|k| k.invariant == v.invariant && k.key == v.key);
+                    if !known {
+                        self.violations.push(v);
+                    }
+                }
                 self.clients[client]
                     .contexts
                     .insert(flight.key.clone(), object.context().clone());
@@ -538,12 +775,13 @@ impl World {
             let lasts = self.rng.gen_range(5..40) * self.request_timeout_us;
             self.schedule(lasts, EventKind::Heal);
         }
-        let down = self.nodes.iter().filter(|n| !n.up).count();
-        let down_max = (count / 2).max(1);
+        let members = (0..count).filter(|&i| self.is_member(i)).count();
+        let down = self.members_down();
+        let down_max = (members / 2).max(1);
         if s.crash_probability > 0.0 && down < down_max && self.rng.gen_bool(s.crash_probability) {
             self.crash_random(false);
         }
-        let down = self.nodes.iter().filter(|n| !n.up).count();
+        let down = self.members_down();
         if s.wipe_probability > 0.0
             && down < down_max
             && self.wipes + 1 < self.config.write_quorum
@@ -553,6 +791,12 @@ impl World {
         }
         let tick = s.fault_tick_us;
         self.schedule(tick, EventKind::FaultTick);
+    }
+
+    fn members_down(&self) -> usize {
+        (0..self.nodes.len())
+            .filter(|&i| self.is_member(i) && !self.nodes[i].up)
+            .count()
     }
 
     fn crash_random(&mut self, wipe: bool) {
@@ -583,7 +827,7 @@ impl World {
 
     /// Starts a crashed node again; a wiped one gets a new incarnation.
     pub fn restart(&mut self, node: usize) {
-        if self.nodes[node].up {
+        if self.nodes[node].up || !self.is_member(node) {
             return;
         }
         let wiped = std::mem::take(&mut self.wiped[node]);
@@ -681,12 +925,19 @@ impl World {
     }
 
     fn converged(&self) -> bool {
-        if self
-            .nodes
-            .iter()
-            .any(|n| !n.up || n.has_unsynced() || !n.hints.is_empty())
-        {
+        if !self.membership_settled() {
             return false;
+        }
+        let members = (0..self.nodes.len()).filter(|&i| self.is_member(i));
+        for i in members {
+            let n = &self.nodes[i];
+            if !n.up || n.has_unsynced() || !n.hints.is_empty() {
+                return false;
+            }
+            // Nothing left to hand over.
+            if n.synced.keys().any(|k| !self.home(k).contains(&i)) {
+                return false;
+            }
         }
         self.keys.iter().all(|key| {
             let home = self.home(key);
@@ -699,6 +950,8 @@ impl World {
     /// faults stop, and the replicas must converge.
     pub fn run_liveness(&mut self) {
         self.faults_on = false;
+        self.in_liveness = true;
+        self.fire_membership(true);
         self.network.heal_all();
         for node in 0..self.nodes.len() {
             self.restart(node);
@@ -765,6 +1018,7 @@ impl World {
         SimReport {
             config: self.config,
             settings: self.settings,
+            membership: self.membership,
             stats: self.stats,
             violations,
         }
@@ -774,6 +1028,11 @@ impl World {
     pub fn acked(&self) -> Vec<Dot> {
         self.oracle.acked.iter().map(|a| a.dot.clone()).collect()
     }
+}
+
+/// The address a simulated node announces in the cluster state.
+fn sim_addr(index: usize) -> String {
+    format!("sim:{index}")
 }
 
 fn fresh_incarnation(rng: &mut StdRng, used: &mut Vec<u64>) -> u64 {
