@@ -359,10 +359,17 @@ fn write_toml<T: Serialize>(path: &Path, value: &T) -> Result<(), ConfigError> {
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
-    std::fs::write(path, text).map_err(|source| ConfigError::Io {
+    // Written aside and renamed over: a reader (a client while `add-node`
+    // rewrites the manifest) sees the old file or the new one, never half.
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(".new");
+    let aside = PathBuf::from(aside);
+    let io = |source| ConfigError::Io {
         path: path.to_path_buf(),
         source,
-    })
+    };
+    std::fs::write(&aside, text).map_err(io)?;
+    std::fs::rename(&aside, path).map_err(io)
 }
 
 #[cfg(test)]

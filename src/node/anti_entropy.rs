@@ -96,12 +96,31 @@ pub enum ExchangeError {
     Storage(#[from] StorageError),
 }
 
-/// One exchange of `partition` between `store` (this replica, named `here`)
-/// and `peer`.
+/// Which way an exchange moves objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Both replicas end with the merge of both (anti-entropy, pulls).
+    Both,
+    /// Only the peer gains what it lacks; nothing is merged here (a node
+    /// handing over a partition it no longer replicates).
+    PushOnly,
+}
+
+/// One exchange of `partition` between `store` (this replica) and `peer`.
 pub async fn exchange<P: Peer>(
     store: &Store<Object>,
     partition: u32,
     peer: &P,
+) -> Result<Exchange, ExchangeError> {
+    exchange_one_way(store, partition, peer, Direction::Both).await
+}
+
+/// [`exchange`], moving objects only the way `direction` says.
+pub async fn exchange_one_way<P: Peer>(
+    store: &Store<Object>,
+    partition: u32,
+    peer: &P,
+    direction: Direction,
 ) -> Result<Exchange, ExchangeError> {
     let mut report = Exchange::default();
     let local = store.merkle_tree(partition).await?;
@@ -133,7 +152,8 @@ pub async fn exchange<P: Peer>(
         // share group commits), count a change.
         let mut merges = tokio::task::JoinSet::new();
         for (key, object) in &theirs {
-            if ours.get(key).is_some_and(|o| o.includes(object)) {
+            if direction == Direction::PushOnly || ours.get(key).is_some_and(|o| o.includes(object))
+            {
                 continue;
             }
             let (store, object, key) = (store.clone(), object.clone(), key.storage_key());

@@ -571,7 +571,14 @@ impl NodeInner {
                     node: self,
                     name: replica.clone(),
                 };
-                match anti_entropy::exchange(&self.store, p, &remote).await {
+                match anti_entropy::exchange_one_way(
+                    &self.store,
+                    p,
+                    &remote,
+                    anti_entropy::Direction::PushOnly,
+                )
+                .await
+                {
                     Ok(e) => {
                         pushed_to += 1;
                         if e.pushed > 0 {
@@ -584,6 +591,9 @@ impl NodeInner {
             if pushed_to < replicas.len().min(self.manifest.write_quorum.max(1)) || pushed_to == 0 {
                 continue;
             }
+            // A new incarnation first: no dot minted from here on can
+            // repeat one minted for a key dropped below.
+            self.renew_incarnation().await?;
             let mut dropped = 0u64;
             let mut drops = tokio::task::JoinSet::new();
             for (key, object) in snapshot {
@@ -605,6 +615,7 @@ impl NodeInner {
                     dropped += 1;
                 }
             }
+
             info!(
                 partition = p,
                 keys = dropped,

@@ -96,7 +96,9 @@ pub struct Node {
 
 struct NodeInner {
     name: String,
-    replica: ReplicaId,
+    /// The replica id minting dots here; renewed after a handover drops
+    /// keys (see [`NodeInner::renew_incarnation`]).
+    replica: RwLock<ReplicaId>,
     /// Cluster-wide settings (N, R, W, Q, limits); membership comes from `view`.
     manifest: ClusterManifest,
     /// The cluster state and the rings it implies (see [`membership`]).
@@ -169,12 +171,7 @@ impl Node {
         let incarnation = match stored {
             Some(i) if !opened.fresh && opened.clean_shutdown => i,
             previous => {
-                let fresh = loop {
-                    let candidate: u64 = rand::random();
-                    if candidate != 0 && Some(candidate) != previous {
-                        break candidate;
-                    }
-                };
+                let fresh = fresh_incarnation(previous);
                 store
                     .meta_put(INCARNATION_META, fresh.to_be_bytes().to_vec())
                     .await?;
@@ -219,7 +216,7 @@ impl Node {
         let view = membership::View::new(state).map_err(NodeError::Membership)?;
         let peers: Vec<String> = view.peers(&config.name).cloned().collect();
         let inner = Arc::new(NodeInner {
-            replica: ReplicaId::new(&config.name, incarnation),
+            replica: RwLock::new(ReplicaId::new(&config.name, incarnation)),
             name: config.name.clone(),
             manifest,
             view: RwLock::new(Arc::new(view)),
@@ -1019,7 +1016,7 @@ impl NodeInner {
             value,
             w,
         } = put;
-        let replica = self.replica.clone();
+        let replica = self.replica();
         let minted = self
             .store
             .update(key.storage_key(), move |current: Option<Object>| {
@@ -1202,7 +1199,7 @@ impl NodeInner {
             partitions: view.ring.owned_by(&self.name) as u32,
             keys,
             hints,
-            incarnation: self.replica.incarnation,
+            incarnation: self.replica().incarnation,
             unreachable: self.unreachable_peers(),
             orphan_hints: self.orphan_hints.load(AtomicOrdering::Relaxed),
             read_repairs: self.read_repairs.load(AtomicOrdering::Relaxed),
@@ -1431,6 +1428,44 @@ impl NodeInner {
                 false
             }
         }
+    }
+}
+
+/// A random incarnation, never 0 and never `previous`.
+fn fresh_incarnation(previous: Option<u64>) -> u64 {
+    loop {
+        let candidate: u64 = rand::random();
+        if candidate != 0 && Some(candidate) != previous {
+            return candidate;
+        }
+    }
+}
+
+impl NodeInner {
+    /// The replica id that mints dots here now.
+    fn replica(&self) -> ReplicaId {
+        self.replica
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Draws a new incarnation (stored first, then used). A node that
+    /// dropped a key forgot its counter for it, while other replicas still
+    /// hold dots it minted; minting under the old incarnation could repeat
+    /// one of them (KV679). Under a new one it cannot.
+    async fn renew_incarnation(&self) -> Result<(), StorageError> {
+        let current = self.replica();
+        let fresh = fresh_incarnation(Some(current.incarnation));
+        self.store
+            .meta_put(INCARNATION_META, fresh.to_be_bytes().to_vec())
+            .await?;
+        info!("new replica incarnation {fresh:016x} (keys were handed over and dropped)");
+        *self
+            .replica
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = ReplicaId::new(&self.name, fresh);
+        Ok(())
     }
 }
 

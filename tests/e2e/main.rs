@@ -14,6 +14,7 @@ mod completions;
 mod data;
 mod faults;
 mod lifecycle;
+mod membership;
 mod operations;
 mod repair;
 mod ring;

@@ -1,0 +1,280 @@
+//! Join and leave with data (issue 4): `add-node` gives a sixth node its
+//! share of partitions while writers keep writing, `leave` hands them back;
+//! through both, every key written before and every write acknowledged
+//! during the changes stays readable with its value, the ring stays
+//! balanced, and in the end every key lives on exactly its N replicas.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support::{dynamo_in, poll, Cluster};
+
+/// Keys written before the changes.
+const KEYS: usize = 1000;
+/// Threads that load the keys and later check them.
+const THREADS: usize = 4;
+/// Writer threads running during the changes.
+const WRITERS: usize = 2;
+
+/// Partitions per node from `ring --json`.
+fn ownership(cluster: &Cluster) -> BTreeMap<String, u64> {
+    let ring = cluster.json(&["ring"]);
+    ring["nodes"]
+        .as_object()
+        .expect("nodes")
+        .iter()
+        .map(|(n, v)| (n.clone(), v["partitions"].as_u64().expect("a count")))
+        .collect()
+}
+
+fn statuses(cluster: &Cluster) -> BTreeMap<String, Value> {
+    cluster.json(&["status"])["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|n| (n["name"].as_str().expect("name").to_string(), n.clone()))
+        .collect()
+}
+
+/// Runs `f(i)` for `0..count` on [`THREADS`] threads.
+fn in_parallel(count: usize, f: impl Fn(usize) + Sync) {
+    std::thread::scope(|scope| {
+        for t in 0..THREADS {
+            let f = &f;
+            scope.spawn(move || {
+                for i in (t..count).step_by(THREADS) {
+                    f(i);
+                }
+            });
+        }
+    });
+}
+
+/// What one writer did: puts acknowledged, and keys of puts that failed
+/// (which may or may not have been applied).
+type Written = (Vec<(String, String)>, Vec<String>);
+
+/// Puts fresh keys until `stop`.
+fn write_until(
+    cluster: &Cluster,
+    stop: &AtomicBool,
+    mut next: impl FnMut() -> (String, String),
+) -> Written {
+    let (mut acked, mut failed) = (Vec::new(), Vec::new());
+    while !stop.load(Ordering::Relaxed) {
+        let (key, value) = next();
+        let run = dynamo_in(cluster.home(), &["put", &key, &value], None);
+        if run.code == 0 {
+            acked.push((key, value));
+        } else {
+            eprintln!("membership: {} failed: {}", run.line, run.stderr.trim());
+            failed.push(key);
+        }
+    }
+    (acked, failed)
+}
+
+/// The acknowledged writes, and how many failed puts were applied anyway
+/// (they exist, so they count among the keys every replica set holds).
+fn settle_writes(cluster: &Cluster, written: Vec<Written>) -> (Vec<(String, String)>, usize) {
+    let mut acked = Vec::new();
+    let mut unsure = 0;
+    for (ok, failed) in written {
+        acked.extend(ok);
+        unsure += failed
+            .iter()
+            .filter(|key| cluster.run(&["get", key]).code == 0)
+            .count();
+    }
+    (acked, unsure)
+}
+
+/// Every key has its value, read through random nodes.
+fn check_all(cluster: &Cluster, keys: &[(String, String)], when: &str) {
+    in_parallel(keys.len(), |i| {
+        let (key, value) = &keys[i];
+        let run = cluster.run(&["get", key]);
+        assert!(
+            run.code == 0 && run.text() == *value,
+            "{when}: {key} should be {value:?}, got exit {} {:?} {:?}",
+            run.code,
+            run.text(),
+            run.stderr
+        );
+    });
+}
+
+/// Every node settles: total keys equal N times the distinct keys (no
+/// copy left on a node that does not replicate it, none missing) and every
+/// replica set's Merkle roots agree.
+fn wait_settled(cluster: &Cluster, distinct: usize, when: &str) {
+    poll(Duration::from_secs(90), when, || {
+        let total: u64 = statuses(cluster)
+            .values()
+            .map(|s| s["keys"].as_u64().unwrap_or(0))
+            .sum();
+        let merkle = cluster.json(&["merkle"]);
+        let diverging = merkle["partitions"]
+            .as_array()
+            .expect("partitions")
+            .iter()
+            .filter(|p| p["agree"] == false)
+            .count();
+        if total == 3 * distinct as u64 && diverging == 0 {
+            Ok(())
+        } else {
+            Err(format!(
+                "{total} copies of {distinct} keys, {diverging} partitions diverge"
+            ))
+        }
+    });
+}
+
+#[test]
+fn add_node_and_leave_move_data_while_writers_run_and_lose_nothing() {
+    let cluster = Cluster::start(5);
+    let keys: Vec<(String, String)> = (0..KEYS)
+        .map(|i| (format!("m{i}"), format!("v{i}")))
+        .collect();
+    in_parallel(KEYS, |i| {
+        cluster.put(&keys[i].0, &keys[i].1, &[]);
+    });
+
+    let stop = AtomicBool::new(false);
+    let (acked, change) = std::thread::scope(|scope| {
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|w| {
+                let (cluster, stop) = (&cluster, &stop);
+                scope.spawn(move || {
+                    let mut i = 0;
+                    write_until(cluster, stop, || {
+                        i += 1;
+                        (format!("w{w}-{i}"), format!("x{w}-{i}"))
+                    })
+                })
+            })
+            .collect();
+        let added = cluster.run(&["add-node", "--json"]);
+        stop.store(true, Ordering::Relaxed);
+        let written: Vec<Written> = writers
+            .into_iter()
+            .map(|w| w.join().expect("a writer"))
+            .collect();
+        (written, added)
+    });
+    change.ok();
+    let report = change.json();
+    assert_eq!(report["node"], "n6", "{report}");
+    assert_eq!(report["outcome"], "joined", "{report}");
+    assert!(report["moved_partitions"].as_u64() > Some(0), "{report}");
+    let (acked, unsure) = settle_writes(&cluster, acked);
+    assert!(!acked.is_empty(), "the writers wrote during add-node");
+
+    let owned = ownership(&cluster);
+    assert_eq!(owned.len(), 6, "{owned:?}");
+    let (min, max) = (owned.values().min(), owned.values().max());
+    assert!(
+        max.zip(min).is_some_and(|(a, b)| a - b <= 1),
+        "unbalanced: {owned:?}"
+    );
+    let status = statuses(&cluster);
+    assert_eq!(status["n6"]["state"], "up", "{:?}", status["n6"]);
+    assert_eq!(status["n6"]["partitions"], owned["n6"]);
+    assert!(
+        status["n6"]["keys"].as_u64() > Some(0),
+        "{:?}",
+        status["n6"]
+    );
+
+    let mut all = keys.clone();
+    all.extend(acked);
+    check_all(&cluster, &all, "after add-node");
+    let mut existing = all.len() + unsure;
+    wait_settled(
+        &cluster,
+        existing,
+        "after add-node every key on its N replicas",
+    );
+
+    // Leave again, writers running.
+    let stop = AtomicBool::new(false);
+    let (acked, change) = std::thread::scope(|scope| {
+        let writer = {
+            let (cluster, stop) = (&cluster, &stop);
+            scope.spawn(move || {
+                let mut i = 0;
+                write_until(cluster, stop, || {
+                    i += 1;
+                    (format!("l-{i}"), format!("y{i}"))
+                })
+            })
+        };
+        let left = cluster.run(&["leave", "n6", "--json"]);
+        stop.store(true, Ordering::Relaxed);
+        (vec![writer.join().expect("the writer")], left)
+    });
+    let (acked, unsure) = settle_writes(&cluster, acked);
+    change.ok();
+    assert_eq!(change.json()["outcome"], "left");
+    let owned = ownership(&cluster);
+    assert_eq!(owned.len(), 5, "{owned:?}");
+    assert!(!owned.contains_key("n6"));
+    let (min, max) = (owned.values().min(), owned.values().max());
+    assert!(
+        max.zip(min).is_some_and(|(a, b)| a - b <= 1),
+        "unbalanced: {owned:?}"
+    );
+    assert!(
+        !cluster.home().join("n6").exists(),
+        "the node that left is stopped and its folder removed"
+    );
+    existing += acked.len() + unsure;
+    all.extend(acked);
+    check_all(&cluster, &all, "after leave");
+    wait_settled(
+        &cluster,
+        existing,
+        "after leave every key on its N replicas",
+    );
+}
+
+#[test]
+fn membership_changes_refuse_bad_input_and_survive_a_restart() {
+    let cluster = Cluster::start(3);
+    cluster.put("a", "1", &[]);
+    // Unknown node, a node already there, N = 3 with 3 nodes.
+    let run = cluster.run(&["leave", "n9"]);
+    run.expect_clean_error(2);
+    let run = cluster.run(&["add-node", "--name", "n2"]);
+    run.expect_clean_error(2);
+    let run = cluster.run(&["add-node", "--name", "Bad_Name"]);
+    run.expect_clean_error(2);
+    let run = cluster.run(&["leave", "n3"]);
+    assert!(
+        run.expect_clean_error(2).contains("at least 3 nodes"),
+        "{}",
+        run.stderr
+    );
+    // Add one, restart the whole cluster: the nodes come back with the
+    // ring they gossiped, not the one the manifest started with.
+    cluster.run(&["add-node", "--name", "n4"]).ok();
+    let before = ownership(&cluster);
+    assert_eq!(before.len(), 4);
+    cluster.run(&["down"]).ok();
+    cluster.up_again().ok();
+    assert_eq!(ownership(&cluster), before);
+    let status = statuses(&cluster);
+    assert_eq!(status.len(), 4);
+    assert!(status.values().all(|s| s["state"] == "up"), "{status:?}");
+    let fingerprints: std::collections::BTreeSet<String> = cluster.json(&["status"])["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|n| n["owners_version"].to_string())
+        .collect();
+    assert_eq!(fingerprints.len(), 1, "every node on one owner table");
+    cluster.expect_value("a", b"1", &[]);
+}
