@@ -44,6 +44,7 @@ use crate::core::handoff::{
     HANDOFF_IN_FLIGHT_MAX,
 };
 use crate::core::key::ObjectKey;
+use crate::core::membership::MemberStatus;
 use crate::core::message::{
     ErrorKind, ErrorReply, NodeReport, PartitionRoot, PutRequest, RepairReport, Request, Response,
     Role, MERKLE_NODES_MAX,
@@ -1307,6 +1308,12 @@ impl NodeInner {
             }
             let mut orphans = 0;
             for (owner, count) in owners {
+                if view.state.status_of(&owner) == Some(MemberStatus::Left) {
+                    // Its partitions have new replicas: take the hints in
+                    // as objects here; the handover moves them on.
+                    self.take_in_hints(&owner).await;
+                    continue;
+                }
                 if !view.addrs.contains_key(&owner) {
                     orphans += count;
                     if !logged_orphans.contains(&owner) {
@@ -1389,6 +1396,44 @@ impl NodeInner {
             }
         }
         false
+    }
+
+    /// Merges the hints held for `owner`, a member that left, into this
+    /// node's objects and deletes them (each only if unchanged).
+    async fn take_in_hints(&self, owner: &str) {
+        let mut after: Option<HintKey> = None;
+        loop {
+            let batch = match self
+                .store
+                .hints(Some(owner), after.as_ref(), HANDOFF_BATCH)
+                .await
+            {
+                Ok(b) if !b.is_empty() => b,
+                Ok(_) => return,
+                Err(e) => {
+                    warn!("handoff: reading hints for {owner}: {e}");
+                    return;
+                }
+            };
+            let count = batch.len();
+            after = batch.last().map(|(h, _)| h.clone());
+            for (hint, object) in batch {
+                let Some(key) = ObjectKey::from_storage_key(&hint.key) else {
+                    continue;
+                };
+                if !matches!(
+                    self.replicate(key, object.clone(), None).await,
+                    Response::Replicated
+                ) {
+                    return;
+                }
+                if let Err(e) = self.store.delete_hint_if_unchanged(&hint, object).await {
+                    warn!("handoff: deleting a hint taken in: {e}");
+                    return;
+                }
+            }
+            info!(owner, hints = count, "took in hints for a node that left");
+        }
     }
 
     /// Hands one hint to its owner; true when the owner took it.
