@@ -624,6 +624,7 @@ impl Client {
             let request = Request::LeafObjects {
                 partition,
                 leaf,
+                last_leaf: leaf,
                 after,
             };
             match self.call(node, request).await? {

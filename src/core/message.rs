@@ -115,12 +115,16 @@ pub enum Request {
         nodes: Vec<NodeId>,
     },
     /// Node → node (anti-entropy), or client (`merkle diff`): one page of the
-    /// objects in one Merkle leaf of a partition, after the storage key `after`.
+    /// objects in the Merkle leaves `leaf..=last_leaf` of a partition (a run
+    /// of neighbouring leaves is contiguous on the ring), after the storage
+    /// key `after`.
     LeafObjects {
         /// The partition.
         partition: u32,
-        /// The leaf (`0..1024`).
+        /// The first leaf (`0..1024`).
         leaf: u32,
+        /// The last leaf, `leaf..1024`.
+        last_leaf: u32,
         /// Where the previous page ended.
         after: Option<Vec<u8>>,
     },
@@ -353,6 +357,7 @@ mod tests {
         let leaf = Request::LeafObjects {
             partition: 0,
             leaf: 0,
+            last_leaf: 0,
             after: None,
         };
         assert!(leaf.allowed_from(Role::Node) && leaf.allowed_from(Role::Client));

@@ -33,6 +33,9 @@ pub const PARTITION_PAUSE: Duration = Duration::from_millis(200);
 /// Time between the starts of two background rounds (the first one waits
 /// this long after the node starts).
 pub const ROUND_INTERVAL: Duration = Duration::from_secs(60);
+/// Most leaves fetched as one run (a sixteenth of a partition: bounds the
+/// objects an exchange holds in memory at once).
+pub const RUN_LEAVES_MAX: u32 = 64;
 /// Most entries of one leaf page.
 pub const LEAF_PAGE_ENTRIES: usize = 1000;
 /// Stored bytes after which a leaf page ends (objects are at most 6 MiB and
@@ -142,12 +145,11 @@ pub async fn exchange_one_way<P: Peer>(
         report.hashes += remote.len() as u64;
         walk.on_hashes(&local, &remote);
     }
-    let leaves: Vec<usize> = walk.differing_leaves().collect();
+    let leaves: Vec<u32> = walk.differing_leaves().map(|l| l as u32).collect();
     report.differing_leaves = leaves.len();
-    for leaf in leaves {
-        let leaf = leaf as u32;
-        let theirs = remote_leaf(peer, partition, leaf, &mut report).await?;
-        let ours = local_leaf(store, partition, leaf).await?;
+    for run in leaf_runs(&leaves) {
+        let theirs = remote_leaf(peer, partition, run, &mut report).await?;
+        let ours = local_run(store, partition, run).await?;
         // Theirs into ours: merge (all of the leaf at once, so the merges
         // share group commits), count a change.
         let mut merges = tokio::task::JoinSet::new();
@@ -202,10 +204,26 @@ fn unexpected<P: Peer>(peer: &P, response: &Response) -> String {
     format!("{} answered {response:?}", peer.name())
 }
 
+/// Consecutive leaves grouped into runs of at most [`RUN_LEAVES_MAX`], so
+/// that one request fetches many neighbouring leaves (a replica that lacks
+/// a whole partition differs in every leaf).
+fn leaf_runs(leaves: &[u32]) -> Vec<(u32, u32)> {
+    let mut runs: Vec<(u32, u32)> = Vec::new();
+    for &leaf in leaves {
+        match runs.last_mut() {
+            Some((first, last)) if *last + 1 == leaf && leaf - *first < RUN_LEAVES_MAX => {
+                *last = leaf
+            }
+            _ => runs.push((leaf, leaf)),
+        }
+    }
+    runs
+}
+
 async fn remote_leaf<P: Peer>(
     peer: &P,
     partition: u32,
-    leaf: u32,
+    (leaf, last_leaf): (u32, u32),
     report: &mut Exchange,
 ) -> Result<BTreeMap<ObjectKey, Object>, ExchangeError> {
     let mut out = BTreeMap::new();
@@ -214,6 +232,7 @@ async fn remote_leaf<P: Peer>(
         let request = Request::LeafObjects {
             partition,
             leaf,
+            last_leaf,
             after,
         };
         match counted(peer, request, report).await {
@@ -236,11 +255,20 @@ pub async fn local_leaf(
     partition: u32,
     leaf: u32,
 ) -> Result<BTreeMap<ObjectKey, Object>, StorageError> {
+    local_run(store, partition, (leaf, leaf)).await
+}
+
+/// Every object this store holds in the leaves `first..=last` of a partition.
+async fn local_run(
+    store: &Store<Object>,
+    partition: u32,
+    leaves: (u32, u32),
+) -> Result<BTreeMap<ObjectKey, Object>, StorageError> {
     let mut out = BTreeMap::new();
     let mut after = None;
     loop {
         let page = store
-            .leaf_entries(partition, leaf, after, LEAF_PAGE_ENTRIES, LEAF_PAGE_BYTES)
+            .leaf_run_entries(partition, leaves, after, LEAF_PAGE_ENTRIES, LEAF_PAGE_BYTES)
             .await?;
         for (key, object, _) in page.entries {
             if let Some(key) = ObjectKey::from_storage_key(&key) {
@@ -264,15 +292,15 @@ pub async fn answer_hashes(
     Ok(crate::core::merkle::answer(&tree, nodes))
 }
 
-/// Answers a [`Request::LeafObjects`]: one page of the leaf.
+/// Answers a [`Request::LeafObjects`]: one page of the run of leaves.
 pub async fn answer_leaf(
     store: &Store<Object>,
     partition: u32,
-    leaf: u32,
+    leaves: (u32, u32),
     after: Option<Vec<u8>>,
 ) -> Result<Response, StorageError> {
     let page = store
-        .leaf_entries(partition, leaf, after, LEAF_PAGE_ENTRIES, LEAF_PAGE_BYTES)
+        .leaf_run_entries(partition, leaves, after, LEAF_PAGE_ENTRIES, LEAF_PAGE_BYTES)
         .await?;
     let entries = page
         .entries
@@ -293,6 +321,20 @@ pub fn valid_leaf(leaf: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn neighbouring_leaves_make_runs_of_bounded_length() {
+        assert_eq!(leaf_runs(&[]), vec![]);
+        assert_eq!(
+            leaf_runs(&[3, 4, 5, 9, 11, 12]),
+            vec![(3, 5), (9, 9), (11, 12)]
+        );
+        let all: Vec<u32> = (0..1024).collect();
+        let runs = leaf_runs(&all);
+        assert_eq!(runs.len(), 16);
+        assert_eq!(runs[0], (0, 63));
+        assert_eq!(runs[15], (960, 1023));
+    }
     use crate::core::clock::{ReplicaId, VersionVector};
     use crate::core::merkle::DEPTH;
 
@@ -317,8 +359,9 @@ mod tests {
                 Request::LeafObjects {
                     partition,
                     leaf,
+                    last_leaf,
                     after,
-                } => answer_leaf(store, partition, leaf, after).await,
+                } => answer_leaf(store, partition, (leaf, last_leaf), after).await,
                 Request::Replicate { key, object, .. } => store
                     .update(key.storage_key(), move |c: Option<Object>| {
                         (Some(c.map_or(object.clone(), |c| c.merge(&object))), ())

@@ -349,15 +349,19 @@ impl NodeInner {
             Request::LeafObjects {
                 partition,
                 leaf,
+                last_leaf,
                 after,
             } => {
-                if partition >= self.manifest.partitions || !anti_entropy::valid_leaf(leaf) {
+                if partition >= self.manifest.partitions
+                    || !anti_entropy::valid_leaf(last_leaf)
+                    || leaf > last_leaf
+                {
                     return Response::error(
                         ErrorKind::InvalidInput,
-                        format!("no leaf {leaf} of partition {partition}"),
+                        format!("no leaves {leaf}..={last_leaf} of partition {partition}"),
                     );
                 }
-                anti_entropy::answer_leaf(&self.store, partition, leaf, after)
+                anti_entropy::answer_leaf(&self.store, partition, (leaf, last_leaf), after)
                     .await
                     .unwrap_or_else(storage_failure)
             }

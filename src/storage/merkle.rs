@@ -280,11 +280,12 @@ pub(crate) fn leaf_keys(
     txn: &redb::ReadTransaction,
     layout: MerkleLayout,
     partition: u32,
-    leaf: u32,
+    (first_leaf, last_leaf): (u32, u32),
     after: Option<&[u8]>,
     limit: usize,
 ) -> Result<Vec<Vec<u8>>, redb::Error> {
-    let (first, last) = layout.leaf_range(partition, leaf);
+    let (first, _) = layout.leaf_range(partition, first_leaf);
+    let (_, last) = layout.leaf_range(partition, last_leaf.max(first_leaf));
     let start = match after {
         Some(key) => Bound::Excluded(position_key(MerkleLayout::position(key), key)),
         None => Bound::Included(first.to_be_bytes().to_vec()),

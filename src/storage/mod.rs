@@ -786,6 +786,20 @@ where
         limit: usize,
         bytes_max: usize,
     ) -> Result<LeafPage<V>, StorageError> {
+        self.leaf_run_entries(partition, (leaf, leaf), after, limit, bytes_max)
+            .await
+    }
+
+    /// [`Store::leaf_entries`] over the run of leaves `first..=last` (one
+    /// contiguous stretch of the ring).
+    pub async fn leaf_run_entries(
+        &self,
+        partition: u32,
+        leaves: (u32, u32),
+        after: Option<Vec<u8>>,
+        limit: usize,
+        bytes_max: usize,
+    ) -> Result<LeafPage<V>, StorageError> {
         let limit = limit.clamp(1, SCAN_ENTRIES_MAX);
         let path = self.inner.path.clone();
         let layout = self.inner.layout;
@@ -794,7 +808,7 @@ where
             let txn = db.begin_read().map_err(|e| redb_error(e.into()))?;
             // One more than asked, to know whether another page follows.
             let keys =
-                merkle::leaf_keys(&txn, layout, partition, leaf, after.as_deref(), limit + 1)
+                merkle::leaf_keys(&txn, layout, partition, leaves, after.as_deref(), limit + 1)
                     .map_err(redb_error)?;
             let objects = txn.open_table(OBJECTS).map_err(|e| redb_error(e.into()))?;
             let mut entries = Vec::new();
