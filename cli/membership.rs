@@ -173,7 +173,10 @@ pub async fn leave(home: &Home, args: &LeaveArgs) -> anyhow::Result<ExitCode> {
             break;
         }
     }
-    let final_state = final_state.unwrap_or(client.cluster_state(&name).await?);
+    let final_state = match final_state {
+        Some(state) => state,
+        None => client.cluster_state(&name).await?,
+    };
     let ring = final_state.ring().map_err(|e| exit::error(e.to_string()))?;
     cluster.stop(&name)?;
     let mut manifest = cluster.manifest().clone();
