@@ -3,9 +3,11 @@
 //!
 //! Requests are tagged with who may send them: `Get`, `Put`, `Status`,
 //! `Explain`, the fault-injection requests `Partition` and `Heal` and the
-//! admin requests `MerkleRoots` and `Repair` need the client certificate;
-//! `Coordinate`, `Replicate`, `Read`, `Ping` and `MerkleHashes` need a node
-//! certificate; `LeafObjects` (anti-entropy, `merkle diff`) either.
+//! admin requests `MerkleRoots`, `Repair` and `Leave` need the client
+//! certificate; `Coordinate`, `Replicate`, `Read`, `Ping`, `MerkleHashes`
+//! and the tombstone checks need a node certificate; `LeafObjects`
+//! (anti-entropy, `merkle diff`) and `Gossip` either (a client's gossip
+//! only reads the state: the node does not merge it).
 //! [`Request::allowed_from`] is the check. The transport wraps
 //! each message in a frame with a request id; the enum itself is the
 //! versioned wire format (the version is in the ALPN string).
