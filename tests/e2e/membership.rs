@@ -278,3 +278,116 @@ fn membership_changes_refuse_bad_input_and_survive_a_restart() {
     assert_eq!(fingerprints.len(), 1, "every node on one owner table");
     cluster.expect_value("a", b"1", &[]);
 }
+
+/// A node process started by a test; killed when dropped.
+struct Foreground(std::process::Child);
+
+impl Drop for Foreground {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_node_configured_with_seeds_joins_from_elsewhere_without_being_in_the_manifest() {
+    use dynamo::config::{ClusterManifest, MemberEntry, NodeConfig, StorageConfig, TlsPaths};
+    use dynamo::net::tls::{ClusterCa, Identity};
+
+    let cluster = Cluster::start(5);
+    let keys: Vec<(String, String)> = (0..200)
+        .map(|i| (format!("s{i}"), format!("v{i}")))
+        .collect();
+    in_parallel(keys.len(), |i| {
+        cluster.put(&keys[i].0, &keys[i].1, &[]);
+    });
+
+    // "Another host": a folder outside the home with the manifest, the CA
+    // certificate, and a certificate the operator issued for n7.
+    let host = cluster.scratch("host2");
+    std::fs::create_dir_all(&host).expect("a folder");
+    let read = |name: &str| std::fs::read_to_string(cluster.home().join(name)).expect(name);
+    let ca = ClusterCa {
+        cert_pem: read("ca.pem"),
+        key_pem: read("ca.key"),
+    };
+    let issued = ca
+        .issue(&Identity::Node("n7".into()))
+        .expect("a certificate");
+    std::fs::write(host.join("ca.pem"), &ca.cert_pem).expect("write");
+    std::fs::write(host.join("node.pem"), &issued.cert_pem).expect("write");
+    std::fs::write(host.join("node.key"), &issued.key_pem).expect("write");
+    std::fs::copy(
+        cluster.home().join("cluster.toml"),
+        host.join("cluster.toml"),
+    )
+    .expect("copy");
+    let manifest = ClusterManifest::load(&host.join("cluster.toml")).expect("the manifest");
+    let seed = manifest.member("n2").expect("n2").clone();
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("a free port");
+    let config = NodeConfig {
+        name: "n7".into(),
+        listen: port,
+        data_dir: "data".into(),
+        log_file: Some("node.log".into()),
+        cluster: "cluster.toml".into(),
+        tls: TlsPaths {
+            ca_cert: "ca.pem".into(),
+            cert: "node.pem".into(),
+            key: "node.key".into(),
+        },
+        storage: StorageConfig::default(),
+        request_timeout_ms: 2000,
+        runtime_threads: 1,
+        tombstone_grace_ms: 60_000,
+        seeds: vec![MemberEntry {
+            name: seed.name.clone(),
+            addr: seed.addr,
+        }],
+    };
+    config.save(&host.join("node.toml")).expect("node.toml");
+    let _n7 = Foreground(
+        cluster
+            .command(&[
+                "node",
+                "--config",
+                &host.join("node.toml").to_string_lossy(),
+            ])
+            .current_dir(&host)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("dynamo node"),
+    );
+
+    // The members (which still know n7 only by gossip) give it its share:
+    // with six owners, n1..n5 keep 54 of the 64 partitions, and once the
+    // handover is over they hold fewer than all 3 x 200 copies.
+    let held_elsewhere = poll(Duration::from_secs(90), "n7 joins through its seed", || {
+        let status = statuses(&cluster);
+        let owned: u64 = status
+            .values()
+            .map(|s| s["partitions"].as_u64().unwrap_or(0))
+            .sum();
+        let busy = status
+            .values()
+            .any(|s| s.get("incoming").is_some() || s["handover_partitions"].as_u64() != Some(0));
+        let keys: u64 = status
+            .values()
+            .map(|s| s["keys"].as_u64().unwrap_or(0))
+            .sum();
+        if owned == 54 && !busy {
+            Ok(keys)
+        } else {
+            Err(format!("n1..n5 own {owned} partitions, busy {busy}"))
+        }
+    });
+    assert!(
+        held_elsewhere < 600,
+        "n7 should hold some of the 600 copies; n1..n5 hold {held_elsewhere}"
+    );
+    check_all(&cluster, &keys, "after n7 joined");
+}
