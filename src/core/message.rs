@@ -142,6 +142,14 @@ pub enum Request {
         /// The partitions.
         partitions: Vec<u32>,
     },
+    /// Node → node (anti-entropy, handover): merge each object into this
+    /// replica, like one `Replicate` (no hint) per entry; at most
+    /// [`REPLICATE_BATCH_MAX`] entries. Answered `Replicated` once all are
+    /// stored.
+    ReplicateMany {
+        /// The objects, each with its key.
+        entries: Vec<(ObjectKey, Object)>,
+    },
     /// Gossip: the sender's cluster state; the answer is the receiver's
     /// state after merging it. A client sends an empty state to read it.
     Gossip(Box<ClusterState>),
@@ -149,6 +157,9 @@ pub enum Request {
     /// partitions away, then marks itself left (`dynamo leave`).
     Leave,
 }
+
+/// Most objects one [`Request::ReplicateMany`] may carry.
+pub const REPLICATE_BATCH_MAX: usize = 256;
 
 /// Most tree nodes one [`Request::MerkleHashes`] may ask for (a whole level
 /// of leaves).
@@ -205,7 +216,8 @@ impl Request {
             | Request::Ping
             | Request::MerkleHashes { .. }
             | Request::TombstoneCheck { .. }
-            | Request::TombstoneDrop { .. } => role == Role::Node,
+            | Request::TombstoneDrop { .. }
+            | Request::ReplicateMany { .. } => role == Role::Node,
             Request::LeafObjects { .. } | Request::Gossip(_) => true,
         }
     }
@@ -343,15 +355,20 @@ mod tests {
 
     #[test]
     fn merkle_requests_need_the_right_certificate() {
-        let hashes = Request::MerkleHashes {
-            partition: 0,
-            nodes: vec![NodeId::ROOT],
-        };
-        assert!(hashes.allowed_from(Role::Node));
-        assert!(!hashes.allowed_from(Role::Client));
+        for peer_only in [
+            Request::MerkleHashes {
+                partition: 0,
+                nodes: vec![NodeId::ROOT],
+            },
+            Request::ReplicateMany { entries: vec![] },
+        ] {
+            assert!(peer_only.allowed_from(Role::Node));
+            assert!(!peer_only.allowed_from(Role::Client), "{peer_only:?}");
+        }
         for admin in [
             Request::MerkleRoots { partition: None },
             Request::Repair { partitions: vec![] },
+            Request::Leave,
         ] {
             assert!(admin.allowed_from(Role::Client));
             assert!(!admin.allowed_from(Role::Node), "{admin:?}");
@@ -363,5 +380,7 @@ mod tests {
             after: None,
         };
         assert!(leaf.allowed_from(Role::Node) && leaf.allowed_from(Role::Client));
+        let gossip = Request::Gossip(Box::default());
+        assert!(gossip.allowed_from(Role::Node) && gossip.allowed_from(Role::Client));
     }
 }

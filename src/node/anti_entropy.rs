@@ -23,7 +23,7 @@ use serde::Serialize;
 use crate::core::clock::Object;
 use crate::core::key::ObjectKey;
 use crate::core::merkle::{DiffWalk, Digest, NodeId, LEAVES};
-use crate::core::message::{Request, Response, MERKLE_NODES_MAX};
+use crate::core::message::{Request, Response, MERKLE_NODES_MAX, REPLICATE_BATCH_MAX};
 use crate::storage::{StorageError, Store};
 
 /// Exchanges one node runs at once (background and `dynamo repair` share it).
@@ -180,24 +180,41 @@ pub async fn exchange_one_way<P: Peer>(
                 Err(e) => return Err(ExchangeError::Peer(format!("a merge task failed: {e}"))),
             }
         }
-        // Ours to them: whatever they lack.
-        for (key, object) in ours {
-            if theirs.get(&key).is_some_and(|t| t.includes(&object)) {
-                continue;
-            }
-            let request = Request::Replicate {
-                key,
-                object,
-                hint_for: None,
-            };
-            match counted(peer, request, &mut report).await {
-                Ok(Response::Replicated) => report.pushed += 1,
-                Ok(other) => return Err(ExchangeError::Peer(unexpected(peer, &other))),
-                Err(e) => return Err(ExchangeError::Peer(e)),
+        // Ours to them: whatever they lack, in batches.
+        let mut batch = Vec::new();
+        let mut batch_bytes = 0;
+        let mut lacking = ours
+            .into_iter()
+            .filter(|(key, object)| !theirs.get(key).is_some_and(|t| t.includes(object)))
+            .peekable();
+        while let Some((key, object)) = lacking.next() {
+            batch_bytes += object.value_bytes() + key.storage_key().len();
+            batch.push((key, object));
+            let full = batch.len() >= REPLICATE_BATCH_MAX || batch_bytes >= LEAF_PAGE_BYTES;
+            if full || lacking.peek().is_none() {
+                push(peer, std::mem::take(&mut batch), &mut report).await?;
+                batch_bytes = 0;
             }
         }
     }
     Ok(report)
+}
+
+/// Sends the peer one batch of objects it lacks.
+async fn push<P: Peer>(
+    peer: &P,
+    entries: Vec<(ObjectKey, Object)>,
+    report: &mut Exchange,
+) -> Result<(), ExchangeError> {
+    let count = entries.len() as u64;
+    match counted(peer, Request::ReplicateMany { entries }, report).await {
+        Ok(Response::Replicated) => {
+            report.pushed += count;
+            Ok(())
+        }
+        Ok(other) => Err(ExchangeError::Peer(unexpected(peer, &other))),
+        Err(e) => Err(ExchangeError::Peer(e)),
+    }
 }
 
 fn unexpected<P: Peer>(peer: &P, response: &Response) -> String {
@@ -362,12 +379,20 @@ mod tests {
                     last_leaf,
                     after,
                 } => answer_leaf(store, partition, (leaf, last_leaf), after).await,
-                Request::Replicate { key, object, .. } => store
-                    .update(key.storage_key(), move |c: Option<Object>| {
-                        (Some(c.map_or(object.clone(), |c| c.merge(&object))), ())
-                    })
-                    .await
-                    .map(|()| Response::Replicated),
+                Request::ReplicateMany { entries } => {
+                    let mut result = Ok(Response::Replicated);
+                    for (key, object) in entries {
+                        if let Err(e) = store
+                            .update(key.storage_key(), move |c: Option<Object>| {
+                                (Some(c.map_or(object.clone(), |c| c.merge(&object))), ())
+                            })
+                            .await
+                        {
+                            result = Err(e);
+                        }
+                    }
+                    result
+                }
                 other => return Err(format!("unexpected {other:?}")),
             };
             result.map_err(|e| e.to_string())

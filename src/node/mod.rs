@@ -47,7 +47,7 @@ use crate::core::key::ObjectKey;
 use crate::core::membership::MemberStatus;
 use crate::core::message::{
     ErrorKind, ErrorReply, NodeReport, PartitionRoot, PutRequest, RepairReport, Request, Response,
-    Role, MERKLE_NODES_MAX,
+    Role, MERKLE_NODES_MAX, REPLICATE_BATCH_MAX,
 };
 use crate::net::tls::{self, Credentials, Identity};
 use crate::net::transport::{self, Handler, RpcClient, TransportErrorKind};
@@ -325,6 +325,7 @@ impl NodeInner {
                 object,
                 hint_for,
             } => self.replicate(key, object, hint_for).await,
+            Request::ReplicateMany { entries } => self.replicate_many(entries).await,
             Request::Read { key } => match self.read_local(&key).await {
                 Ok(object) => Response::Replica(object),
                 Err(e) => storage_failure(e),
@@ -1146,6 +1147,31 @@ impl NodeInner {
 
     /// Merges `object` into this node's replica, or, with `hint_for` naming
     /// another node, into the hint kept for that node.
+    /// [`Request::ReplicateMany`]: every entry merged at once (they share
+    /// group commits); `Replicated` only if all were stored.
+    async fn replicate_many(self: &Arc<Self>, entries: Vec<(ObjectKey, Object)>) -> Response {
+        if entries.len() > REPLICATE_BATCH_MAX {
+            return Response::error(
+                ErrorKind::InvalidInput,
+                format!("more than {REPLICATE_BATCH_MAX} objects in one batch"),
+            );
+        }
+        let mut merges = tokio::task::JoinSet::new();
+        for (key, object) in entries {
+            let node = self.clone();
+            merges.spawn(async move { node.replicate(key, object, None).await });
+        }
+        let mut answer = Response::Replicated;
+        while let Some(done) = merges.join_next().await {
+            match done {
+                Ok(Response::Replicated) => {}
+                Ok(failed) => answer = failed,
+                Err(e) => answer = Response::error(ErrorKind::Internal, e.to_string()),
+            }
+        }
+        answer
+    }
+
     async fn replicate(
         &self,
         key: ObjectKey,
