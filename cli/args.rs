@@ -166,6 +166,10 @@ pub struct LeaveArgs {
     /// The node's name, as in `dynamo status`
     #[arg(value_name = "NODE")]
     pub node: String,
+    /// The node is down for good: the others take its partitions from the
+    /// surviving replicas (its folder is kept)
+    #[arg(long)]
+    pub force: bool,
     /// Print one JSON document instead of text
     #[arg(long)]
     pub json: bool,

@@ -10,7 +10,9 @@
 //! and every node routes with the same ring and holds nothing it does not
 //! replicate. `leave` asks the node to leave, waits until it has handed
 //! everything over and says it has left, then stops it, removes it from the
-//! manifest and deletes its folder.
+//! manifest and deletes its folder. `leave --force` removes a node that is
+//! down for good: a running node marks it removed and the others pull its
+//! partitions from the surviving replicas (its folder is kept).
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
@@ -133,9 +135,13 @@ pub async fn leave(home: &Home, args: &LeaveArgs) -> anyhow::Result<ExitCode> {
     let cluster = DevCluster::open(home)?;
     let name = args.node.clone();
     cluster.check_node(&name)?;
+    if args.force {
+        return remove(home, &cluster, args).await;
+    }
     if cluster.running(&name).is_none() {
         return Err(exit::error(format!(
-            "{name} is not running: start it (`dynamo start {name}`) so it can hand its data over"
+            "{name} is not running: start it (`dynamo start {name}`) so it can hand its data \
+             over, or if it is lost for good, `dynamo leave --force {name}`"
         )));
     }
     let client = up::connect(&cluster)?;
@@ -195,6 +201,76 @@ pub async fn leave(home: &Home, args: &LeaveArgs) -> anyhow::Result<ExitCode> {
                 .map(|a| a.to_string())
                 .unwrap_or_default(),
             outcome: "left",
+            moved_partitions: owned_before,
+            ownership: ownership(&ring),
+            keys: 0,
+            seconds: started.elapsed().as_secs_f64(),
+        },
+        args.json,
+    )
+}
+
+/// `dynamo leave --force NODE`: NODE is down for good; a running node marks
+/// it removed, the others pull its partitions from the surviving replicas,
+/// and it is marked left. The manifest forgets it; its folder stays.
+async fn remove(home: &Home, cluster: &DevCluster, args: &LeaveArgs) -> anyhow::Result<ExitCode> {
+    let name = args.node.clone();
+    if cluster.running(&name).is_some() {
+        return Err(exit::usage(format!(
+            "{name} is running: let it hand its data over with `dynamo leave {name}`, or stop it \
+             first if it is really lost"
+        )));
+    }
+    let client = up::connect(cluster)?;
+    let (via, before) = any_state(cluster, &client).await?;
+    let owned_before = before
+        .ring()
+        .map_err(|e| exit::error(e.to_string()))?
+        .owned_by(&name);
+    let started = Instant::now();
+    client.remove(&via, &name).await.map_err(|e| match e {
+        dynamo::client::ClientError::InvalidInput(m) => exit::usage(m),
+        other => other.into(),
+    })?;
+    output::note(format!(
+        "removing {name}: its {owned_before} partitions move to the others"
+    ));
+    let gone = |statuses: &[NodeStatus]| {
+        let first = statuses.first()?;
+        (settled(statuses) && first.report.owners_version > before.owners_version()).then_some(())
+    };
+    if let Err(e) = wait(cluster, &client, &mut [], gone).await {
+        return Err(exit::error(format!(
+            "{name} is not removed yet: {e} (the nodes keep trying)"
+        )));
+    }
+    let state = loop {
+        let (_, state) = any_state(cluster, &client).await?;
+        if state.status_of(&name) == Some(dynamo::core::membership::MemberStatus::Left) {
+            break state;
+        }
+        if started.elapsed() >= CHANGE_TIMEOUT {
+            return Err(exit::error(format!("{name} was not marked left in time")));
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    };
+    let ring = state.ring().map_err(|e| exit::error(e.to_string()))?;
+    let mut manifest = cluster.manifest().clone();
+    manifest.nodes.retain(|m| m.name != name);
+    manifest.owners = Some(owners_of(&ring));
+    manifest.save(&home.manifest())?;
+    output::note(format!(
+        "{name}'s folder is kept: {}",
+        home.node_dir(&name).display()
+    ));
+    report(
+        ChangeReport {
+            addr: cluster
+                .addr(&name)
+                .map(|a| a.to_string())
+                .unwrap_or_default(),
+            node: name,
+            outcome: "removed",
             moved_partitions: owned_before,
             ownership: ownership(&ring),
             keys: 0,

@@ -132,6 +132,7 @@ Register-ArgumentCompleter -Native -CommandName 'dynamo' -ScriptBlock {
         }
         'dynamo;leave' {
             [CompletionResult]::new('--home', '--home', [CompletionResultType]::ParameterName, 'The cluster home made by `dynamo up` [default: $XDG_DATA_HOME/dynamo/cluster, else ~/.local/share/dynamo/cluster]')
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'The node is down for good: the others take its partitions from the surviving replicas (its folder is kept)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document instead of text')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')

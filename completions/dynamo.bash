@@ -765,7 +765,7 @@ _dynamo() {
             return 0
             ;;
         dynamo__subcmd__leave)
-            opts="-h -V --json --home --help --version"
+            opts="-h -V --force --json --home --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

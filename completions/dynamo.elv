@@ -121,6 +121,7 @@ set edit:completion:arg-completer[dynamo] = {|@words|
         }
         &'dynamo;leave'= {
             cand --home 'The cluster home made by `dynamo up` [default: $XDG_DATA_HOME/dynamo/cluster, else ~/.local/share/dynamo/cluster]'
+            cand --force 'The node is down for good: the others take its partitions from the surviving replicas (its folder is kept)'
             cand --json 'Print one JSON document instead of text'
             cand -h 'Print help'
             cand --help 'Print help'

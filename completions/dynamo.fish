@@ -89,6 +89,7 @@ complete -c dynamo -n "__fish_dynamo_using_subcommand add-node" -l json -d 'Prin
 complete -c dynamo -n "__fish_dynamo_using_subcommand add-node" -s h -l help -d 'Print help'
 complete -c dynamo -n "__fish_dynamo_using_subcommand add-node" -s V -l version -d 'Print version'
 complete -c dynamo -n "__fish_dynamo_using_subcommand leave" -l home -d 'The cluster home made by `dynamo up` [default: $XDG_DATA_HOME/dynamo/cluster, else ~/.local/share/dynamo/cluster]' -r -F
+complete -c dynamo -n "__fish_dynamo_using_subcommand leave" -l force -d 'The node is down for good: the others take its partitions from the surviving replicas (its folder is kept)'
 complete -c dynamo -n "__fish_dynamo_using_subcommand leave" -l json -d 'Print one JSON document instead of text'
 complete -c dynamo -n "__fish_dynamo_using_subcommand leave" -s h -l help -d 'Print help'
 complete -c dynamo -n "__fish_dynamo_using_subcommand leave" -s V -l version -d 'Print version'

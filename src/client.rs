@@ -554,6 +554,17 @@ impl Client {
         }
     }
 
+    /// Asks node `via` to remove `node`, a member down for good.
+    pub async fn remove(&self, via: &str, node: &str) -> Result<(), ClientError> {
+        let request = Request::Remove {
+            node: node.to_string(),
+        };
+        match self.call(via, request).await? {
+            Response::Done => Ok(()),
+            other => Err(Self::answer_error(via, other)),
+        }
+    }
+
     /// One node's status.
     pub async fn status(&self, node: &str) -> Result<NodeStatus, ClientError> {
         let resp = self.call(node, Request::Status).await?;

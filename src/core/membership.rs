@@ -48,6 +48,10 @@ pub enum MemberStatus {
     Leaving,
     /// Gone; kept so that the departure spreads and is not undone.
     Left,
+    /// Dead for good and being removed by the others (`dynamo leave
+    /// --force`): its partitions move to the others, pulled from the
+    /// surviving replicas; then any node marks it left.
+    Removed,
 }
 
 /// One member as the cluster knows it.
@@ -72,6 +76,7 @@ impl MemberEntry {
             MemberStatus::Up => "up",
             MemberStatus::Leaving => "leaving",
             MemberStatus::Left => "left",
+            MemberStatus::Removed => "removed",
         }
     }
 }
@@ -224,10 +229,9 @@ impl ClusterState {
         {
             plan_add(&current, name, n).ok()?
         } else {
-            let (name, _) = self
-                .members
-                .iter()
-                .find(|(name, e)| e.status == MemberStatus::Leaving && owns(name))?;
+            let (name, _) = self.members.iter().find(|(name, e)| {
+                matches!(e.status, MemberStatus::Leaving | MemberStatus::Removed) && owns(name)
+            })?;
             plan_remove(&current, name, n).ok()?
         };
         let target: Vec<String> = (0..plan.after.partitions())
@@ -262,6 +266,51 @@ impl ClusterState {
         self.live_members().all(|(name, e)| {
             e.ready_for >= table.version || incoming(&current, &next, n, name).is_empty()
         })
+    }
+
+    /// Whether the change in progress must be abandoned: its target gives
+    /// partitions to a member that is being removed or gone (a joining
+    /// node that died for good before it was installed).
+    pub fn must_abort(&self) -> bool {
+        let Some(next) = self.owners.as_ref().and_then(|t| t.next.as_ref()) else {
+            return false;
+        };
+        next.iter().any(|owner| {
+            matches!(
+                self.status_of(owner),
+                Some(MemberStatus::Removed | MemberStatus::Left)
+            )
+        })
+    }
+
+    /// Abandons the change in progress: the current owners stay (a new
+    /// table version without a target).
+    pub fn abort(&mut self) {
+        if let Some(table) = &self.owners {
+            self.owners = Some(OwnerTable {
+                version: table.version + 1,
+                owners: table.owners.clone(),
+                next: None,
+            });
+        }
+    }
+
+    /// Removed members that own nothing and no change is in progress: any
+    /// node may now mark them left.
+    pub fn removals_done(&self) -> Vec<String> {
+        let Some(table) = &self.owners else {
+            return Vec::new();
+        };
+        if table.next.is_some() {
+            return Vec::new();
+        }
+        self.members
+            .iter()
+            .filter(|(name, e)| {
+                e.status == MemberStatus::Removed && !table.owners.iter().any(|o| o == *name)
+            })
+            .map(|(name, _)| name.clone())
+            .collect()
     }
 
     /// Makes the change in progress the owners (a new table version).
@@ -499,6 +548,55 @@ mod tests {
             .expect("ring")
             .members()
             .contains(&"n3".to_string()));
+    }
+
+    #[test]
+    fn a_dead_member_is_removed_by_the_others() {
+        let mut state = five_nodes();
+        state.set_member("n2", "127.0.0.1:2", MemberStatus::Removed);
+        assert!(state.removals_done().is_empty(), "n2 still owns partitions");
+        let target = state.proposal(3).expect("a proposal");
+        assert!(!target.iter().any(|o| o == "n2"));
+        state.propose(target);
+        assert!(!state.must_abort());
+        complete(&mut state, 3);
+        assert_eq!(state.removals_done(), vec!["n2".to_string()]);
+        state.set_member("n2", "127.0.0.1:2", MemberStatus::Left);
+        assert!(state.removals_done().is_empty());
+        assert!(!state
+            .ring()
+            .expect("ring")
+            .members()
+            .contains(&"n2".to_string()));
+    }
+
+    #[test]
+    fn a_join_whose_node_is_removed_is_abandoned() {
+        let mut state = five_nodes();
+        state.set_member("n6", "127.0.0.1:6", MemberStatus::Joining);
+        let before = state.ring().expect("ring");
+        state.propose(state.proposal(3).expect("a proposal"));
+        assert!(!state.must_abort());
+        state.set_member("n6", "127.0.0.1:6", MemberStatus::Removed);
+        assert!(state.must_abort());
+        let version = state.owners_version();
+        state.abort();
+        assert_eq!(state.owners_version(), version + 1);
+        assert!(!state.must_abort());
+        let after = state.ring().expect("ring");
+        for p in 0..64 {
+            assert_eq!(
+                after.owner(p),
+                before.owner(p),
+                "partition {p} kept its owner"
+            );
+        }
+        assert_eq!(
+            state.proposal(3),
+            None,
+            "a removed joiner is not proposed again"
+        );
+        assert_eq!(state.removals_done(), vec!["n6".to_string()]);
     }
 
     #[test]

@@ -156,6 +156,13 @@ pub enum Request {
     /// Asks the receiving node to leave the cluster: it hands its
     /// partitions away, then marks itself left (`dynamo leave`).
     Leave,
+    /// Asks the receiving node to remove `node`, a member that is down for
+    /// good: the others take its partitions from the surviving replicas
+    /// (`dynamo leave --force`).
+    Remove {
+        /// The member to remove.
+        node: String,
+    },
 }
 
 /// Most objects one [`Request::ReplicateMany`] may carry.
@@ -209,7 +216,8 @@ impl Request {
             | Request::Heal
             | Request::MerkleRoots { .. }
             | Request::Repair { .. }
-            | Request::Leave => role == Role::Client,
+            | Request::Leave
+            | Request::Remove { .. } => role == Role::Client,
             Request::Coordinate(_)
             | Request::Replicate { .. }
             | Request::Read { .. }

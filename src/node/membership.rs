@@ -294,30 +294,67 @@ impl NodeInner {
         Response::Gossip(Box::new(self.view().state.clone()))
     }
 
+    /// Refuses a departure that would leave fewer than N members.
+    fn check_departure(&self, view: &View, name: &str) -> Result<(), Response> {
+        let staying = view
+            .state
+            .live_members()
+            .filter(|(_, e)| e.status == MemberStatus::Up || e.status == MemberStatus::Joining)
+            .count();
+        if staying <= self.manifest.replicas {
+            let n = self.manifest.replicas;
+            return Err(Response::error(
+                ErrorKind::InvalidInput,
+                format!(
+                    "{name} cannot leave: N = {n} needs at least {n} nodes and the cluster \
+                     would have {}",
+                    staying.saturating_sub(1)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `dynamo leave --force NODE`, sent to a live node: `node` is down for
+    /// good; mark it removed so the others take its partitions over.
+    pub(super) async fn on_remove(self: &Arc<Self>, node: &str) -> Response {
+        let view = self.view();
+        let Some(entry) = view.state.members.get(node).cloned() else {
+            return Response::error(ErrorKind::InvalidInput, format!("{node} is not a member"));
+        };
+        if node == self.name {
+            return Response::error(
+                ErrorKind::InvalidInput,
+                format!("{node} is running: it leaves with `dynamo leave {node}`"),
+            );
+        }
+        match entry.status {
+            MemberStatus::Removed | MemberStatus::Left => return Response::Done,
+            MemberStatus::Leaving => {}
+            MemberStatus::Up | MemberStatus::Joining => {
+                if let Err(refusal) = self.check_departure(&view, node) {
+                    return refusal;
+                }
+            }
+        }
+        warn!(node, "removing a member that is down for good, on request");
+        self.change(|s| s.set_member(node, &entry.addr, MemberStatus::Removed))
+            .await;
+        Response::Done
+    }
+
     /// `dynamo leave`: this node starts leaving.
     pub(super) async fn on_leave(self: &Arc<Self>) -> Response {
         let view = self.view();
-        let live = view
-            .state
-            .live_members()
-            .filter(|(_, e)| e.status != MemberStatus::Leaving)
-            .count();
         match view.status_of(&self.name) {
-            MemberStatus::Leaving | MemberStatus::Left => return Response::Done,
-            _ if live <= self.manifest.replicas => {
-                return Response::error(
-                    ErrorKind::InvalidInput,
-                    format!(
-                        "{} cannot leave: N = {} needs at least {} nodes and the cluster \
-                         would have {}",
-                        self.name,
-                        self.manifest.replicas,
-                        self.manifest.replicas,
-                        live - 1
-                    ),
-                )
+            MemberStatus::Leaving | MemberStatus::Left | MemberStatus::Removed => {
+                return Response::Done
             }
-            _ => {}
+            _ => {
+                if let Err(refusal) = self.check_departure(&view, &self.name) {
+                    return refusal;
+                }
+            }
         }
         let addr = self.local_addr_string(&view);
         let name = self.name.clone();
@@ -385,6 +422,33 @@ impl NodeInner {
         let view = self.view();
         let version = view.state.owners_version();
         let me = self.name.clone();
+        if view.state.must_abort() {
+            warn!(
+                owners_version = version + 1,
+                "abandoning a change towards a removed member"
+            );
+            self.change(|s| {
+                if s.owners_version() == version {
+                    s.abort()
+                }
+            })
+            .await;
+            return;
+        }
+        for gone in view.state.removals_done() {
+            info!(
+                node = gone,
+                "a removed member owns nothing any more: it has left"
+            );
+            self.change(|s| {
+                if let Some(addr) = s.members.get(&gone).map(|e| e.addr.clone()) {
+                    if s.status_of(&gone) == Some(MemberStatus::Removed) {
+                        s.set_member(&gone, &addr, MemberStatus::Left)
+                    }
+                }
+            })
+            .await;
+        }
         // Propose what the state calls for (every node would propose the same).
         if let Some(target) = view.state.proposal(n) {
             info!(

@@ -370,6 +370,7 @@ impl NodeInner {
             Request::Repair { partitions } => self.repair(partitions).await,
             Request::Gossip(state) => self.on_gossip(*state, role == Role::Node).await,
             Request::Leave => self.on_leave().await,
+            Request::Remove { node } => self.on_remove(&node).await,
         }
     }
 }

@@ -391,3 +391,45 @@ fn a_node_configured_with_seeds_joins_from_elsewhere_without_being_in_the_manife
     );
     check_all(&cluster, &keys, "after n7 joined");
 }
+
+#[test]
+fn a_node_lost_for_good_is_removed_with_force_and_its_keys_survive() {
+    let cluster = Cluster::start(5);
+    let keys: Vec<(String, String)> = (0..300)
+        .map(|i| (format!("f{i}"), format!("v{i}")))
+        .collect();
+    in_parallel(keys.len(), |i| {
+        cluster.put(&keys[i].0, &keys[i].1, &[]);
+    });
+    cluster.run(&["add-node"]).ok();
+    cluster.run(&["kill", "n6"]).ok();
+    let refused = cluster.run(&["leave", "n6"]);
+    assert!(
+        refused.expect_clean_error(1).contains("--force"),
+        "{}",
+        refused.stderr
+    );
+    cluster
+        .run(&["leave", "--force", "n1"])
+        .expect_clean_error(2);
+
+    let removed = cluster.json(&["leave", "--force", "n6"]);
+    assert_eq!(removed["outcome"], "removed", "{removed}");
+    let owned = ownership(&cluster);
+    assert_eq!(owned.len(), 5, "{owned:?}");
+    let (min, max) = (owned.values().min(), owned.values().max());
+    assert!(
+        max.zip(min).is_some_and(|(a, b)| a - b <= 1),
+        "unbalanced: {owned:?}"
+    );
+    assert!(
+        cluster.home().join("n6").exists(),
+        "a removed node's folder is kept"
+    );
+    check_all(&cluster, &keys, "after removing n6");
+    wait_settled(
+        &cluster,
+        keys.len(),
+        "after removing n6 every key on its N replicas",
+    );
+}
