@@ -229,9 +229,10 @@ impl NodeInner {
     pub(super) async fn change(self: &Arc<Self>, change: impl FnOnce(&mut ClusterState)) {
         let changed = {
             let _one_at_a_time = self.adopting.lock().await;
-            let mut state = self.view().state.clone();
+            let before = self.view();
+            let mut state = before.state.clone();
             change(&mut state);
-            self.install_view(state).await
+            state != before.state && self.install_view(state).await
         };
         if changed {
             self.push_state();
@@ -499,10 +500,10 @@ impl NodeInner {
             }
             MemberStatus::Leaving if view.ring.owned_by(&me) == 0 => {
                 let holding = self.handover_partitions.load(AtomicOrdering::Relaxed);
+                // Owning nothing, it is in no preference list; it still
+                // must have handed over its data and its hints.
                 let hints = self.store.hint_count().await.unwrap_or(u64::MAX);
-                let replicates = (0..view.ring.partitions())
-                    .any(|p| view.ring.preference_list(p, n).contains(&me.as_str()));
-                if holding == 0 && hints == 0 && !replicates && self.handed_over_once() {
+                if holding == 0 && hints == 0 && self.handed_over_once() {
                     info!("left the cluster: every partition handed over");
                     self.change(|s| s.set_member(&me, &addr, MemberStatus::Left))
                         .await;
