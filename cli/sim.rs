@@ -131,6 +131,12 @@ fn report_json(report: &SimReport, wall_s: f64) -> serde_json::Value {
             "joins": s.joins,
             "leaves": s.leaves,
             "leaves_skipped": s.leaves_skipped,
+            "nodes_lost": s.nodes_lost,
+            "joiners_lost": s.joiners_lost,
+            "losses_skipped": s.losses_skipped,
+            "removals": s.removals,
+            "removals_done": s.removals_done,
+            "ring_aborts": s.ring_aborts,
             "nodes_left": s.nodes_left,
             "ring_proposals": s.ring_proposals,
             "ring_installs": s.ring_installs,
@@ -163,7 +169,7 @@ fn report_text(report: &SimReport, wall_s: f64) -> String {
          faults      {} ({})\n\
          siblings    {} created by concurrent puts, {} gets saw several, {} of {} keys end with several\n\
          background  {} messages, {} hints handed off, {} read repairs\n\
-         membership  {} joins, {} leaves ({} done, {} skipped), {} ring changes installed ({} with faults on), {} partition pulls, {} keys handed over\n\
+         membership  {} joins, {} leaves ({} done, {} skipped), {} nodes lost for good ({} mid-join, {} skipped) and {} force-removed ({} done, {} changes abandoned), {} ring changes installed ({} with faults on), {} partition pulls, {} keys handed over\n\
          invariants  {}\n\
          time        {:.3} s simulated ({:.3} s with faults), {:.3} s wall, {:.0} simulated ops/s",
         s.ops,
@@ -185,6 +191,12 @@ fn report_text(report: &SimReport, wall_s: f64) -> String {
         s.leaves,
         s.nodes_left,
         s.leaves_skipped,
+        s.nodes_lost,
+        s.joiners_lost,
+        s.losses_skipped,
+        s.removals,
+        s.removals_done,
+        s.ring_aborts,
         s.ring_installs,
         s.ring_installs_in_safety,
         s.partitions_pulled,
@@ -203,6 +215,31 @@ fn report_text(report: &SimReport, wall_s: f64) -> String {
     }
     text.push_str(&format!("\nreplay      {}", report.config.replay_command()));
     text
+}
+
+/// Membership changes summed over a range of seeds.
+#[derive(Debug, Default, serde::Serialize)]
+struct MembershipTally {
+    joins: u64,
+    leaves: u64,
+    nodes_lost: u64,
+    joiners_lost: u64,
+    removals_done: u64,
+    ring_aborts: u64,
+    ring_installs: u64,
+}
+
+impl MembershipTally {
+    fn add(&mut self, report: &SimReport) {
+        let s = &report.stats;
+        self.joins += s.joins;
+        self.leaves += s.leaves;
+        self.nodes_lost += s.nodes_lost;
+        self.joiners_lost += s.joiners_lost;
+        self.removals_done += s.removals_done;
+        self.ring_aborts += s.ring_aborts;
+        self.ring_installs += s.ring_installs;
+    }
 }
 
 fn parse_range(range: &str) -> anyhow::Result<(u64, u64)> {
@@ -225,6 +262,7 @@ fn run_range(config: SimConfig, range: &str, json: bool) -> anyhow::Result<ExitC
     let started = Instant::now();
     let progress = output::stderr_is_terminal();
     let (mut seeds, mut ops, mut faults, mut sim_us) = (0u64, 0u64, 0u64, 0u64);
+    let mut tally = MembershipTally::default();
     let mut failed: Option<(SimReport, f64)> = None;
     let mut last_progress = Instant::now();
     for seed in first..end {
@@ -237,6 +275,7 @@ fn run_range(config: SimConfig, range: &str, json: bool) -> anyhow::Result<ExitC
         ops += report.stats.ops;
         faults += report.stats.faults_total();
         sim_us += report.stats.sim_us;
+        tally.add(&report);
         if !report.passed() {
             failed = Some((report, wall_s));
             break;
@@ -266,6 +305,7 @@ fn run_range(config: SimConfig, range: &str, json: bool) -> anyhow::Result<ExitC
             "sim_time_s": sim_us as f64 / 1e6,
             "wall_time_s": wall_s,
             "sim_ops_per_sec": ops_per_sec(ops, wall_s),
+            "membership": tally,
             "failure": failed.as_ref().map(|(r, w)| report_json(r, *w)),
         }))?;
     } else {
@@ -275,6 +315,16 @@ fn run_range(config: SimConfig, range: &str, json: bool) -> anyhow::Result<ExitC
             sim_us as f64 / 1e6,
             wall_s,
             ops_per_sec(ops, wall_s)
+        ))?;
+        output::print(format!(
+            "membership  {} joins, {} leaves, {} nodes lost for good ({} mid-join) and {} removed, {} changes abandoned, {} ring changes installed",
+            tally.joins,
+            tally.leaves,
+            tally.nodes_lost,
+            tally.joiners_lost,
+            tally.removals_done,
+            tally.ring_aborts,
+            tally.ring_installs
         ))?;
         match &failed {
             Some((report, _)) => {

@@ -1,7 +1,7 @@
 //! The deterministic simulator in CI: many seeds, each a whole cluster run
-//! with faults and membership changes (joins, leaves) drawn from the seed,
-//! then targeted scenarios and tests that prove the invariants catch
-//! deliberate bugs.
+//! with faults and membership changes (joins, leaves, nodes lost for good
+//! and force-removed) drawn from the seed, then targeted scenarios and
+//! tests that prove the invariants catch deliberate bugs.
 //!
 //! A failing seed prints the one command that replays it. To replay inside
 //! the test suite: `DYNAMO_SIM_SEED=12345 cargo test --test sim`. To run more
@@ -67,6 +67,7 @@ fn run_shard(shard: u64) {
     let mut faults = 0;
     let (mut joins, mut leaves, mut installs, mut left, mut handed) = (0, 0, 0, 0, 0);
     let mut installs_in_safety = 0;
+    let (mut lost, mut joiners_lost, mut removed, mut aborts) = (0, 0, 0, 0);
     let seeds = seed_range(shard);
     for &seed in &seeds {
         let config = config_for(seed);
@@ -79,6 +80,10 @@ fn run_shard(shard: u64) {
         installs_in_safety += report.stats.ring_installs_in_safety;
         left += report.stats.nodes_left;
         handed += report.stats.keys_handed_over;
+        lost += report.stats.nodes_lost;
+        joiners_lost += report.stats.joiners_lost;
+        removed += report.stats.removals_done;
+        aborts += report.stats.ring_aborts;
         if let Some(failure) = report.failure() {
             panic!(
                 "{failure}\n  replay in tests: DYNAMO_SIM_SEED={seed} cargo test --test sim\n  replay with the binary: cargo run --release -- sim {}",
@@ -87,7 +92,7 @@ fn run_shard(shard: u64) {
         }
     }
     eprintln!(
-        "sim shard {shard}: {} seeds, {ops} operations, {faults} faults injected, {joins} joins, {leaves} leaves ({left} completed), {installs} ring changes installed ({installs_in_safety} while faults ran), {handed} keys handed over, all invariants held",
+        "sim shard {shard}: {} seeds, {ops} operations, {faults} faults injected, {joins} joins, {leaves} leaves ({left} completed), {installs} ring changes installed ({installs_in_safety} while faults ran), {handed} keys handed over, {lost} nodes lost for good ({joiners_lost} mid-join) and {removed} removed ({aborts} changes abandoned), all invariants held",
         seeds.len()
     );
     if seeds.len() >= 50 {
@@ -95,6 +100,11 @@ fn run_shard(shard: u64) {
             joins > 0 && leaves > 0 && installs > 0,
             "the seeds made no membership change: {joins} joins, {leaves} leaves, {installs} installs"
         );
+        assert!(
+            lost > 0 && removed > 0 && joiners_lost > 0 && aborts > 0,
+            "the seeds lost and removed no node: {lost} lost ({joiners_lost} mid-join), {removed} removed, {aborts} changes abandoned"
+        );
+        assert_eq!(lost, removed, "every lost node was removed");
     }
 }
 
@@ -473,5 +483,148 @@ fn random_runs_with_membership_catch_the_handover_overwrite() {
     assert!(
         caught >= 6,
         "only {caught} of 16 seeds caught the handover overwrite"
+    );
+}
+
+#[test]
+fn a_node_lost_for_good_is_force_removed_and_no_write_is_lost() {
+    let mut world = quiet(9, None);
+    let dots = write_all(&mut world, b"before");
+    world.advance(50_000);
+    let lost = world.home(&dots[0].0)[0];
+    let name = format!("n{}", lost + 1);
+    assert!(world.lose(lost));
+    assert!(!world.lose(lost), "a node is lost once");
+    // Writes go on while it is down and still a member: sloppy quorum.
+    let during: Vec<_> = world
+        .keys()
+        .to_vec()
+        .into_iter()
+        .map(|k| {
+            let coordinator = world.home(&k).into_iter().find(|&i| i != lost);
+            let coordinator = coordinator.expect("another home replica");
+            world.forget_context(&k);
+            let dot = written(world.put(coordinator, &k, Some(b"during")));
+            (k, dot)
+        })
+        .collect();
+    world.advance(200_000);
+    assert!(world.remove(lost));
+    world.run_liveness();
+    assert!(world.membership_settled());
+    assert_eq!(
+        world.cluster().status_of(&name),
+        Some(dynamo::core::membership::MemberStatus::Left)
+    );
+    let ring = world.cluster().ring().expect("a ring");
+    assert!(!ring.members().contains(&name), "{name} left the ring");
+    for (k, dot) in dots.iter().chain(&during) {
+        let home = world.home(k);
+        assert!(!home.contains(&lost));
+        for &i in &home {
+            let object = world
+                .stored(i, k)
+                .expect("every home replica holds the key");
+            assert!(object.context().covers(dot), "n{} misses {dot:?}", i + 1);
+        }
+    }
+    let report = world.finish();
+    assert!(report.passed(), "{:?}", report.failure());
+    let s = &report.stats;
+    assert_eq!((s.nodes_lost, s.removals, s.removals_done), (1, 1, 1));
+    assert_eq!((s.ring_installs, s.ring_aborts), (1, 0));
+    assert!(
+        s.partitions_pulled > 0,
+        "the survivors pulled its partitions"
+    );
+}
+
+#[test]
+fn a_joiner_lost_mid_join_is_removed_and_its_change_abandoned() {
+    let mut world = quiet(10, None);
+    let dots = write_all(&mut world, b"before");
+    world.advance(50_000);
+    let owners_before = world.cluster().owners.clone().expect("owners").owners;
+    let joiner = world.join();
+    let name = format!("n{}", joiner + 1);
+    for _ in 0..100 {
+        if world
+            .cluster()
+            .owners
+            .as_ref()
+            .is_some_and(|t| t.next.is_some())
+        {
+            break;
+        }
+        world.advance(5_000);
+    }
+    assert!(
+        world
+            .cluster()
+            .owners
+            .as_ref()
+            .is_some_and(|t| t.next.is_some()),
+        "the join was proposed"
+    );
+    assert!(world.lose(joiner));
+    // Without the joiner the change cannot finish.
+    world.advance(2_000_000);
+    assert!(world
+        .cluster()
+        .owners
+        .as_ref()
+        .is_some_and(|t| t.next.is_some()));
+    assert_eq!(world.stats().ring_installs, 0);
+    let during = write_all(&mut world, b"during");
+    assert!(world.remove(joiner));
+    world.run_liveness();
+    assert!(world.membership_settled());
+    assert_eq!(
+        world.cluster().status_of(&name),
+        Some(dynamo::core::membership::MemberStatus::Left)
+    );
+    let owners = world.cluster().owners.clone().expect("owners").owners;
+    assert_eq!(
+        owners, owners_before,
+        "the owners are those before the join"
+    );
+    for (k, dot) in dots.iter().chain(&during) {
+        for &i in &world.home(k) {
+            let object = world
+                .stored(i, k)
+                .expect("every home replica holds the key");
+            assert!(object.context().covers(dot));
+        }
+    }
+    let report = world.finish();
+    assert!(report.passed(), "{:?}", report.failure());
+    let s = &report.stats;
+    assert_eq!((s.joins, s.nodes_lost, s.joiners_lost), (1, 1, 1));
+    assert_eq!((s.removals, s.removals_done, s.ring_aborts), (1, 1, 1));
+    assert_eq!(s.ring_installs, 0, "nothing was installed");
+}
+
+/// Removing a member that owns partitions while another node is joining:
+/// `ClusterState::proposal` plans the join first, over the current owners
+/// (the removed member included), `must_abort` drops that target, and the
+/// same proposal comes back: abort, propose, abort... for ever. The seeded
+/// runs only lose a member that is up while no change is in progress and
+/// postpone other changes until its removal is done; this test shows the
+/// livelock until the core plans removals first.
+#[test]
+#[ignore = "livelock in core::membership::proposal: a join planned over a removed owner is aborted and proposed again"]
+fn a_member_removed_during_a_join_does_not_livelock() {
+    let mut world = quiet(9, None);
+    write_all(&mut world, b"before");
+    world.advance(50_000);
+    world.join();
+    assert!(world.lose(0));
+    assert!(world.remove(0));
+    let report = finish(world);
+    assert!(report.passed(), "{:?}", report.failure());
+    assert!(
+        report.stats.ring_aborts <= 1,
+        "{} aborts",
+        report.stats.ring_aborts
     );
 }

@@ -9,7 +9,8 @@
 //! A run has two phases. In the **safety phase** clients issue gets, puts
 //! (with contexts from earlier gets, and blind) and deletes against random
 //! nodes while faults are injected at rates drawn from the seed, and nodes
-//! join and leave ([`MembershipPlan`], also drawn from the seed). In the
+//! join, leave and are lost for good ([`MembershipPlan`], also drawn from
+//! the seed). In the
 //! **liveness phase** the network heals, every member comes back up and
 //! faults stop; membership changes in progress finish, and hinted handoff,
 //! read repair and anti-entropy must bring every replica of every key to the
@@ -27,6 +28,10 @@
 //!   never shows again in an object that saw the delete (checked on every
 //!   get's answer), nor on any home replica at the end (see [`check`] for why
 //!   this is exact).
+//!
+//! Nodes lost for good are not members at the end: no home replica of the
+//! final ring is one, and convergence waits until each was removed and
+//! marked left.
 //!
 //! **Membership changes** run the protocol of [`crate::core::membership`]
 //! with its own functions, under the same faults as everything else: a
@@ -50,6 +55,29 @@
 //! state, kept by the world and read by every node: gossip delay is not what
 //! this tests (`membership::rounds_to_converge` measures it).
 //!
+//! **A node lost for good** ([`Change::Lose`]): a running node crashes, its
+//! store is gone and it never restarts (one of the run's at most `W - 1`
+//! wipes: the wipes injected as faults leave room for the losses still
+//! planned); after a seeded delay an operator force-removes it, setting its
+//! status to removed in the shared cluster state (`dynamo leave --force`).
+//! The world then does what any node's membership step does, in its order:
+//! [`ClusterState::must_abort`] abandons a change whose target gives
+//! partitions to a removed member (`abort`), a removed member that owns
+//! nothing is marked left ([`ClusterState::removals_done`]), and one that
+//! owns partitions is proposed away like a leaver; its partitions are
+//! pulled from the surviving current replicas (a removed replica is never
+//! asked). The victim is a joining node that owns nothing yet when there
+//! is one (so its join, often already proposed and transferring, is
+//! abandoned), else a member that is up; never leaving fewer than N
+//! members that are up or joining. A member that owns partitions is lost
+//! only while no change is in progress and every member is up, and other
+//! planned changes wait until the lost node is left: the core's
+//! [`ClusterState::proposal`] plans joins and leaves first, over owners
+//! that include a removed member, so such a target would be abandoned and
+//! proposed again for ever (the ignored test
+//! `a_member_removed_during_a_join_does_not_livelock` shows it). The lost
+//! node takes no part in the final checks: the final ring no longer has it.
+//!
 //! Durability model: **group commit with immediate durability**. A node's
 //! writes land in an un-synced buffer and become durable at the next sync,
 //! a short, seeded delay later; acknowledgements (a replica's `Replicated`, a
@@ -58,8 +86,9 @@
 //! crash loses the un-synced buffer, as a real crash of a buffered writer
 //! would, but never anything acknowledged. A restarted node keeps its synced
 //! store and its incarnation; a **wiped** node comes back empty with a new
-//! incarnation. At most `W - 1` wipes happen in a run: losing W disks that
-//! hold the only copies of a write is data loss no protocol can prevent.
+//! incarnation. At most `W - 1` wipes happen in a run, a node lost for good
+//! counting as one: losing W disks that hold the only copies of a write is
+//! data loss no protocol can prevent.
 //!
 //! Layout: [`network`] (links, delays, partitions), [`node`] (one simulated
 //! node: store, hints, failure detector, coordinators, handoff, read repair,
@@ -211,6 +240,14 @@ pub enum Change {
     /// A random member that is up leaves (never leaving fewer than N
     /// members that are up or joining).
     Leave,
+    /// A node is lost for good (its disk is gone, it never restarts; one of
+    /// the run's at most W - 1 wipes) and, after a seeded delay, an operator
+    /// force-removes it (`dynamo leave --force`: status removed). The
+    /// victim is a joining node whose join is not installed yet when there
+    /// is one (its change is abandoned), else a member that is up, taken
+    /// only while no other change is in progress (see [`world`]); never
+    /// leaving fewer than N members that are up or joining.
+    Lose,
 }
 
 /// The membership changes of one run, drawn from its seed: each fires when
@@ -224,7 +261,9 @@ pub struct MembershipPlan {
 
 impl MembershipPlan {
     /// Draws the plan: none, one or two joins and/or one leave, at random
-    /// points of the safety phase (none when `ops` is 0).
+    /// points of the safety phase, and sometimes a node lost for good
+    /// (half of those right after a join, so that they often hit the
+    /// joiner mid-join); none when `ops` is 0.
     pub fn draw(rng: &mut StdRng, ops: u64) -> Self {
         const SHAPES: [&[Change]; 8] = [
             &[],
@@ -245,9 +284,25 @@ impl MembershipPlan {
             .map(|_| rng.gen_range(ops / 10..=ops * 7 / 10))
             .collect();
         at.sort_unstable();
-        Self {
-            changes: at.into_iter().zip(shape.iter().copied()).collect(),
+        let mut changes: Vec<(u64, Change)> = at.into_iter().zip(shape.iter().copied()).collect();
+        if rng.gen_bool(0.45) {
+            let first_join = changes
+                .iter()
+                .find(|(_, c)| *c == Change::Join)
+                .map(|(a, _)| *a);
+            let after_join = rng.gen_bool(0.5);
+            let soon = rng.gen_range(0..=ops / 20);
+            let anywhere = rng.gen_range(ops / 10..=ops * 7 / 10);
+            let at = match first_join {
+                Some(join) if after_join => join + soon,
+                _ => anywhere,
+            };
+            // After the changes planned for the same point: a join fires
+            // before the loss that may hit it.
+            let index = changes.partition_point(|(a, _)| *a <= at);
+            changes.insert(index, (at, Change::Lose));
         }
+        Self { changes }
     }
 
     /// Joins planned.
@@ -265,6 +320,14 @@ impl MembershipPlan {
             .filter(|(_, c)| *c == Change::Leave)
             .count()
     }
+
+    /// Nodes planned to be lost for good (and force-removed).
+    pub fn losses(&self) -> usize {
+        self.changes
+            .iter()
+            .filter(|(_, c)| *c == Change::Lose)
+            .count()
+    }
 }
 
 impl fmt::Display for MembershipPlan {
@@ -279,6 +342,7 @@ impl fmt::Display for MembershipPlan {
                 let name = match c {
                     Change::Join => "join",
                     Change::Leave => "leave",
+                    Change::Lose => "lose",
                 };
                 format!("{name}@op{at}")
             })
@@ -545,6 +609,21 @@ pub struct Stats {
     pub partitions_pulled: u64,
     /// Keys a node handed over to their new replicas and then dropped.
     pub keys_handed_over: u64,
+    /// Nodes lost for good (disk gone, never restarted; each counts as a
+    /// wipe against the W - 1 budget, not in `faults`).
+    pub nodes_lost: u64,
+    /// Of those, joining nodes whose join was not installed yet.
+    pub joiners_lost: u64,
+    /// Planned losses skipped (fewer than N members would remain, or the
+    /// wipe budget was spent).
+    pub losses_skipped: u64,
+    /// Lost nodes force-removed (status removed set by the others).
+    pub removals: u64,
+    /// Removed nodes that came to own nothing and were marked left.
+    pub removals_done: u64,
+    /// Changes in progress abandoned because their target gave partitions
+    /// to a removed member.
+    pub ring_aborts: u64,
 }
 
 impl Stats {

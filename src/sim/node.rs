@@ -27,8 +27,9 @@
 //! reads the one cluster state the world keeps ([`Shared::cluster`]), routes
 //! with its current ring, and each membership tick
 //! - pulls every partition [`incoming`] names from all of that partition's
-//!   current replicas (merging, retried every tick until each has answered
-//!   and the merge is synced), then reports itself ready for the change;
+//!   current replicas but a removed one (merging, retried every tick until
+//!   each has answered and the merge is synced), then reports itself ready
+//!   for the change;
 //! - hands over every key it replicates in neither the current nor the
 //!   target ring (pushing it to the current home replicas, then dropping it);
 //! - turns itself up once it owns partitions when joining, and left once it
@@ -1320,7 +1321,10 @@ impl SimNode {
                 for p in wanted {
                     let answered = self.pulled.get(&(version, p));
                     for peer in shared.ring.preference_list(p, n) {
-                        if answered.is_some_and(|a| a.contains(peer)) {
+                        // A removed member is gone for good: the partition
+                        // comes from the surviving replicas.
+                        let removed = shared.cluster.status_of(peer) == Some(MemberStatus::Removed);
+                        if removed || answered.is_some_and(|a| a.contains(peer)) {
                             continue;
                         }
                         done = false;

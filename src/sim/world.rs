@@ -16,9 +16,15 @@
 //! applies the changes nodes ask for ([`MemberAction`]); on a membership
 //! tick it proposes the change [`ClusterState::proposal`] names and installs
 //! it once [`ClusterState::ready_to_install`] holds, as any node of a real
-//! cluster may. Joins and leaves come from the seed's [`MembershipPlan`] (or
-//! from tests through [`World::join`] and [`World::leave`]); a joining node
-//! is a new node with an empty store, a node that left is stopped for good.
+//! cluster may, in the real node's order: abandon a change towards a
+//! removed member, mark removed members that own nothing left, install,
+//! propose. Joins, leaves and losses come from the seed's [`MembershipPlan`]
+//! (or from tests through [`World::join`], [`World::leave`],
+//! [`World::lose`] and [`World::remove`]); a joining node is a new node
+//! with an empty store, a node that left is stopped for good, a lost node
+//! is crashed with its store gone and force-removed after a seeded delay
+//! (a `ForceRemove` event). While a lost node is not left yet, the planned
+//! changes after it wait.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -72,6 +78,9 @@ enum EventKind {
     MembershipTick,
     Heal,
     Restart {
+        node: usize,
+    },
+    ForceRemove {
         node: usize,
     },
 }
@@ -130,6 +139,7 @@ pub struct World {
     membership_fired: usize,
     membership_us: u64,
     gone: Vec<bool>,
+    lost: Vec<bool>,
     rng: StdRng,
     now: u64,
     seq: u64,
@@ -243,6 +253,7 @@ impl World {
             membership_fired: 0,
             membership_us,
             gone: vec![false; names.len()],
+            lost: vec![false; names.len()],
             rng,
             now: 0,
             seq: 0,
@@ -300,6 +311,7 @@ impl World {
     /// proposed, nobody joining or leaving, every planned change made.
     pub fn membership_settled(&self) -> bool {
         self.membership_fired >= self.membership.changes.len()
+            && !self.removal_outstanding()
             && self
                 .shared
                 .cluster
@@ -313,9 +325,47 @@ impl World {
                 .all(|(_, e)| e.status == MemberStatus::Up)
     }
 
-    /// Whether a node is a member that has not left.
+    /// Whether a node is a member that has not left (nor been lost).
     fn is_member(&self, node: usize) -> bool {
         !self.gone.get(node).copied().unwrap_or(true)
+    }
+
+    /// Whether a lost node has not been marked left yet (not removed, or
+    /// its removal is in progress).
+    fn removal_outstanding(&self) -> bool {
+        (0..self.nodes.len()).any(|i| {
+            self.lost[i]
+                && self.shared.cluster.status_of(&self.nodes[i].name) != Some(MemberStatus::Left)
+        })
+    }
+
+    /// Members that are up or joining in the cluster state and not lost.
+    fn staying(&self) -> usize {
+        self.shared
+            .cluster
+            .live_members()
+            .filter(|(name, e)| {
+                matches!(e.status, MemberStatus::Up | MemberStatus::Joining)
+                    && self
+                        .shared
+                        .index_of(name)
+                        .is_some_and(|i| self.is_member(i))
+            })
+            .count()
+    }
+
+    /// Whether no change is in progress and every member is up.
+    fn quiet(&self) -> bool {
+        self.shared
+            .cluster
+            .owners
+            .as_ref()
+            .is_some_and(|t| t.next.is_none())
+            && self
+                .shared
+                .cluster
+                .live_members()
+                .all(|(_, e)| e.status == MemberStatus::Up)
     }
 
     /// A new node joins: it starts empty, with a fresh incarnation, as a
@@ -328,6 +378,7 @@ impl World {
         self.nodes
             .push(SimNode::new(index, &name, incarnation, seed));
         self.gone.push(false);
+        self.lost.push(false);
         self.wiped.push(false);
         self.shared.names.push(name.clone());
         self.shared
@@ -347,12 +398,7 @@ impl World {
         let Some(name) = self.shared.names.get(node).cloned() else {
             return false;
         };
-        let staying = self
-            .shared
-            .cluster
-            .live_members()
-            .filter(|(_, e)| matches!(e.status, MemberStatus::Up | MemberStatus::Joining))
-            .count();
+        let staying = self.staying();
         if !self.is_member(node)
             || self.shared.cluster.status_of(&name) != Some(MemberStatus::Up)
             || staying <= self.config.replicas
@@ -387,21 +433,158 @@ impl World {
             if !all && self.stats.ops < at {
                 break;
             }
-            self.membership_fired += 1;
+            // An operator first removes a lost node, then changes anything
+            // else (see `lose_random` for why).
+            if self.removal_outstanding() {
+                break;
+            }
             match change {
                 Change::Join => {
                     self.join();
                 }
                 Change::Leave => self.leave_random(),
+                Change::Lose => {
+                    if !self.lose_random() {
+                        break;
+                    }
+                }
             }
+            self.membership_fired += 1;
         }
     }
 
-    /// Installs the change in progress if every member is ready, and
-    /// proposes the next one if there is one (what any node may do).
+    /// Loses a random node for good and schedules its force-removal after a
+    /// seeded delay. The victim is a joining node that owns nothing yet
+    /// when there is one (70 %), else a member that is up, taken only while
+    /// no change is in progress and every member is up: the core's
+    /// [`ClusterState::proposal`] puts joins and leaves first and plans them
+    /// over the current owners, the removed member included, so a join or
+    /// leave proposed while a removed member still owns partitions targets
+    /// that member, [`ClusterState::must_abort`] drops it and the same
+    /// proposal comes back (abort, propose, abort...). The simulator only
+    /// takes the orders a careful operator would. `false`: postponed (try
+    /// again later); a loss that can never happen is skipped.
+    fn lose_random(&mut self) -> bool {
+        let staying = self.staying();
+        if self.wipes + 1 >= self.config.write_quorum || staying <= self.config.replicas {
+            self.stats.losses_skipped += 1;
+            return true;
+        }
+        let owns = |cluster: &ClusterState, name: &str| {
+            cluster
+                .owners
+                .as_ref()
+                .is_some_and(|t| t.owners.iter().any(|o| o == name))
+        };
+        let with_status = |world: &Self, status: MemberStatus| -> Vec<usize> {
+            (0..world.nodes.len())
+                .filter(|&i| {
+                    let name = &world.nodes[i].name;
+                    world.is_member(i)
+                        && world.nodes[i].up
+                        && world.shared.cluster.status_of(name) == Some(status)
+                        && (status != MemberStatus::Joining || !owns(&world.shared.cluster, name))
+                })
+                .collect()
+        };
+        let joiners = with_status(self, MemberStatus::Joining);
+        let ups = if self.quiet() {
+            with_status(self, MemberStatus::Up)
+        } else {
+            Vec::new()
+        };
+        let pick_joiner = !joiners.is_empty() && (ups.is_empty() || self.rng.gen_bool(0.7));
+        let pool = if pick_joiner { &joiners } else { &ups };
+        let Some(&node) = pool.choose(&mut self.rng) else {
+            return false;
+        };
+        if !self.lose(node) {
+            return false;
+        }
+        let delay = self.rng.gen_range(3..40) * self.request_timeout_us;
+        self.schedule(delay, EventKind::ForceRemove { node });
+        true
+    }
+
+    /// A node is lost for good now: it crashes, its store is gone and it
+    /// never restarts (one of the run's at most W - 1 wipes). `false` if it
+    /// is not a running member that is up or joining, the wipe budget is
+    /// spent, or fewer than N members that are up or joining would remain.
+    /// The others learn nothing until [`World::remove`].
+    pub fn lose(&mut self, node: usize) -> bool {
+        let Some(name) = self.shared.names.get(node).cloned() else {
+            return false;
+        };
+        let status = self.shared.cluster.status_of(&name);
+        if !self.is_member(node)
+            || !self.nodes[node].up
+            || !matches!(status, Some(MemberStatus::Up | MemberStatus::Joining))
+            || self.wipes + 1 >= self.config.write_quorum
+            || self.staying() <= self.config.replicas
+        {
+            return false;
+        }
+        if status == Some(MemberStatus::Joining) {
+            self.stats.joiners_lost += 1;
+        }
+        self.nodes[node].crash(true);
+        self.wipes += 1;
+        self.lost[node] = true;
+        self.gone[node] = true;
+        self.stats.nodes_lost += 1;
+        true
+    }
+
+    /// An operator force-removes a lost node (`dynamo leave --force`): its
+    /// status becomes removed in the cluster state, and the others move
+    /// its partitions (or abandon its join). `false` if it is not a lost
+    /// node still up, joining or leaving in the cluster state.
+    pub fn remove(&mut self, node: usize) -> bool {
+        let Some(name) = self.shared.names.get(node).cloned() else {
+            return false;
+        };
+        let removable = matches!(
+            self.shared.cluster.status_of(&name),
+            Some(MemberStatus::Up | MemberStatus::Joining | MemberStatus::Leaving)
+        );
+        if !self.lost.get(node).copied().unwrap_or(false) || !removable {
+            return false;
+        }
+        self.shared
+            .cluster
+            .set_member(&name, &sim_addr(node), MemberStatus::Removed);
+        self.shared.refresh();
+        self.stats.removals += 1;
+        self.advance_membership();
+        true
+    }
+
+    /// What any node may do, in the order the real node's membership step
+    /// takes: abandons a change towards a removed member, marks removed
+    /// members that own nothing left, installs the change in progress if
+    /// every member is ready, and proposes the next one if there is one.
     fn advance_membership(&mut self) {
         let n = self.config.replicas;
         let mut changed = false;
+        if self.shared.cluster.must_abort() {
+            self.shared.cluster.abort();
+            self.stats.ring_aborts += 1;
+            changed = true;
+        }
+        for gone in self.shared.cluster.removals_done() {
+            let addr = self
+                .shared
+                .cluster
+                .members
+                .get(&gone)
+                .map(|e| e.addr.clone())
+                .unwrap_or_default();
+            self.shared
+                .cluster
+                .set_member(&gone, &addr, MemberStatus::Left);
+            self.stats.removals_done += 1;
+            changed = true;
+        }
         if self.shared.cluster.ready_to_install(n) {
             self.shared.cluster.install();
             self.stats.ring_installs += 1;
@@ -619,12 +802,17 @@ impl World {
             }
             EventKind::FaultTick => self.fault_tick(),
             EventKind::MembershipTick => {
+                let all = self.in_liveness;
+                self.fire_membership(all);
                 self.advance_membership();
                 let tick = self.membership_us;
                 self.schedule(tick, EventKind::MembershipTick);
             }
             EventKind::Heal => self.network.heal(),
             EventKind::Restart { node } => self.restart(node),
+            EventKind::ForceRemove { node } => {
+                self.remove(node);
+            }
         }
         true
     }
@@ -782,9 +970,17 @@ impl World {
             self.crash_random(false);
         }
         let down = self.members_down();
+        // Losses still planned keep their share of the W - 1 budget.
+        let reserved = self
+            .membership
+            .changes
+            .iter()
+            .skip(self.membership_fired)
+            .filter(|(_, c)| *c == Change::Lose)
+            .count();
         if s.wipe_probability > 0.0
             && down < down_max
-            && self.wipes + 1 < self.config.write_quorum
+            && self.wipes + reserved + 1 < self.config.write_quorum
             && self.rng.gen_bool(s.wipe_probability)
         {
             self.crash_random(true);
