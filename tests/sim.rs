@@ -605,14 +605,10 @@ fn a_joiner_lost_mid_join_is_removed_and_its_change_abandoned() {
 }
 
 /// Removing a member that owns partitions while another node is joining:
-/// `ClusterState::proposal` plans the join first, over the current owners
-/// (the removed member included), `must_abort` drops that target, and the
-/// same proposal comes back: abort, propose, abort... for ever. The seeded
-/// runs only lose a member that is up while no change is in progress and
-/// postpone other changes until its removal is done; this test shows the
-/// livelock until the core plans removals first.
+/// `ClusterState::proposal` plans removals first (all removed owners at
+/// once), so the join is abandoned once, the removal installed, and the
+/// join proposed again over owners without the removed member.
 #[test]
-#[ignore = "livelock in core::membership::proposal: a join planned over a removed owner is aborted and proposed again"]
 fn a_member_removed_during_a_join_does_not_livelock() {
     let mut world = quiet(9, None);
     write_all(&mut world, b"before");

@@ -210,8 +210,9 @@ impl ClusterState {
     }
 
     /// The change to propose now, if none is in progress: the target owner
-    /// table for the first joining member that owns nothing, else for the
-    /// first leaving member that still owns partitions.
+    /// table without every removed member that still owns partitions; else
+    /// for the first joining member that owns nothing; else for the first
+    /// leaving member that still owns partitions.
     pub fn proposal(&self, n: usize) -> Option<Vec<String>> {
         let table = self.owners.as_ref()?;
         if table.next.is_some() {
@@ -222,22 +223,35 @@ impl ClusterState {
         owner_names.dedup();
         let current = Ring::from_owners(&owner_names, &table.owners).ok()?;
         let owns = |name: &str| table.owners.iter().any(|o| o == name);
-        let plan = if let Some((name, _)) = self
-            .members
-            .iter()
-            .find(|(name, e)| e.status == MemberStatus::Joining && !owns(name))
-        {
-            plan_add(&current, name, n).ok()?
-        } else {
-            let (name, _) = self.members.iter().find(|(name, e)| {
-                matches!(e.status, MemberStatus::Leaving | MemberStatus::Removed) && owns(name)
-            })?;
-            plan_remove(&current, name, n).ok()?
+        let with_status = |status: MemberStatus| {
+            self.members
+                .iter()
+                .filter(move |(_, e)| e.status == status)
+                .map(|(name, _)| name.as_str())
         };
-        let target: Vec<String> = (0..plan.after.partitions())
-            .map(|p| plan.after.owner(p).to_string())
+        // Removed members first, all at once: any other plan made over
+        // owners that include them would give them partitions and be
+        // abandoned again.
+        let removed: Vec<&str> = with_status(MemberStatus::Removed)
+            .filter(|name| owns(name))
             .collect();
-        Some(target)
+        let after = if !removed.is_empty() {
+            let mut ring = current;
+            for name in removed {
+                ring = plan_remove(&ring, name, n).ok()?.after;
+            }
+            ring
+        } else if let Some(name) = with_status(MemberStatus::Joining).find(|name| !owns(name)) {
+            plan_add(&current, name, n).ok()?.after
+        } else {
+            let name = with_status(MemberStatus::Leaving).find(|name| owns(name))?;
+            plan_remove(&current, name, n).ok()?.after
+        };
+        Some(
+            (0..after.partitions())
+                .map(|p| after.owner(p).to_string())
+                .collect(),
+        )
     }
 
     /// Starts a change towards `target` (a new table version).
@@ -597,6 +611,51 @@ mod tests {
             "a removed joiner is not proposed again"
         );
         assert_eq!(state.removals_done(), vec!["n6".to_string()]);
+    }
+
+    /// Runs the node's order of steps (abort, mark removals done, propose,
+    /// complete the change) until nothing is left to do; the steps taken.
+    fn settle(state: &mut ClusterState, n: usize) -> usize {
+        for step in 0..100 {
+            if state.must_abort() {
+                state.abort();
+            } else if let Some(gone) = state.removals_done().first() {
+                let addr = state.members[gone].addr.clone();
+                state.set_member(gone, &addr, MemberStatus::Left);
+            } else if let Some(target) = state.proposal(n) {
+                state.propose(target);
+            } else if state.next_ring().is_some() {
+                complete(state, n);
+            } else {
+                return step;
+            }
+        }
+        panic!("membership does not settle: {state:?}");
+    }
+
+    #[test]
+    fn members_removed_during_a_join_and_a_leave_settle() {
+        let mut state = five_nodes();
+        state.set_member("n6", "127.0.0.1:6", MemberStatus::Joining);
+        state.propose(state.proposal(3).expect("the join"));
+        // While the join is pending: two owners die for good, one leaves.
+        state.set_member("n4", "127.0.0.1:4", MemberStatus::Removed);
+        state.set_member("n2", "127.0.0.1:2", MemberStatus::Removed);
+        state.set_member("n1", "127.0.0.1:1", MemberStatus::Leaving);
+        settle(&mut state, 3);
+        let ring = state.ring().expect("ring");
+        for gone in ["n1", "n2", "n4"] {
+            assert_eq!(ring.owned_by(gone), 0, "{gone}");
+        }
+        assert_eq!(state.status_of("n2"), Some(MemberStatus::Left));
+        assert_eq!(state.status_of("n4"), Some(MemberStatus::Left));
+        for stays in ["n3", "n5", "n6"] {
+            assert!(
+                (21..=22).contains(&ring.owned_by(stays)),
+                "{stays}: {}",
+                ring.owned_by(stays)
+            );
+        }
     }
 
     #[test]

@@ -69,13 +69,10 @@
 //! asked). The victim is a joining node that owns nothing yet when there
 //! is one (so its join, often already proposed and transferring, is
 //! abandoned), else a member that is up; never leaving fewer than N
-//! members that are up or joining. A member that owns partitions is lost
-//! only while no change is in progress and every member is up, and other
-//! planned changes wait until the lost node is left: the core's
-//! [`ClusterState::proposal`] plans joins and leaves first, over owners
-//! that include a removed member, so such a target would be abandoned and
-//! proposed again for ever (the ignored test
-//! `a_member_removed_during_a_join_does_not_livelock` shows it). The lost
+//! members that are up or joining, whatever change is in progress: the
+//! core's [`ClusterState::proposal`] plans removals first, so a change
+//! towards a removed member is abandoned once and not proposed again
+//! (`a_member_removed_during_a_join_does_not_livelock`). The lost
 //! node takes no part in the final checks: the final ring no longer has it.
 //!
 //! Durability model: **group commit with immediate durability**. A node's

@@ -354,20 +354,6 @@ impl World {
             .count()
     }
 
-    /// Whether no change is in progress and every member is up.
-    fn quiet(&self) -> bool {
-        self.shared
-            .cluster
-            .owners
-            .as_ref()
-            .is_some_and(|t| t.next.is_none())
-            && self
-                .shared
-                .cluster
-                .live_members()
-                .all(|(_, e)| e.status == MemberStatus::Up)
-    }
-
     /// A new node joins: it starts empty, with a fresh incarnation, as a
     /// joining member. Returns its index.
     pub fn join(&mut self) -> usize {
@@ -433,11 +419,6 @@ impl World {
             if !all && self.stats.ops < at {
                 break;
             }
-            // An operator first removes a lost node, then changes anything
-            // else (see `lose_random` for why).
-            if self.removal_outstanding() {
-                break;
-            }
             match change {
                 Change::Join => {
                     self.join();
@@ -455,15 +436,11 @@ impl World {
 
     /// Loses a random node for good and schedules its force-removal after a
     /// seeded delay. The victim is a joining node that owns nothing yet
-    /// when there is one (70 %), else a member that is up, taken only while
-    /// no change is in progress and every member is up: the core's
-    /// [`ClusterState::proposal`] puts joins and leaves first and plans them
-    /// over the current owners, the removed member included, so a join or
-    /// leave proposed while a removed member still owns partitions targets
-    /// that member, [`ClusterState::must_abort`] drops it and the same
-    /// proposal comes back (abort, propose, abort...). The simulator only
-    /// takes the orders a careful operator would. `false`: postponed (try
-    /// again later); a loss that can never happen is skipped.
+    /// when there is one (70 %), else a member that is up, whatever change
+    /// is in progress ([`ClusterState::proposal`] plans removals first, so
+    /// a change towards a removed member is abandoned once and not
+    /// proposed again). `false`: postponed (try again later); a loss that
+    /// can never happen is skipped.
     fn lose_random(&mut self) -> bool {
         let staying = self.staying();
         if self.wipes + 1 >= self.config.write_quorum || staying <= self.config.replicas {
@@ -488,11 +465,7 @@ impl World {
                 .collect()
         };
         let joiners = with_status(self, MemberStatus::Joining);
-        let ups = if self.quiet() {
-            with_status(self, MemberStatus::Up)
-        } else {
-            Vec::new()
-        };
+        let ups = with_status(self, MemberStatus::Up);
         let pick_joiner = !joiners.is_empty() && (ups.is_empty() || self.rng.gen_bool(0.7));
         let pool = if pick_joiner { &joiners } else { &ups };
         let Some(&node) = pool.choose(&mut self.rng) else {
