@@ -348,20 +348,20 @@ fn a_node_configured_with_seeds_joins_from_elsewhere_without_being_in_the_manife
         }],
     };
     config.save(&host.join("node.toml")).expect("node.toml");
-    let _n7 = Foreground(
-        cluster
-            .command(&[
-                "node",
-                "--config",
-                &host.join("node.toml").to_string_lossy(),
-            ])
-            .current_dir(&host)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("dynamo node"),
-    );
+    let config_path = host.join("node.toml").to_string_lossy().into_owned();
+    let start_n7 = || {
+        Foreground(
+            cluster
+                .command(&["node", "--config", &config_path])
+                .current_dir(&host)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("dynamo node"),
+        )
+    };
+    let n7 = start_n7();
 
     // The members (which still know n7 only by gossip) give it its share:
     // with six owners, n1..n5 keep 54 of the 64 partitions, and once the
@@ -390,6 +390,59 @@ fn a_node_configured_with_seeds_joins_from_elsewhere_without_being_in_the_manife
         "n7 should hold some of the 600 copies; n1..n5 hold {held_elsewhere}"
     );
     check_all(&cluster, &keys, "after n7 joined");
+
+    // Restarted, n7 starts from the state it stored: it is a member, not a
+    // stranger asking its seed again (which would make it joining anew,
+    // with a newer entry), and the others see it back.
+    let home = dynamo::home::Home::at(cluster.home());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let n7_entry = || {
+        let client = {
+            let _entered = runtime.enter();
+            dynamo::client::Client::new(
+                home.load_manifest().expect("the manifest"),
+                home.client_credentials().expect("the client credentials"),
+            )
+            .expect("a client")
+        };
+        let state = runtime
+            .block_on(client.cluster_state("n1"))
+            .expect("n1's cluster state");
+        state.members.get("n7").cloned().expect("n7 is a member")
+    };
+    let joined = n7_entry();
+    assert_eq!(joined.status, dynamo::core::membership::MemberStatus::Up);
+    drop(n7);
+    poll(
+        Duration::from_secs(30),
+        "the others notice n7 is gone",
+        || {
+            let status = statuses(&cluster);
+            let noticed = status
+                .values()
+                .all(|s| s["unreachable_peers"].to_string().contains("n7"));
+            noticed.then_some(()).ok_or_else(|| format!("{status:?}"))
+        },
+    );
+    let _n7 = start_n7();
+    poll(Duration::from_secs(30), "n7 is back as a member", || {
+        let status = statuses(&cluster);
+        let owned: u64 = status
+            .values()
+            .map(|s| s["partitions"].as_u64().unwrap_or(0))
+            .sum();
+        let back = status
+            .values()
+            .all(|s| !s["unreachable_peers"].to_string().contains("n7"));
+        (back && owned == 54)
+            .then_some(())
+            .ok_or_else(|| format!("owned {owned}, {status:?}"))
+    });
+    check_all(&cluster, &keys, "after n7 restarted");
+    assert_eq!(n7_entry(), joined, "n7 came back without joining again");
 }
 
 #[test]
