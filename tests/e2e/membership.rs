@@ -486,3 +486,50 @@ fn a_node_lost_for_good_is_removed_with_force_and_its_keys_survive() {
         "after removing n6 every key on its N replicas",
     );
 }
+
+#[test]
+fn add_node_completes_through_a_crash_and_restart_of_a_member_and_loses_nothing() {
+    let cluster = Cluster::start(5);
+    let keys: Vec<(String, String)> = (0..400)
+        .map(|i| (format!("c{i}"), format!("v{i}")))
+        .collect();
+    in_parallel(keys.len(), |i| {
+        cluster.put(&keys[i].0, &keys[i].1, &[]);
+    });
+    let stop = AtomicBool::new(false);
+    let (written, added) = std::thread::scope(|scope| {
+        let writer = {
+            let (cluster, stop) = (&cluster, &stop);
+            scope.spawn(move || {
+                let mut i = 0;
+                write_until(cluster, stop, || {
+                    i += 1;
+                    (format!("cw-{i}"), format!("z{i}"))
+                })
+            })
+        };
+        let adder = scope.spawn(|| cluster.run(&["add-node", "--json"]));
+        // A member crashes while partitions move, and comes back.
+        std::thread::sleep(Duration::from_millis(300));
+        cluster.run(&["kill", "n2"]).ok();
+        std::thread::sleep(Duration::from_secs(2));
+        cluster.run(&["start", "n2"]).ok();
+        let added = adder.join().expect("add-node");
+        stop.store(true, Ordering::Relaxed);
+        (vec![writer.join().expect("the writer")], added)
+    });
+    added.ok();
+    assert_eq!(added.json()["outcome"], "joined");
+    let (acked, unsure) = settle_writes(&cluster, written);
+    let owned = ownership(&cluster);
+    assert_eq!(owned.len(), 6, "{owned:?}");
+    let mut all = keys;
+    all.extend(acked);
+    check_all(&cluster, &all, "after add-node through a crash");
+    let existing = all.len() + unsure;
+    wait_settled(
+        &cluster,
+        existing,
+        "after add-node through a crash every key on N nodes",
+    );
+}
