@@ -89,7 +89,7 @@ pub async fn add_node(home: &Home, args: &AddNodeArgs) -> anyhow::Result<ExitCod
     home.add_node(&member, &template, seeds)?;
     let mut manifest = cluster.manifest().clone();
     manifest.nodes.push(member);
-    manifest.owners = Some(owners_of(&current));
+    manifest.owners = Some(current.owner_table());
     manifest.save(&home.manifest())?;
     let started = Instant::now();
     output::note(format!(
@@ -113,7 +113,7 @@ pub async fn add_node(home: &Home, args: &AddNodeArgs) -> anyhow::Result<ExitCod
     let final_state = client.cluster_state(&name).await?;
     let ring = final_state.ring().map_err(|e| exit::error(e.to_string()))?;
     let mut manifest = cluster.manifest().clone();
-    manifest.owners = Some(owners_of(&ring));
+    manifest.owners = Some(ring.owner_table());
     manifest.save(&home.manifest())?;
     let keys = client.status(&name).await.map_or(0, |s| s.report.keys);
     report(
@@ -187,7 +187,7 @@ pub async fn leave(home: &Home, args: &LeaveArgs) -> anyhow::Result<ExitCode> {
     cluster.stop(&name)?;
     let mut manifest = cluster.manifest().clone();
     manifest.nodes.retain(|m| m.name != name);
-    manifest.owners = Some(owners_of(&ring));
+    manifest.owners = Some(ring.owner_table());
     manifest.save(&home.manifest())?;
     let folder = home.node_dir(&name);
     if let Err(e) = std::fs::remove_dir_all(&folder) {
@@ -257,7 +257,7 @@ async fn remove(home: &Home, cluster: &DevCluster, args: &LeaveArgs) -> anyhow::
     let ring = state.ring().map_err(|e| exit::error(e.to_string()))?;
     let mut manifest = cluster.manifest().clone();
     manifest.nodes.retain(|m| m.name != name);
-    manifest.owners = Some(owners_of(&ring));
+    manifest.owners = Some(ring.owner_table());
     manifest.save(&home.manifest())?;
     output::note(format!(
         "{name}'s folder is kept: {}",
@@ -374,18 +374,12 @@ async fn wait(
     }
 }
 
-fn owners_of(ring: &Ring) -> Vec<String> {
-    (0..ring.partitions())
-        .map(|p| ring.owner(p).to_string())
-        .collect()
-}
-
+/// Partitions per member that owns any (a joining or removed member with
+/// none is left out).
 fn ownership(ring: &Ring) -> BTreeMap<String, usize> {
-    ring.members()
-        .iter()
-        .map(|m| (m.clone(), ring.owned_by(m)))
-        .filter(|(_, c)| *c > 0)
-        .collect()
+    let mut owned = dynamo::core::ring_plan::ownership(ring);
+    owned.retain(|_, c| *c > 0);
+    owned
 }
 
 /// The port after the highest member's when it is free, else any free one.

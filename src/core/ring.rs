@@ -104,6 +104,14 @@ impl Ring {
         Ok(ring)
     }
 
+    /// The owner of every partition, by name, in partition order (the owner
+    /// table a [`Ring::from_owners`] would rebuild this ring from).
+    pub fn owner_table(&self) -> Vec<String> {
+        (0..self.partitions())
+            .map(|p| self.owner(p).to_string())
+            .collect()
+    }
+
     /// Q, the number of partitions.
     pub fn partitions(&self) -> u32 {
         self.owners.len() as u32

@@ -103,9 +103,7 @@ pub fn plan_add(ring: &Ring, new: &str, n: usize) -> Result<RingPlan, RingError>
             partitions: ring.partitions(),
         });
     }
-    let mut owners: Vec<String> = (0..ring.partitions())
-        .map(|p| ring.owner(p).to_string())
-        .collect();
+    let mut owners: Vec<String> = ring.owner_table();
     let mut counts = ownership(ring);
     let share = q / members.len();
     let span = n.saturating_sub(1).max(1);
@@ -152,9 +150,7 @@ pub fn plan_remove(ring: &Ring, leaving: &str, n: usize) -> Result<RingPlan, Rin
         return Err(RingError::NoMembers);
     }
     let q = ring.partitions() as usize;
-    let mut owners: Vec<String> = (0..ring.partitions())
-        .map(|p| ring.owner(p).to_string())
-        .collect();
+    let mut owners: Vec<String> = ring.owner_table();
     let mut counts: BTreeMap<String, usize> = members
         .iter()
         .map(|m| (m.clone(), ring.owned_by(m)))

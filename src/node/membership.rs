@@ -133,10 +133,7 @@ pub(super) fn initial_state(
         .iter()
         .map(|n| (n.name.clone(), n.addr.to_string()))
         .collect();
-    let owners = (0..ring.partitions())
-        .map(|p| ring.owner(p).to_string())
-        .collect();
-    Ok(Some(ClusterState::bootstrap(&members, owners)))
+    Ok(Some(ClusterState::bootstrap(&members, ring.owner_table())))
 }
 
 /// Joins through the seeds: sends them a state naming this node as joining

@@ -181,10 +181,7 @@ impl World {
             .enumerate()
             .map(|(i, n)| (n.clone(), sim_addr(i)))
             .collect();
-        let owners: Vec<String> = (0..ring.partitions())
-            .map(|p| ring.owner(p).to_string())
-            .collect();
-        let cluster = ClusterState::bootstrap(&members, owners);
+        let cluster = ClusterState::bootstrap(&members, ring.owner_table());
         let key_count = rng.gen_range(3..=24usize);
         let keys: Vec<ObjectKey> = (0..key_count)
             .filter_map(|i| ObjectKey::new(SIM_BUCKET, format!("k{i}").as_bytes()).ok())
