@@ -28,7 +28,13 @@
 //!    replicas and drop it (the node driver's handover).
 //!
 //! A joining member turns itself up once it owns partitions; a leaving one
-//! marks itself left once it owns none and holds nothing.
+//! marks itself left once it owns none and holds nothing. A member lost for
+//! good is marked *removed* by another node (`dynamo leave --force`):
+//! removals are proposed before anything else, all removed owners in one
+//! table, pulled from the surviving replicas; a pending change whose target
+//! gives partitions to a removed member is abandoned
+//! ([`ClusterState::must_abort`]); once a removed member owns nothing, any
+//! node marks it left ([`ClusterState::removals_done`]).
 
 use std::collections::BTreeMap;
 

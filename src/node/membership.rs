@@ -21,7 +21,11 @@
 //!   this node no longer replicates is pushed to their replicas and then
 //!   dropped key by key, only where unchanged since it was pushed (a write
 //!   that still reaches this node through a peer with an older ring is
-//!   handed over on the next pass, never lost).
+//!   handed over on the next pass, never lost). Dropping renews the
+//!   replica incarnation first (a dropped key's counter is forgotten).
+//! - **Removal** (`dynamo leave --force`): a live node marks a member lost
+//!   for good as removed; the steps above then abandon a change towards it,
+//!   move its partitions away (pulled from the survivors) and mark it left.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
