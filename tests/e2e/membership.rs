@@ -39,6 +39,27 @@ fn statuses(cluster: &Cluster) -> BTreeMap<String, Value> {
         .collect()
 }
 
+/// Puts `count` keys `{prefix}{i}` with values `v{i}`, in parallel.
+fn load(cluster: &Cluster, prefix: &str, count: usize) -> Vec<(String, String)> {
+    let keys: Vec<(String, String)> = (0..count)
+        .map(|i| (format!("{prefix}{i}"), format!("v{i}")))
+        .collect();
+    in_parallel(keys.len(), |i| {
+        cluster.put(&keys[i].0, &keys[i].1, &[]);
+    });
+    keys
+}
+
+/// Every node owns Q/S or Q/S+1 partitions.
+#[track_caller]
+fn assert_balanced(owned: &BTreeMap<String, u64>) {
+    let (min, max) = (owned.values().min(), owned.values().max());
+    assert!(
+        max.zip(min).is_some_and(|(a, b)| a - b <= 1),
+        "unbalanced: {owned:?}"
+    );
+}
+
 /// Runs `f(i)` for `0..count` on [`THREADS`] threads.
 fn in_parallel(count: usize, f: impl Fn(usize) + Sync) {
     std::thread::scope(|scope| {
@@ -136,12 +157,7 @@ fn wait_settled(cluster: &Cluster, distinct: usize, when: &str) {
 #[test]
 fn add_node_and_leave_move_data_while_writers_run_and_lose_nothing() {
     let cluster = Cluster::start(5);
-    let keys: Vec<(String, String)> = (0..KEYS)
-        .map(|i| (format!("m{i}"), format!("v{i}")))
-        .collect();
-    in_parallel(KEYS, |i| {
-        cluster.put(&keys[i].0, &keys[i].1, &[]);
-    });
+    let keys = load(&cluster, "m", KEYS);
 
     let stop = AtomicBool::new(false);
     let (acked, change) = std::thread::scope(|scope| {
@@ -175,11 +191,7 @@ fn add_node_and_leave_move_data_while_writers_run_and_lose_nothing() {
 
     let owned = ownership(&cluster);
     assert_eq!(owned.len(), 6, "{owned:?}");
-    let (min, max) = (owned.values().min(), owned.values().max());
-    assert!(
-        max.zip(min).is_some_and(|(a, b)| a - b <= 1),
-        "unbalanced: {owned:?}"
-    );
+    assert_balanced(&owned);
     let status = statuses(&cluster);
     assert_eq!(status["n6"]["state"], "up", "{:?}", status["n6"]);
     assert_eq!(status["n6"]["partitions"], owned["n6"]);
@@ -222,11 +234,7 @@ fn add_node_and_leave_move_data_while_writers_run_and_lose_nothing() {
     let owned = ownership(&cluster);
     assert_eq!(owned.len(), 5, "{owned:?}");
     assert!(!owned.contains_key("n6"));
-    let (min, max) = (owned.values().min(), owned.values().max());
-    assert!(
-        max.zip(min).is_some_and(|(a, b)| a - b <= 1),
-        "unbalanced: {owned:?}"
-    );
+    assert_balanced(&owned);
     assert!(
         !cluster.home().join("n6").exists(),
         "the node that left is stopped and its folder removed"
@@ -295,12 +303,7 @@ fn a_node_configured_with_seeds_joins_from_elsewhere_without_being_in_the_manife
     use dynamo::net::tls::{ClusterCa, Identity};
 
     let cluster = Cluster::start(5);
-    let keys: Vec<(String, String)> = (0..200)
-        .map(|i| (format!("s{i}"), format!("v{i}")))
-        .collect();
-    in_parallel(keys.len(), |i| {
-        cluster.put(&keys[i].0, &keys[i].1, &[]);
-    });
+    let keys = load(&cluster, "s", 200);
 
     // "Another host": a folder outside the home with the manifest, the CA
     // certificate, and a certificate the operator issued for n7.
@@ -448,12 +451,7 @@ fn a_node_configured_with_seeds_joins_from_elsewhere_without_being_in_the_manife
 #[test]
 fn a_node_lost_for_good_is_removed_with_force_and_its_keys_survive() {
     let cluster = Cluster::start(5);
-    let keys: Vec<(String, String)> = (0..300)
-        .map(|i| (format!("f{i}"), format!("v{i}")))
-        .collect();
-    in_parallel(keys.len(), |i| {
-        cluster.put(&keys[i].0, &keys[i].1, &[]);
-    });
+    let keys = load(&cluster, "f", 300);
     cluster.run(&["add-node"]).ok();
     cluster.run(&["kill", "n6"]).ok();
     let refused = cluster.run(&["leave", "n6"]);
@@ -470,11 +468,7 @@ fn a_node_lost_for_good_is_removed_with_force_and_its_keys_survive() {
     assert_eq!(removed["outcome"], "removed", "{removed}");
     let owned = ownership(&cluster);
     assert_eq!(owned.len(), 5, "{owned:?}");
-    let (min, max) = (owned.values().min(), owned.values().max());
-    assert!(
-        max.zip(min).is_some_and(|(a, b)| a - b <= 1),
-        "unbalanced: {owned:?}"
-    );
+    assert_balanced(&owned);
     assert!(
         cluster.home().join("n6").exists(),
         "a removed node's folder is kept"
@@ -490,12 +484,7 @@ fn a_node_lost_for_good_is_removed_with_force_and_its_keys_survive() {
 #[test]
 fn add_node_completes_through_a_crash_and_restart_of_a_member_and_loses_nothing() {
     let cluster = Cluster::start(5);
-    let keys: Vec<(String, String)> = (0..400)
-        .map(|i| (format!("c{i}"), format!("v{i}")))
-        .collect();
-    in_parallel(keys.len(), |i| {
-        cluster.put(&keys[i].0, &keys[i].1, &[]);
-    });
+    let keys = load(&cluster, "c", 400);
     let stop = AtomicBool::new(false);
     let (written, added) = std::thread::scope(|scope| {
         let writer = {
