@@ -185,29 +185,21 @@ pub async fn leave(home: &Home, args: &LeaveArgs) -> anyhow::Result<ExitCode> {
     };
     let ring = final_state.ring().map_err(|e| exit::error(e.to_string()))?;
     cluster.stop(&name)?;
-    let mut manifest = cluster.manifest().clone();
-    manifest.nodes.retain(|m| m.name != name);
-    manifest.owners = Some(ring.owner_table());
-    manifest.save(&home.manifest())?;
     let folder = home.node_dir(&name);
+    let result = departed(
+        home,
+        &cluster,
+        &name,
+        &ring,
+        "left",
+        owned_before,
+        started,
+        args.json,
+    );
     if let Err(e) = std::fs::remove_dir_all(&folder) {
         output::note(format!("could not remove {}: {e}", folder.display()));
     }
-    report(
-        ChangeReport {
-            node: name,
-            addr: cluster
-                .addr(&args.node)
-                .map(|a| a.to_string())
-                .unwrap_or_default(),
-            outcome: "left",
-            moved_partitions: owned_before,
-            ownership: ownership(&ring),
-            keys: 0,
-            seconds: started.elapsed().as_secs_f64(),
-        },
-        args.json,
-    )
+    result
 }
 
 /// `dynamo leave --force NODE`: NODE is down for good; a running node marks
@@ -255,28 +247,53 @@ async fn remove(home: &Home, cluster: &DevCluster, args: &LeaveArgs) -> anyhow::
         tokio::time::sleep(POLL_INTERVAL).await;
     };
     let ring = state.ring().map_err(|e| exit::error(e.to_string()))?;
-    let mut manifest = cluster.manifest().clone();
-    manifest.nodes.retain(|m| m.name != name);
-    manifest.owners = Some(ring.owner_table());
-    manifest.save(&home.manifest())?;
     output::note(format!(
         "{name}'s folder is kept: {}",
         home.node_dir(&name).display()
     ));
+    departed(
+        home,
+        cluster,
+        &name,
+        &ring,
+        "removed",
+        owned_before,
+        started,
+        args.json,
+    )
+}
+
+/// After a departure: the manifest forgets `name` and takes the new owners;
+/// then the report.
+#[allow(clippy::too_many_arguments)]
+fn departed(
+    home: &Home,
+    cluster: &DevCluster,
+    name: &str,
+    ring: &Ring,
+    outcome: &'static str,
+    moved_partitions: usize,
+    started: Instant,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let mut manifest = cluster.manifest().clone();
+    manifest.nodes.retain(|m| m.name != name);
+    manifest.owners = Some(ring.owner_table());
+    manifest.save(&home.manifest())?;
     report(
         ChangeReport {
+            node: name.to_string(),
             addr: cluster
-                .addr(&name)
+                .addr(name)
                 .map(|a| a.to_string())
                 .unwrap_or_default(),
-            node: name,
-            outcome: "removed",
-            moved_partitions: owned_before,
-            ownership: ownership(&ring),
+            outcome,
+            moved_partitions,
+            ownership: ownership(ring),
             keys: 0,
             seconds: started.elapsed().as_secs_f64(),
         },
-        args.json,
+        json,
     )
 }
 
