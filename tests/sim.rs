@@ -201,14 +201,7 @@ fn reusing_the_incarnation_after_a_wipe_is_caught() {
     world.forget_context(&k);
     written(world.put(coordinator, &k, Some(b"second")));
     let report = finish(world);
-    assert!(
-        report
-            .violations
-            .iter()
-            .any(|v| v.invariant == Invariant::NoLostWrite),
-        "expected a lost write, got {:?}",
-        report.violations
-    );
+    assert_caught(&report, Invariant::NoLostWrite, "expected a lost write");
 }
 
 /// Cuts a 5-node cluster so that a key's first home replica and one
@@ -281,12 +274,15 @@ fn a_replica_that_overwrites_instead_of_merging_is_caught() {
     written(world.put(home[1], &k, Some(b"two")));
     world.heal();
     let report = finish(world);
+    assert_caught(&report, Invariant::NoLostWrite, "expected a lost write");
+}
+
+/// The run broke `invariant` (a planted bug was caught).
+#[track_caller]
+fn assert_caught(report: &SimReport, invariant: Invariant, what: &str) {
     assert!(
-        report
-            .violations
-            .iter()
-            .any(|v| v.invariant == Invariant::NoLostWrite),
-        "expected a lost write, got {:?}",
+        report.violations.iter().any(|v| v.invariant == invariant),
+        "{what}, got {:?}",
         report.violations
     );
 }
@@ -461,13 +457,10 @@ fn a_stale_leaver_hands_over_by_merging_and_the_delete_holds() {
 #[test]
 fn a_handover_that_overwrites_resurrects_a_deleted_value_and_is_caught() {
     let report = stale_owner_leaves(Some(Bug::HandoverOverwrites));
-    assert!(
-        report
-            .violations
-            .iter()
-            .any(|v| v.invariant == Invariant::NoResurrection),
-        "expected a resurrection, got {:?}",
-        report.violations
+    assert_caught(
+        &report,
+        Invariant::NoResurrection,
+        "expected a resurrection",
     );
 }
 

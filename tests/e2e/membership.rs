@@ -98,6 +98,38 @@ fn write_until(
     (acked, failed)
 }
 
+/// Runs `action` while `writers` threads put fresh keys (`{tag}{w}-{i}`);
+/// the writers stop when it returns.
+fn while_writing<T: Send>(
+    cluster: &Cluster,
+    writers: usize,
+    tag: &str,
+    action: impl FnOnce() -> T + Send,
+) -> (Vec<Written>, T) {
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..writers)
+            .map(|w| {
+                let stop = &stop;
+                scope.spawn(move || {
+                    let mut i = 0;
+                    write_until(cluster, stop, || {
+                        i += 1;
+                        (format!("{tag}{w}-{i}"), format!("x{tag}{w}-{i}"))
+                    })
+                })
+            })
+            .collect();
+        let outcome = action();
+        stop.store(true, Ordering::Relaxed);
+        let written = threads
+            .into_iter()
+            .map(|t| t.join().expect("a writer"))
+            .collect();
+        (written, outcome)
+    })
+}
+
 /// The acknowledged writes, and how many failed puts were applied anyway
 /// (they exist, so they count among the keys every replica set holds).
 fn settle_writes(cluster: &Cluster, written: Vec<Written>) -> (Vec<(String, String)>, usize) {
@@ -159,27 +191,8 @@ fn add_node_and_leave_move_data_while_writers_run_and_lose_nothing() {
     let cluster = Cluster::start(5);
     let keys = load(&cluster, "m", KEYS);
 
-    let stop = AtomicBool::new(false);
-    let (acked, change) = std::thread::scope(|scope| {
-        let writers: Vec<_> = (0..WRITERS)
-            .map(|w| {
-                let (cluster, stop) = (&cluster, &stop);
-                scope.spawn(move || {
-                    let mut i = 0;
-                    write_until(cluster, stop, || {
-                        i += 1;
-                        (format!("w{w}-{i}"), format!("x{w}-{i}"))
-                    })
-                })
-            })
-            .collect();
-        let added = cluster.run(&["add-node", "--json"]);
-        stop.store(true, Ordering::Relaxed);
-        let written: Vec<Written> = writers
-            .into_iter()
-            .map(|w| w.join().expect("a writer"))
-            .collect();
-        (written, added)
+    let (acked, change) = while_writing(&cluster, WRITERS, "w", || {
+        cluster.run(&["add-node", "--json"])
     });
     change.ok();
     let report = change.json();
@@ -212,22 +225,8 @@ fn add_node_and_leave_move_data_while_writers_run_and_lose_nothing() {
     );
 
     // Leave again, writers running.
-    let stop = AtomicBool::new(false);
-    let (acked, change) = std::thread::scope(|scope| {
-        let writer = {
-            let (cluster, stop) = (&cluster, &stop);
-            scope.spawn(move || {
-                let mut i = 0;
-                write_until(cluster, stop, || {
-                    i += 1;
-                    (format!("l-{i}"), format!("y{i}"))
-                })
-            })
-        };
-        let left = cluster.run(&["leave", "n6", "--json"]);
-        stop.store(true, Ordering::Relaxed);
-        (vec![writer.join().expect("the writer")], left)
-    });
+    let (acked, change) =
+        while_writing(&cluster, 1, "l", || cluster.run(&["leave", "n6", "--json"]));
     let (acked, unsure) = settle_writes(&cluster, acked);
     change.ok();
     assert_eq!(change.json()["outcome"], "left");
@@ -485,27 +484,16 @@ fn a_node_lost_for_good_is_removed_with_force_and_its_keys_survive() {
 fn add_node_completes_through_a_crash_and_restart_of_a_member_and_loses_nothing() {
     let cluster = Cluster::start(5);
     let keys = load(&cluster, "c", 400);
-    let stop = AtomicBool::new(false);
-    let (written, added) = std::thread::scope(|scope| {
-        let writer = {
-            let (cluster, stop) = (&cluster, &stop);
-            scope.spawn(move || {
-                let mut i = 0;
-                write_until(cluster, stop, || {
-                    i += 1;
-                    (format!("cw-{i}"), format!("z{i}"))
-                })
-            })
-        };
-        let adder = scope.spawn(|| cluster.run(&["add-node", "--json"]));
-        // A member crashes while partitions move, and comes back.
-        std::thread::sleep(Duration::from_millis(300));
-        cluster.run(&["kill", "n2"]).ok();
-        std::thread::sleep(Duration::from_secs(2));
-        cluster.run(&["start", "n2"]).ok();
-        let added = adder.join().expect("add-node");
-        stop.store(true, Ordering::Relaxed);
-        (vec![writer.join().expect("the writer")], added)
+    let (written, added) = while_writing(&cluster, 1, "c", || {
+        std::thread::scope(|scope| {
+            let adder = scope.spawn(|| cluster.run(&["add-node", "--json"]));
+            // A member crashes while partitions move, and comes back.
+            std::thread::sleep(Duration::from_millis(300));
+            cluster.run(&["kill", "n2"]).ok();
+            std::thread::sleep(Duration::from_secs(2));
+            cluster.run(&["start", "n2"]).ok();
+            adder.join().expect("add-node")
+        })
     });
     added.ok();
     assert_eq!(added.json()["outcome"], "joined");
