@@ -535,23 +535,29 @@ fn runs_config(pid: u32, config: &Path) -> bool {
 /// Whether some UDP socket on this machine is bound to `port`, from
 /// `/proc/net/udp{,6}`; `None` when that cannot be read.
 pub fn udp_port_bound(port: u16) -> Option<bool> {
-    let wanted = format!(":{port:04X}");
+    bound_udp_ports().map(|ports| ports.contains(&port))
+}
+
+/// Every UDP port some socket on this machine is bound to, from one read of
+/// `/proc/net/udp{,6}`; `None` when neither can be read.
+pub fn bound_udp_ports() -> Option<std::collections::BTreeSet<u16>> {
+    let mut ports = std::collections::BTreeSet::new();
     let mut readable = false;
     for table in ["/proc/net/udp", "/proc/net/udp6"] {
         let Ok(text) = std::fs::read_to_string(table) else {
             continue;
         };
         readable = true;
-        let bound = text.lines().skip(1).any(|line| {
-            line.split_whitespace()
+        for line in text.lines().skip(1) {
+            let port = line
+                .split_whitespace()
                 .nth(1)
-                .is_some_and(|local| local.ends_with(&wanted))
-        });
-        if bound {
-            return Some(true);
+                .and_then(|local| local.rsplit(':').next())
+                .and_then(|hex| u16::from_str_radix(hex, 16).ok());
+            ports.extend(port);
         }
     }
-    readable.then_some(false)
+    readable.then_some(ports)
 }
 
 /// The last `lines` lines of a file from byte `offset` on.

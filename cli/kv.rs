@@ -20,7 +20,7 @@ use dynamo::home::Home;
 use serde::Serialize;
 
 use crate::args::{DeleteArgs, GetArgs, PutArgs, ResolveArgs};
-use crate::devcluster::udp_port_bound;
+use crate::devcluster::bound_udp_ports;
 use crate::{exit, output};
 
 /// A client of the cluster whose home this is.
@@ -32,21 +32,36 @@ pub fn connect(home: &Home) -> anyhow::Result<Client> {
         )));
     }
     let manifest = home.load_manifest()?;
-    check_running(home, &manifest)?;
+    let down = local_nodes_down(&manifest);
+    check_running(home, &manifest, &down)?;
     let creds = home.client_credentials()?;
-    Ok(Client::new(manifest, creds)?)
+    let client = Client::new(manifest, creds)?;
+    // Known dead from here: tried last, so a crashed node costs nothing.
+    for name in &down {
+        client.mark_down(name);
+    }
+    Ok(client)
+}
+
+/// The nodes that listen on this machine and whose UDP port nothing has
+/// bound: certainly not running (one read of `/proc/net/udp`).
+fn local_nodes_down(manifest: &ClusterManifest) -> Vec<String> {
+    let Some(bound) = bound_udp_ports() else {
+        return Vec::new();
+    };
+    manifest
+        .nodes
+        .iter()
+        .filter(|n| n.addr.ip().is_loopback() && !bound.contains(&n.addr.port()))
+        .map(|n| n.name.clone())
+        .collect()
 }
 
 /// Fails at once (exit 5) when every node of the cluster listens on this
 /// machine and none has its port bound: the cluster is not running, and
 /// asking each node in turn would only wait out handshakes that never come.
-fn check_running(home: &Home, manifest: &ClusterManifest) -> anyhow::Result<()> {
-    let nodes = &manifest.nodes;
-    let all_local = nodes.iter().all(|n| n.addr.ip().is_loopback());
-    let none_bound = nodes
-        .iter()
-        .all(|n| udp_port_bound(n.addr.port()) == Some(false));
-    if !nodes.is_empty() && all_local && none_bound {
+fn check_running(home: &Home, manifest: &ClusterManifest, down: &[String]) -> anyhow::Result<()> {
+    if !manifest.nodes.is_empty() && down.len() == manifest.nodes.len() {
         return Err(exit::unavailable(format!(
             "the cluster at {} is not running; start it with `dynamo up`",
             home.root().display()
@@ -195,11 +210,12 @@ fn sibling_json(s: &Sibling) -> SiblingJson {
 
 /// The siblings a person sees: every live one, plus tombstones when they
 /// conflict with live values; nothing when the key is missing or deleted.
+/// Copies of one retried write are one version (`Object::versions`).
 pub fn shown_siblings(reply: &GetReply) -> Vec<&Sibling> {
     if reply.is_missing() {
         Vec::new()
     } else {
-        reply.object.siblings().iter().collect()
+        reply.object.versions()
     }
 }
 
@@ -336,7 +352,7 @@ async fn explain(
         .explain(&args.key.bucket, args.key.key.as_bytes(), options)
         .await
         .map_err(|e| through_node(e, args.node.as_deref()))?;
-    let siblings: Vec<SiblingJson> = e.object.siblings().iter().map(sibling_json).collect();
+    let siblings: Vec<SiblingJson> = e.object.versions().into_iter().map(sibling_json).collect();
     if args.json {
         let doc = ExplainJson {
             bucket: &args.key.bucket,
@@ -433,11 +449,11 @@ async fn explain(
             .join(", ")
     };
     output::print(format!("read repair: {repair}"))?;
-    if e.object.siblings().is_empty() {
+    if e.object.versions().is_empty() {
         output::print("no version of the key")?;
     } else {
         let mut table = output::table(["#", "value", "dot", "clock"]);
-        for (i, s) in e.object.siblings().iter().enumerate() {
+        for (i, s) in e.object.versions().into_iter().enumerate() {
             table.add_row(vec![
                 (i + 1).to_string(),
                 preview(s, 40),

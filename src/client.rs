@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::config::ClusterManifest;
-use crate::core::clock::{decode_token, encode_token, Object, TokenError, VersionVector};
+use crate::core::clock::{decode_token, encode_token, Object, TokenError, VersionVector, WriteId};
 use crate::core::explain::Explanation;
 use crate::core::key::{KeyError, ObjectKey};
 use crate::core::membership::ClusterState;
@@ -31,8 +31,14 @@ use crate::core::ring::Ring;
 use crate::net::tls::{self, Credentials};
 use crate::net::transport::{self, RpcClient, TransportError};
 
-/// How long one request may take before the client gives up on that node.
+/// How long one request may take, every node it is tried on included.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one node may take to answer one attempt of a request before
+/// the next node is tried (a node's own quorum wait is 2 s by default).
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(2500);
+/// How long a first connection to a node may take before a connection to
+/// the next node races it (see `Client::race_connect`).
+pub const CONNECT_RACE_DELAY: Duration = Duration::from_millis(15);
 /// How long one [`Client::repair`] call may take: an exchange pushes each
 /// key a replica lacks in its own request, so a partition with many
 /// missing keys takes longer than a get or a put.
@@ -157,6 +163,84 @@ struct Failed {
     maybe_delivered: bool,
 }
 
+/// What kind of request [`Client::call_routed`] retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Routed {
+    /// A get: any failure may be retried elsewhere.
+    Read,
+    /// A put or delete: retried with the same write id.
+    Write,
+}
+
+/// How the attempts of one routed request fell short, for the error the
+/// caller gets when no node served it.
+#[derive(Debug, Default)]
+struct Shortfall {
+    /// The first node that refused to coordinate (it reached too few replicas).
+    refused_by: Option<String>,
+    /// The most telling answer so far: a quorum not reached beats a
+    /// refusal, which beats silence.
+    answer: Option<(ErrorKind, String, u8, u8)>,
+    /// What the last node that could not be reached said.
+    silence: Option<String>,
+    /// Whether an attempt of a write may have stored it.
+    maybe_stored: bool,
+}
+
+impl Shortfall {
+    fn note_answer(&mut self, node: &str, e: crate::core::message::ErrorReply, what: Routed) {
+        if e.kind == ErrorKind::CannotReach {
+            self.refused_by.get_or_insert_with(|| node.to_string());
+        } else if what == Routed::Write {
+            self.maybe_stored = true;
+        }
+        let better = match &self.answer {
+            None => true,
+            Some((kind, ..)) => *kind == ErrorKind::CannotReach,
+        };
+        if better {
+            self.answer = Some((e.kind, e.message, e.acks, e.needed));
+        }
+    }
+
+    fn note_silence(&mut self, detail: String, maybe_stored: bool) {
+        self.silence = Some(detail);
+        self.maybe_stored |= maybe_stored;
+    }
+
+    fn into_error(self) -> ClientError {
+        let stored = if self.maybe_stored {
+            "; the write may have been stored on some replicas (it spreads from there, and a \
+             retry with its context replaces it)"
+        } else {
+            ""
+        };
+        match (self.answer, self.silence) {
+            (Some((_, message, acks, needed)), _) => ClientError::Unavailable {
+                message: format!("{message}{stored}"),
+                acks,
+                needed,
+            },
+            (None, Some(detail)) => ClientError::NotRunning {
+                detail: format!("{detail}{stored}"),
+            },
+            (None, None) => ClientError::NotRunning {
+                detail: format!(
+                    "no node answered within {} s{stored}",
+                    REQUEST_TIMEOUT.as_secs()
+                ),
+            },
+        }
+    }
+}
+
+/// The time left for one attempt of a routed request: at most
+/// [`ATTEMPT_TIMEOUT`], and nothing once the request's deadline passed.
+fn attempt_budget(deadline: Instant) -> Option<Duration> {
+    let left = deadline.checked_duration_since(Instant::now())?;
+    (left > Duration::from_millis(10)).then(|| left.min(ATTEMPT_TIMEOUT))
+}
+
 /// A connection to a cluster.
 #[derive(Clone)]
 pub struct Client {
@@ -189,6 +273,16 @@ struct Suspect {
 pub const SUSPECT_FOR: Duration = Duration::from_secs(2);
 /// The longest a failing node is tried last before it is tried first again.
 pub const SUSPECT_FOR_MAX: Duration = Duration::from_secs(30);
+
+/// A fresh id for one user write: random and never 0.
+fn new_write_id() -> WriteId {
+    loop {
+        let id: WriteId = rand::random();
+        if id != 0 {
+            return id;
+        }
+    }
+}
 
 /// The tag context tokens of this cluster carry.
 pub fn cluster_tag(manifest: &ClusterManifest) -> u32 {
@@ -344,6 +438,13 @@ impl Client {
         );
     }
 
+    /// Tells the client that `name` is known to be down (say, its port on
+    /// this machine is not bound): it is tried after the others, as if a
+    /// call to it had just failed.
+    pub fn mark_down(&self, name: &str) {
+        self.suspect(name);
+    }
+
     /// A call to `name` succeeded: it is trusted again.
     fn trust(&self, name: &str) {
         let mut suspects = self.suspects();
@@ -352,37 +453,108 @@ impl Client {
         }
     }
 
-    /// Sends `request` to the first node of `order` that answers. A
-    /// request that may have reached a node before its call failed (a
-    /// timeout, a connection lost in flight) is tried on the next node only
-    /// if it is `idempotent`: a put sent twice would become two siblings.
-    async fn call_any(
+    /// Sends a request built by `make` to the nodes of `order` in turn until
+    /// one answers, all within [`REQUEST_TIMEOUT`]: the next node is tried
+    /// when one cannot be reached, refuses to coordinate because it cannot
+    /// reach a quorum itself ([`ErrorKind::CannotReach`]: nothing stored),
+    /// answers that the quorum was not reached, or times out. That is safe
+    /// for a put too: every attempt carries the same write id, so copies
+    /// stored by two coordinators are one write to readers. When every node
+    /// refused, the first that refused is asked once more as a last resort
+    /// (`make(true)`): its failure detector is advice, not proof. `pinned`
+    /// (a node chosen by the caller) sends only last-resort requests.
+    async fn call_routed(
         &self,
         order: &[String],
-        request: Request,
-        idempotent: bool,
+        make: impl Fn(bool) -> Request,
+        what: Routed,
+        pinned: bool,
     ) -> Result<(String, Response), ClientError> {
-        let mut last = String::from("no nodes");
-        for name in order {
-            match self.call_once(name, request.clone(), REQUEST_TIMEOUT).await {
-                Ok(resp) => return Ok((name.clone(), resp)),
-                Err(Failed {
-                    error,
-                    maybe_delivered,
-                }) => {
-                    let ClientError::NotRunning { detail } = error else {
-                        return Err(error);
-                    };
-                    if maybe_delivered && !idempotent {
-                        return Err(ClientError::NotRunning {
-                            detail: format!("{detail}; the write may or may not have been applied"),
-                        });
-                    }
-                    last = detail;
+        let deadline = Instant::now() + REQUEST_TIMEOUT;
+        let mut order: Vec<String> = order.to_vec();
+        let mut outcome = Shortfall::default();
+        let mut i = 0;
+        while i < order.len() {
+            let Some(budget) = attempt_budget(deadline) else {
+                break;
+            };
+            if !pinned {
+                self.race_connect(&mut order, i).await;
+            }
+            let name = order[i].clone();
+            i += 1;
+            match self.call_once(&name, make(pinned), budget).await {
+                Ok(Response::Error(e))
+                    if matches!(e.kind, ErrorKind::CannotReach | ErrorKind::Unavailable) =>
+                {
+                    outcome.note_answer(&name, e, what);
                 }
+                Ok(resp) => return Ok((name, resp)),
+                Err(Failed {
+                    error: ClientError::NotRunning { detail },
+                    maybe_delivered,
+                }) => outcome.note_silence(detail, maybe_delivered && what == Routed::Write),
+                Err(Failed { error, .. }) => return Err(error),
             }
         }
-        Err(ClientError::NotRunning { detail: last })
+        if let (Some(name), Some(budget), false) =
+            (outcome.refused_by.clone(), attempt_budget(deadline), pinned)
+        {
+            match self.call_once(&name, make(true), budget).await {
+                Ok(Response::Error(e))
+                    if matches!(e.kind, ErrorKind::CannotReach | ErrorKind::Unavailable) =>
+                {
+                    outcome.note_answer(&name, e, what);
+                }
+                Ok(resp) => return Ok((name, resp)),
+                Err(Failed {
+                    error: ClientError::NotRunning { detail },
+                    maybe_delivered,
+                }) => outcome.note_silence(detail, maybe_delivered && what == Routed::Write),
+                Err(Failed { error, .. }) => return Err(error),
+            }
+        }
+        Err(outcome.into_error())
+    }
+
+    /// Before the attempt on `order[i]`: when there is no connection to it
+    /// yet, connects to it and, if that has not succeeded within
+    /// [`CONNECT_RACE_DELAY`], to the next node as well; whichever
+    /// handshake completes first is asked first (the other connection
+    /// attempt goes on and is kept for later). A dead node then costs one
+    /// race delay, not a connect timeout. Only connections race, never
+    /// requests.
+    async fn race_connect(&self, order: &mut [String], i: usize) {
+        let Some(next) = order.get(i + 1) else {
+            return;
+        };
+        let (first, second) = (&order[i], next);
+        let (Some(&a), Some(&b)) = (self.inner.addrs.get(first), self.inner.addrs.get(second))
+        else {
+            return;
+        };
+        let (name_a, name_b) = (tls::server_name(first), tls::server_name(second));
+        if self.inner.rpc.is_connected(a, &name_a) {
+            return;
+        }
+        let rpc = &self.inner.rpc;
+        let connect_a = rpc.connect(a, &name_a);
+        tokio::pin!(connect_a);
+        tokio::select! {
+            _ = &mut connect_a => return,
+            _ = tokio::time::sleep(CONNECT_RACE_DELAY) => {}
+        }
+        let connect_b = rpc.connect(b, &name_b);
+        tokio::pin!(connect_b);
+        let second_won = tokio::select! {
+            ok = &mut connect_a => !ok && (&mut connect_b).await,
+            ok = &mut connect_b => ok,
+        };
+        if second_won {
+            // Slower than the race delay: tried after the others for a while.
+            self.suspect(&order[i]);
+            order.swap(i, i + 1);
+        }
     }
 
     /// Sends one request to one node.
@@ -434,7 +606,7 @@ impl Client {
         match resp {
             Response::Error(e) => match e.kind {
                 ErrorKind::InvalidInput => ClientError::InvalidInput(e.message),
-                ErrorKind::Unavailable => ClientError::Unavailable {
+                ErrorKind::Unavailable | ErrorKind::CannotReach => ClientError::Unavailable {
                     message: e.message,
                     acks: e.acks,
                     needed: e.needed,
@@ -461,11 +633,14 @@ impl Client {
     ) -> Result<GetReply, ClientError> {
         let key = ObjectKey::new(bucket, key)?;
         let order = self.route(&key, &options.node, true)?;
-        let request = Request::Get {
+        let make = |last_resort| Request::Get {
             key: key.clone(),
             r: options.r,
+            last_resort,
         };
-        let (node, resp) = self.call_any(&order, request, true).await?;
+        let (node, resp) = self
+            .call_routed(&order, make, Routed::Read, options.node.is_some())
+            .await?;
         match resp {
             Response::Object(object) => Ok(GetReply {
                 context_token: self.token(object.context()),
@@ -523,13 +698,20 @@ impl Client {
             None => VersionVector::new(),
         };
         let order = self.route(&key, &options.node, false)?;
-        let request = Request::Put(PutRequest {
-            key,
-            context,
-            value,
-            w: options.w,
-        });
-        let (node, resp) = self.call_any(&order, request, false).await?;
+        let write_id = new_write_id();
+        let make = |last_resort| {
+            Request::Put(PutRequest {
+                key: key.clone(),
+                context: context.clone(),
+                value: value.clone(),
+                w: options.w,
+                write_id: Some(write_id),
+                last_resort,
+            })
+        };
+        let (node, resp) = self
+            .call_routed(&order, make, Routed::Write, options.node.is_some())
+            .await?;
         match resp {
             Response::Written { context } => Ok(self.token(&context)),
             other => Err(Self::answer_error(&node, other)),
@@ -586,8 +768,14 @@ impl Client {
     ) -> Result<(String, Explanation), ClientError> {
         let key = ObjectKey::new(bucket, key)?;
         let order = self.route(&key, &options.node, true)?;
-        let request = Request::Explain { key, r: options.r };
-        let (node, resp) = self.call_any(&order, request, true).await?;
+        let make = |last_resort| Request::Explain {
+            key: key.clone(),
+            r: options.r,
+            last_resort,
+        };
+        let (node, resp) = self
+            .call_routed(&order, make, Routed::Read, options.node.is_some())
+            .await?;
         match resp {
             Response::Explained(explanation) => {
                 Ok((self.token(explanation.object.context()), *explanation))

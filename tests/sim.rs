@@ -68,6 +68,7 @@ fn run_shard(shard: u64) {
     let (mut joins, mut leaves, mut installs, mut left, mut handed) = (0, 0, 0, 0, 0);
     let mut installs_in_safety = 0;
     let (mut lost, mut joiners_lost, mut removed, mut aborts) = (0, 0, 0, 0);
+    let (mut retries, mut refusals, mut deduplicated) = (0, 0, 0);
     let seeds = seed_range(shard);
     for &seed in &seeds {
         let config = config_for(seed);
@@ -84,6 +85,9 @@ fn run_shard(shard: u64) {
         joiners_lost += report.stats.joiners_lost;
         removed += report.stats.removals_done;
         aborts += report.stats.ring_aborts;
+        retries += report.stats.client_retries;
+        refusals += report.stats.refusals;
+        deduplicated += report.stats.retries_deduplicated;
         if let Some(failure) = report.failure() {
             panic!(
                 "{failure}\n  replay in tests: DYNAMO_SIM_SEED={seed} cargo test --test sim\n  replay with the binary: cargo run --release -- sim {}",
@@ -92,7 +96,7 @@ fn run_shard(shard: u64) {
         }
     }
     eprintln!(
-        "sim shard {shard}: {} seeds, {ops} operations, {faults} faults injected, {joins} joins, {leaves} leaves ({left} completed), {installs} ring changes installed ({installs_in_safety} while faults ran), {handed} keys handed over, {lost} nodes lost for good ({joiners_lost} mid-join) and {removed} removed ({aborts} changes abandoned), all invariants held",
+        "sim shard {shard}: {} seeds, {ops} operations, {faults} faults injected, {joins} joins, {leaves} leaves ({left} completed), {installs} ring changes installed ({installs_in_safety} while faults ran), {handed} keys handed over, {lost} nodes lost for good ({joiners_lost} mid-join) and {removed} removed ({aborts} changes abandoned), {retries} client retries ({refusals} refusals before storing, {deduplicated} retried puts found already stored), all invariants held",
         seeds.len()
     );
     if seeds.len() >= 50 {
@@ -105,6 +109,10 @@ fn run_shard(shard: u64) {
             "the seeds lost and removed no node: {lost} lost ({joiners_lost} mid-join), {removed} removed, {aborts} changes abandoned"
         );
         assert_eq!(lost, removed, "every lost node was removed");
+        assert!(
+            retries > 0 && refusals > 0 && deduplicated > 0,
+            "the seeds exercised no retry: {retries} retries, {refusals} refusals, {deduplicated} deduplicated"
+        );
     }
 }
 
@@ -304,6 +312,33 @@ fn random_runs_catch_the_overwrite_bug() {
         caught >= 10,
         "only {caught} of 20 seeds caught the overwrite bug"
     );
+}
+
+#[test]
+fn retrying_a_put_as_a_new_write_is_caught() {
+    // A client that retries with a fresh write id stores one user write
+    // twice wherever its first attempt was stored too: two versions.
+    let caught = (0..400u64).find(|&seed| {
+        let mut config = config_for(seed);
+        config.membership = false;
+        config.bug = Some(Bug::RetryWithNewWriteId);
+        let report = run(&config);
+        report
+            .violations
+            .iter()
+            .any(|v| v.invariant == Invariant::NoDuplicateWrite)
+    });
+    assert!(
+        caught.is_some(),
+        "no seed of 400 caught the duplicate write"
+    );
+    // The same seed with the write id kept holds every invariant.
+    if let Some(seed) = caught {
+        let mut config = config_for(seed);
+        config.membership = false;
+        let report = run(&config);
+        assert!(report.passed(), "seed {seed}: {:?}", report.violations);
+    }
 }
 
 #[test]

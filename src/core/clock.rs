@@ -162,6 +162,12 @@ impl fmt::Display for VersionVector {
     }
 }
 
+/// The id a client gives one user write (random, per put). A put retried on
+/// another coordinator after a failure that may have stored it carries the
+/// same id, so the copies two coordinators minted are known to be one write
+/// ([`Object::versions`]).
+pub type WriteId = u64;
+
 /// One concurrent version of a key's value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sibling {
@@ -172,6 +178,8 @@ pub struct Sibling {
     pub past: VersionVector,
     /// The value; `None` is a tombstone (a delete).
     pub value: Option<Vec<u8>>,
+    /// The client's id of the write, when it gave one.
+    pub write: Option<WriteId>,
 }
 
 impl Sibling {
@@ -233,6 +241,36 @@ impl Object {
         value: Option<Vec<u8>>,
         replica: &ReplicaId,
     ) -> (Object, Dot) {
+        self.mint(seen, value, replica, None)
+    }
+
+    /// A put of the user write `write`: like [`Object::update`], except that
+    /// when this object already holds a sibling of that write (an earlier
+    /// attempt of the same put reached this replica) nothing is minted and
+    /// the object is returned as it is, with `None`. A retried put is then
+    /// stored once wherever its first attempt arrived; where it did not, the
+    /// second copy is collapsed into the first by [`Object::versions`].
+    pub fn update_once(
+        &self,
+        seen: &VersionVector,
+        value: Option<Vec<u8>>,
+        replica: &ReplicaId,
+        write: WriteId,
+    ) -> (Object, Option<Dot>) {
+        if self.siblings.iter().any(|s| s.write == Some(write)) {
+            return (self.clone(), None);
+        }
+        let (next, dot) = self.mint(seen, value, replica, Some(write));
+        (next, Some(dot))
+    }
+
+    fn mint(
+        &self,
+        seen: &VersionVector,
+        value: Option<Vec<u8>>,
+        replica: &ReplicaId,
+        write: Option<WriteId>,
+    ) -> (Object, Dot) {
         let counter = self.context.get(replica).max(seen.get(replica)) + 1;
         let dot = Dot {
             replica: replica.clone(),
@@ -251,6 +289,7 @@ impl Object {
             dot: dot.clone(),
             past: seen.clone(),
             value,
+            write,
         });
         siblings.sort_by(|a, b| a.dot.cmp(&b.dot));
         (Object { context, siblings }, dot)
@@ -302,6 +341,26 @@ impl Object {
         let mut context = self.context.clone();
         context.merge(&other.context);
         Object { context, siblings }
+    }
+
+    /// The versions a person sees: the siblings, with the copies of one user
+    /// write collapsed into the first of them (by dot). Two coordinators
+    /// that each minted a retried put hold copies with the same write id,
+    /// value and causal past under different dots; both dots stay siblings
+    /// and in the context (so [`Object::merge`] keeps its laws and a put
+    /// with this context supersedes both), but they are one write.
+    pub fn versions(&self) -> Vec<&Sibling> {
+        let mut out: Vec<&Sibling> = Vec::with_capacity(self.siblings.len());
+        for s in &self.siblings {
+            let copy = s.write.is_some()
+                && out
+                    .iter()
+                    .any(|o| o.write == s.write && o.value == s.value && o.past == s.past);
+            if !copy {
+                out.push(s);
+            }
+        }
+        out
     }
 
     /// Whether `self` already holds everything `other` holds, so merging
@@ -439,6 +498,30 @@ mod tests {
     }
 
     #[test]
+    fn a_retried_write_is_stored_once_where_it_arrived_and_shown_once_elsewhere() {
+        let (base, _) = Object::new().update(&VersionVector::new(), Some(b"v0".to_vec()), &r("n1"));
+        let ctx = base.context().clone();
+        // The first attempt reaches n1; a retry through n1 mints nothing.
+        let (first, dot) = base.update_once(&ctx, Some(b"v1".to_vec()), &r("n1"), 7);
+        assert!(dot.is_some());
+        let (again, none) = first.update_once(&ctx, Some(b"v1".to_vec()), &r("n1"), 7);
+        assert_eq!((again.clone(), none), (first.clone(), None));
+        // A retry through n2, which had not seen the first attempt, mints a
+        // second copy; merged, both dots stay, but it is one version.
+        let (second, _) = base.update_once(&ctx, Some(b"v1".to_vec()), &r("n2"), 7);
+        let merged = first.merge(&second);
+        assert_eq!(merged.siblings().len(), 2);
+        assert_eq!(merged.versions().len(), 1);
+        assert_eq!(merged.versions()[0].value.as_deref(), Some(&b"v1"[..]));
+        // Another write with the same value is another version.
+        let (other, _) = base.update_once(&ctx, Some(b"v1".to_vec()), &r("n3"), 8);
+        assert_eq!(merged.merge(&other).versions().len(), 2);
+        // A put with the merged context supersedes both copies.
+        let (resolved, _) = merged.update(merged.context(), Some(b"v2".to_vec()), &r("n1"));
+        assert_eq!(values(&resolved), vec![Some(b"v2".to_vec())]);
+    }
+
+    #[test]
     fn tokens_round_trip_and_refuse_strangers() {
         let (a, _) = Object::new().update(&VersionVector::new(), Some(b"a".to_vec()), &r("n1"));
         let token = encode_token(a.context(), 42);
@@ -481,6 +564,12 @@ mod tests {
             from: usize,
             to: usize,
         },
+        /// A put retried: the `nth` put written so far minted again at
+        /// `replica`, with its context, value and write id.
+        Retry {
+            nth: usize,
+            replica: usize,
+        },
     }
 
     fn step() -> impl Strategy<Value = Step> {
@@ -493,19 +582,37 @@ mod tests {
                 }
             ),
             (0..3usize, 0..3usize).prop_map(|(from, to)| Step::Sync { from, to }),
+            (0..40usize, 0..3usize).prop_map(|(nth, replica)| Step::Retry { nth, replica }),
         ]
     }
 
     /// Runs a history; returns the replicas' objects and every value written
     /// with the context it was written over.
     fn run(steps: &[Step]) -> (Vec<Object>, Vec<(Dot, VersionVector)>) {
+        let (replicas, written) = run_writes(steps);
+        let written = written.into_iter().map(|w| (w.dot, w.seen)).collect();
+        (replicas, written)
+    }
+
+    /// One mint of a history: its dot, the context it was written over, and
+    /// the user write it belongs to (retries share it).
+    #[derive(Debug, Clone)]
+    struct Written {
+        dot: Dot,
+        seen: VersionVector,
+        value: Vec<u8>,
+        write: WriteId,
+    }
+
+    fn run_writes(steps: &[Step]) -> (Vec<Object>, Vec<Written>) {
         let ids: Vec<ReplicaId> = (0..3)
             .map(|i| ReplicaId::new(&format!("n{i}"), 1))
             .collect();
         let mut replicas = vec![Object::new(); 3];
-        let mut written = Vec::new();
+        let mut written: Vec<Written> = Vec::new();
+        let mut writes = 0;
         for s in steps {
-            match s {
+            let (replica, seen, value, write) = match s {
                 Step::Put {
                     replica,
                     seen_from,
@@ -514,14 +621,31 @@ mod tests {
                     let seen = seen_from
                         .map(|f| replicas[f].context().clone())
                         .unwrap_or_default();
-                    let (next, dot) =
-                        replicas[*replica].update(&seen, Some(vec![*value]), &ids[*replica]);
-                    replicas[*replica] = next;
-                    written.push((dot, seen));
+                    writes += 1;
+                    // Values repeat across writes (u8), write ids do not.
+                    (*replica, seen, vec![*value], writes)
+                }
+                Step::Retry { nth, replica } => {
+                    let Some(w) = written.get(*nth).cloned() else {
+                        continue;
+                    };
+                    (*replica, w.seen, w.value, w.write)
                 }
                 Step::Sync { from, to } => {
                     replicas[*to] = replicas[*to].merge(&replicas[*from]);
+                    continue;
                 }
+            };
+            let (next, dot) =
+                replicas[replica].update_once(&seen, Some(value.clone()), &ids[replica], write);
+            replicas[replica] = next;
+            if let Some(dot) = dot {
+                written.push(Written {
+                    dot,
+                    seen,
+                    value,
+                    write,
+                });
             }
         }
         (replicas, written)
@@ -569,6 +693,26 @@ mod tests {
             for s in all.siblings() {
                 prop_assert!(all.context().covers(&s.dot));
             }
+        }
+
+        /// With retried puts: once everyone syncs, the versions are exactly
+        /// the user writes with a copy no later write's context saw, each
+        /// once, whatever was minted twice.
+        #[test]
+        fn every_surviving_write_is_one_version(h in histories()) {
+            let (o, written) = run_writes(&h);
+            let all = o[0].merge(&o[1]).merge(&o[2]);
+            let survives = |w: &Written| !written.iter().any(|x| x.seen.covers(&w.dot));
+            let mut expected: Vec<WriteId> = written
+                .iter()
+                .filter(|w| survives(w))
+                .map(|w| w.write)
+                .collect();
+            expected.sort();
+            expected.dedup();
+            let mut got: Vec<WriteId> = all.versions().iter().filter_map(|s| s.write).collect();
+            got.sort();
+            prop_assert_eq!(got, expected);
         }
     }
 }

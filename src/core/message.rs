@@ -14,7 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::clock::{Object, VersionVector};
+use crate::core::clock::{Object, VersionVector, WriteId};
 use crate::core::explain::Explanation;
 use crate::core::key::ObjectKey;
 use crate::core::membership::ClusterState;
@@ -41,6 +41,12 @@ pub struct PutRequest {
     pub value: Option<Vec<u8>>,
     /// Acknowledgements to wait for; the cluster's W when absent.
     pub w: Option<u8>,
+    /// The client's id of this user write; every retry of the put carries
+    /// the same one, so copies of it are known to be one write.
+    pub write_id: Option<WriteId>,
+    /// The client has no other node left to try: coordinate even when this
+    /// node expects not to reach W replicas (see [`ErrorKind::CannotReach`]).
+    pub last_resort: bool,
 }
 
 /// A request to a node.
@@ -52,6 +58,8 @@ pub enum Request {
         key: ObjectKey,
         /// Replies to wait for; the cluster's R when absent.
         r: Option<u8>,
+        /// Ask the replicas even when this node expects not to reach R.
+        last_resort: bool,
     },
     /// Client: write a key; any node accepts it and forwards it to a coordinator.
     Put(PutRequest),
@@ -84,6 +92,8 @@ pub enum Request {
         key: ObjectKey,
         /// Replies to wait for; the cluster's R when absent.
         r: Option<u8>,
+        /// Ask the replicas even when this node expects not to reach R.
+        last_resort: bool,
     },
     /// Client (operator): cut the network into these groups of node names
     /// (fault injection); node traffic between groups is dropped both ways.
@@ -279,8 +289,13 @@ pub struct NodeReport {
 pub enum ErrorKind {
     /// The request is invalid (too large, bad key); retrying will not help.
     InvalidInput,
-    /// The quorum could not be met.
+    /// The quorum could not be met. For a put, the write may be stored on
+    /// the replicas that acknowledged it.
     Unavailable,
+    /// This node refused to coordinate: its failure detector and partition
+    /// view count fewer reachable replicas of the key than the quorum needs.
+    /// Nothing was stored; another node may succeed.
+    CannotReach,
     /// The sender's certificate does not allow this request.
     Forbidden,
     /// The node failed (storage); try another node.

@@ -34,7 +34,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 
 /// ALPN protocol id, carrying the wire protocol version. A peer that offers
 /// anything else fails the handshake.
-pub const ALPN: &[u8] = b"dynamo/1";
+pub const ALPN: &[u8] = b"dynamo/2";
 
 /// DNS suffix of node certificates: node `n3` is `n3.node.dynamo`.
 pub const NODE_NAME_SUFFIX: &str = ".node.dynamo";
@@ -487,6 +487,21 @@ impl Credentials {
         })
     }
 
+    /// The identity our certificate names, checked now against our own CA
+    /// (chain, validity dates, key usage). A node runs only under the name
+    /// its certificate carries; this is where it finds out.
+    pub fn own_identity(&self) -> Result<Identity, TlsError> {
+        let cert = self.cert_chain.first().ok_or_else(|| TlsError::Pem {
+            source_name: "certificate".into(),
+            reason: "no certificate found".into(),
+        })?;
+        let identity = identity_of_cert(cert).ok_or_else(|| {
+            TlsError::Ca("the certificate names no dynamo node and is not the client's".into())
+        })?;
+        verify_cert_der(&self.ca, cert, &identity, UnixTime::now())?;
+        Ok(identity)
+    }
+
     fn roots(&self) -> Result<rustls::RootCertStore, TlsError> {
         let mut roots = rustls::RootCertStore::empty();
         for ca in &self.ca {
@@ -620,13 +635,28 @@ fn identity_of_cert(der: &CertificateDer<'_>) -> Option<Identity> {
 pub fn verify_issued(ca_pem: &str, cert_pem: &str, identity: &Identity) -> Result<(), TlsError> {
     let ca = first_cert(ca_pem, "CA certificate")?;
     let cert = first_cert(cert_pem, "certificate")?;
-    let anchor = webpki::anchor_from_trusted_cert(&ca)
-        .map_err(|e| TlsError::Ca(format!("CA certificate unusable as trust anchor: {e}")))?;
-    let end = webpki::EndEntityCert::try_from(&cert).map_err(|e| TlsError::Pem {
+    verify_cert_der(&[ca], &cert, identity, UnixTime::now())
+}
+
+/// [`verify_issued`] on DER certificates, at time `now`.
+fn verify_cert_der(
+    cas: &[CertificateDer<'static>],
+    cert: &CertificateDer<'_>,
+    identity: &Identity,
+    now: UnixTime,
+) -> Result<(), TlsError> {
+    let anchors = cas
+        .iter()
+        .map(|ca| {
+            webpki::anchor_from_trusted_cert(ca)
+                .map_err(|e| TlsError::Ca(format!("CA certificate unusable as trust anchor: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let end = webpki::EndEntityCert::try_from(cert).map_err(|e| TlsError::Pem {
         source_name: "certificate".into(),
         reason: format!("does not parse: {e}"),
     })?;
-    if identity_of_cert(&cert).as_ref() != Some(identity) {
+    if identity_of_cert(cert).as_ref() != Some(identity) {
         return Err(TlsError::Ca(format!("certificate is not the {identity}'s")));
     }
     let usage = match identity {
@@ -635,9 +665,9 @@ pub fn verify_issued(ca_pem: &str, cert_pem: &str, identity: &Identity) -> Resul
     };
     end.verify_for_usage(
         webpki::ALL_VERIFICATION_ALGS,
-        &[anchor],
+        &anchors,
         &[],
-        UnixTime::now(),
+        now,
         usage,
         None,
         None,

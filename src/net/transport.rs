@@ -441,6 +441,20 @@ where
         }
     }
 
+    /// Whether a live connection to the peer is cached (no handshake needed
+    /// for the next call).
+    pub fn is_connected(&self, addr: SocketAddr, server_name: &str) -> bool {
+        let key: PeerKey = (addr, server_name.to_string());
+        matches!(lock(&self.shared.peers).get(&key), Some(Slot::Ready(peer)) if peer.is_alive())
+    }
+
+    /// Connects to the peer now (or waits for the attempt in progress), so
+    /// that a later call finds the connection made; true once connected.
+    /// Giving up on the future does not abandon the attempt.
+    pub async fn connect(&self, addr: SocketAddr, server_name: &str) -> bool {
+        self.connection(addr, server_name).await.is_ok()
+    }
+
     /// Forgets the cached connection to a peer, so the next call connects
     /// afresh; calls in flight on it go on. For a caller that suspects the
     /// connection is dead without knowing it (the peer crashed and

@@ -158,6 +158,7 @@ impl Node {
         let manifest = ClusterManifest::load(&config.cluster)?;
         let creds = Credentials::load(&config.tls.ca_cert, &config.tls.cert, &config.tls.key)
             .map_err(|e| NodeError::Tls(e.to_string()))?;
+        check_own_certificate(&creds, &config)?;
 
         let (store, opened) = Store::<Object>::open_with_partitions(
             &config.data_file(),
@@ -315,8 +316,16 @@ impl NodeInner {
             );
         }
         match request {
-            Request::Get { key, r } => self.get(key, r, false).await,
-            Request::Explain { key, r } => self.get(key, r, true).await,
+            Request::Get {
+                key,
+                r,
+                last_resort,
+            } => self.get(key, r, last_resort, false).await,
+            Request::Explain {
+                key,
+                r,
+                last_resort,
+            } => self.get(key, r, last_resort, true).await,
             Request::Put(put) => self.put(put).await,
             Request::Coordinate(put) => self.coordinate(put).await,
             Request::Status => self.status().await,
@@ -723,6 +732,42 @@ impl NodeInner {
         Ok(())
     }
 
+    /// The coordinator's check before it stores or asks anything: the
+    /// failure detector and the partition filter must count at least
+    /// `needed` reachable nodes of the key's extended preference list (this
+    /// node included); otherwise the request is refused as
+    /// [`ErrorKind::CannotReach`], so the client tries another node at once.
+    /// The detector is advice: a client with no node left to try sends the
+    /// request as a last resort, which skips this check.
+    #[allow(clippy::result_large_err)]
+    fn check_reach(&self, key: &ObjectKey, needed: usize, quorum: &str) -> Result<(), Response> {
+        let view = self.view();
+        let extended = view
+            .ring
+            .extended_list(view.ring.partition_of(key.ring_position()));
+        let needed = needed.clamp(1, self.manifest.replicas.min(extended.len()).max(1));
+        let reachable: Vec<&str> = extended
+            .iter()
+            .copied()
+            .filter(|n| self.reachable(n))
+            .collect();
+        if reachable.len() >= needed {
+            return Ok(());
+        }
+        Err(Response::Error(ErrorReply {
+            kind: ErrorKind::CannotReach,
+            message: format!(
+                "{} can reach only {} of the cluster's nodes ({}) and {quorum} = {needed}; \
+                 nothing was stored",
+                self.name,
+                reachable.len(),
+                reachable.join(", ")
+            ),
+            acks: reachable.len().min(255) as u8,
+            needed: needed.min(255) as u8,
+        }))
+    }
+
     /// Sends one message on its own task; the answer arrives on `tx`, whose
     /// capacity covers every message of the coordination (each node is
     /// asked at most once).
@@ -808,9 +853,21 @@ impl NodeInner {
 
     /// A client get (or explain): runs the coordination on its own task,
     /// which outlives the answer for read repair.
-    async fn get(self: &Arc<Self>, key: ObjectKey, r: Option<u8>, explain: bool) -> Response {
+    async fn get(
+        self: &Arc<Self>,
+        key: ObjectKey,
+        r: Option<u8>,
+        last_resort: bool,
+        explain: bool,
+    ) -> Response {
         if let Err(e) = key.validate() {
             return Response::error(ErrorKind::InvalidInput, e.to_string());
+        }
+        if !last_resort {
+            let needed = r.map_or(self.manifest.read_quorum, usize::from);
+            if let Err(refusal) = self.check_reach(&key, needed, "R") {
+                return refusal;
+            }
         }
         let (answer_tx, answer_rx) = oneshot::channel();
         let node = self.clone();
@@ -923,16 +980,8 @@ impl NodeInner {
         }
         let Some(answer) = answer else { return };
         if !reached {
-            let got = coordinator.replies().len();
-            let _ = answer.send(unavailable(
-                format!(
-                    "read quorum not reached: {got} of {} replicas answered, R = {}",
-                    n.min(extended.len()),
-                    coordinator.needed()
-                ),
-                got,
-                coordinator.needed(),
-            ));
+            let (message, counted) = read_shortfall(&coordinator, &extended, n);
+            let _ = answer.send(unavailable(message, counted, coordinator.needed()));
             return;
         }
         let hints_held_for = match self.store.hints_for_key(&key.storage_key()).await {
@@ -991,11 +1040,23 @@ impl NodeInner {
         if replicas.iter().any(|r| r == &self.name) {
             return self.coordinate(put).await;
         }
+        if !put.last_resort {
+            let needed = put.w.map_or(self.manifest.write_quorum, usize::from);
+            if let Err(refusal) = self.check_reach(&put.key, needed, "W") {
+                return refusal;
+            }
+        }
+        // A forward that fails or times out may have been stored by that
+        // replica; the next one mints a copy under the same write id, which
+        // readers see as one write (`Object::versions`).
         for to in replicas.iter().filter(|r| self.reachable(r)) {
             match self
                 .call_peer(to, Request::Coordinate(put.clone()), self.timeout)
                 .await
             {
+                Ok(Response::Error(e)) if e.kind == ErrorKind::CannotReach => {
+                    tracing::debug!(peer = %to, "forward refused: {}", e.message)
+                }
                 Ok(resp) => return resp,
                 Err(e) => tracing::debug!(peer = %to, "forward failed: {e}"),
             }
@@ -1022,13 +1083,31 @@ impl NodeInner {
             context,
             value,
             w,
+            write_id,
+            last_resort,
         } = put;
+        let w = w.map_or(self.manifest.write_quorum, usize::from);
+        if !last_resort {
+            // Refuse before minting: nothing is stored, so the client may
+            // try another node without risk.
+            if let Err(refusal) = self.check_reach(&key, w, "W") {
+                return refusal;
+            }
+        }
         let replica = self.replica();
         let minted = self
             .store
             .update(key.storage_key(), move |current: Option<Object>| {
                 let current = current.unwrap_or_default();
-                let (next, _dot) = current.update(&context, value, &replica);
+                let next = match write_id {
+                    Some(id) => match current.update_once(&context, value, &replica, id) {
+                        // An earlier attempt of this put is here already:
+                        // replicate what holds it, mint nothing.
+                        (held, None) => return (Some(current), Ok(held)),
+                        (next, Some(_)) => next,
+                    },
+                    None => current.update(&context, value, &replica).0,
+                };
                 if next.value_bytes() > OBJECT_VALUE_BYTES_MAX {
                     (Some(current), Err(next.siblings().len()))
                 } else {
@@ -1048,7 +1127,6 @@ impl NodeInner {
             }
             Err(e) => return storage_failure(e),
         };
-        let w = w.map_or(self.manifest.write_quorum, usize::from);
         let (_, extended, plan) = self.plan(&key);
         if let Some(owner) = plan
             .targets
@@ -1507,6 +1585,31 @@ impl NodeInner {
     }
 }
 
+/// One name, one certificate: a node runs only under the name its
+/// certificate carries, with a certificate of its own CA valid now. A node
+/// configured as `n9` with `n2`'s certificate would otherwise join as `n9`
+/// while every peer takes its messages for `n2`'s.
+fn check_own_certificate(creds: &Credentials, config: &NodeConfig) -> Result<(), NodeError> {
+    let cert = config.tls.cert.display();
+    match creds.own_identity() {
+        Ok(Identity::Node(name)) if name == config.name => Ok(()),
+        Ok(Identity::Node(name)) => Err(NodeError::Tls(format!(
+            "the certificate {cert} is node {name}'s, but this node is configured as {}: \
+             a node runs only under the name in its certificate (issue one for {} from the \
+             cluster CA, or set name = \"{name}\")",
+            config.name, config.name
+        ))),
+        Ok(Identity::Client) => Err(NodeError::Tls(format!(
+            "the certificate {cert} is the cluster's client certificate, not node {}'s",
+            config.name
+        ))),
+        Err(e) => Err(NodeError::Tls(format!(
+            "the certificate {cert} cannot serve as node {}: {e}",
+            config.name
+        ))),
+    }
+}
+
 /// A random incarnation, never 0 and never `previous`.
 fn fresh_incarnation(previous: Option<u64>) -> u64 {
     loop {
@@ -1548,6 +1651,45 @@ impl NodeInner {
 fn storage_failure(e: StorageError) -> Response {
     warn!("storage: {e}");
     Response::error(ErrorKind::Internal, format!("storage error: {e}"))
+}
+
+/// Why a get fell short of R, in one sentence, and how many answers counted.
+/// A fallback that holds nothing for the key answered but does not count
+/// (see [`GetCoordinator::on_reply`]); saying "1 of 3 answered, R = 1"
+/// would read like a contradiction.
+fn read_shortfall(coordinator: &GetCoordinator, extended: &[String], n: usize) -> (String, usize) {
+    let mut counted = 0;
+    let mut empty_fallbacks = Vec::new();
+    for target in coordinator.asked() {
+        match coordinator.replies().get(&target.node) {
+            Some(None) if target.hint_for.is_some() => empty_fallbacks.push(target.node.as_str()),
+            Some(_) => counted += 1,
+            None => {}
+        }
+    }
+    let home: Vec<&str> = extended.iter().take(n).map(String::as_str).collect();
+    let silent: Vec<&str> = home
+        .iter()
+        .copied()
+        .filter(|h| !coordinator.replies().contains_key(*h))
+        .collect();
+    let mut message = format!(
+        "read quorum not reached: {counted} of R = {} replicas answered",
+        coordinator.needed()
+    );
+    if !empty_fallbacks.is_empty() {
+        message.push_str(&format!(
+            "; {} answered as a fallback holding nothing for the key, which does not count",
+            empty_fallbacks.join(", ")
+        ));
+    }
+    if !silent.is_empty() {
+        message.push_str(&format!(
+            "; no answer from the key's replicas {}",
+            silent.join(", ")
+        ));
+    }
+    (message, counted)
 }
 
 fn unavailable(message: String, acks: usize, needed: usize) -> Response {

@@ -38,6 +38,9 @@ pub enum Invariant {
     /// No value an acknowledged delete's context covered shows again in an
     /// object that saw the delete, nor at the end anywhere.
     NoResurrection,
+    /// No user write shows twice among an object's versions (a put retried
+    /// on another coordinator is one write, whatever was stored).
+    NoDuplicateWrite,
 }
 
 impl fmt::Display for Invariant {
@@ -47,6 +50,7 @@ impl fmt::Display for Invariant {
             Invariant::Convergence => "convergence",
             Invariant::NoPhantom => "no-phantom",
             Invariant::NoResurrection => "no-resurrection",
+            Invariant::NoDuplicateWrite => "no-duplicate-write",
         })
     }
 }
@@ -152,6 +156,9 @@ impl Oracle {
     /// Judges an object a get returned against the deletes acknowledged so
     /// far: one that saw a delete must not show what the delete covered.
     pub fn check_get(&self, key: &ObjectKey, object: &Object) -> Option<Violation> {
+        if let Some(v) = duplicate_write(key, object, "a get answered with") {
+            return Some(v);
+        }
         self.deletes
             .iter()
             .filter(|d| d.key == *key && object.context().covers(&d.dot))
@@ -237,6 +244,12 @@ impl Oracle {
             }
         }
         for (key, holders) in replicas {
+            if let Some(v) = holders
+                .iter()
+                .find_map(|(node, o)| duplicate_write(key, o, &format!("{node} holds")))
+            {
+                violations.push(v);
+            }
             let distinct: BTreeSet<String> =
                 holders.iter().map(|(_, o)| format!("{o:?}")).collect();
             if distinct.len() > 1 {
@@ -280,6 +293,29 @@ impl Oracle {
 }
 
 /// A sibling of `object` that `delete`'s context covered.
+/// The violation when one user write shows twice among `object`'s
+/// versions. Every client write has a value of its own (`c3-17`), so two
+/// live versions with one value are two copies of one write that
+/// [`Object::versions`] failed to collapse.
+fn duplicate_write(key: &ObjectKey, object: &Object, context: &str) -> Option<Violation> {
+    let versions = object.versions();
+    versions.iter().enumerate().find_map(|(i, s)| {
+        let twin = versions[..i]
+            .iter()
+            .find(|o| s.value.is_some() && o.value == s.value)?;
+        Some(Violation {
+            invariant: Invariant::NoDuplicateWrite,
+            key: key.display_key(),
+            detail: format!(
+                "{context} {} twice: as {} and as {}",
+                value_text(&s.value),
+                dot_text(&twin.dot),
+                dot_text(&s.dot)
+            ),
+        })
+    })
+}
+
 fn resurrected<'a>(delete: &AckedDelete, object: &'a Object) -> Option<&'a Sibling> {
     object
         .siblings()

@@ -226,6 +226,10 @@ pub enum Bug {
     /// own instead of merging them: a stale old owner's handover overwrites
     /// the new owners' tombstones and the deleted value comes back.
     HandoverOverwrites,
+    /// A client retries a failed put as a new write (a fresh write id per
+    /// attempt) instead of the same one: a put stored by its first
+    /// coordinator and again by the next shows as two versions.
+    RetryWithNewWriteId,
 }
 
 /// A membership change the simulator can make.
@@ -554,6 +558,15 @@ impl fmt::Display for FaultSettings {
 pub struct Stats {
     /// Client operations issued.
     pub ops: u64,
+    /// Attempts of an operation on another node after one failed, timed
+    /// out, or was refused (the coordinator could not reach a quorum).
+    pub client_retries: u64,
+    /// Puts refused by their coordinator before anything was stored (it
+    /// counted fewer reachable nodes than W, or R for gets).
+    pub refusals: u64,
+    /// Puts that found a copy of their write already stored at the
+    /// coordinator (an earlier attempt reached it) and minted nothing.
+    pub retries_deduplicated: u64,
     /// Gets answered.
     pub gets_ok: u64,
     /// Gets that failed or timed out.

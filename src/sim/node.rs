@@ -84,6 +84,8 @@ pub enum Payload {
         op: OpId,
         /// The key.
         key: ObjectKey,
+        /// Read even when the quorum looks out of reach.
+        last_resort: bool,
     },
     /// Client → node: put or delete.
     ClientPut {
@@ -225,6 +227,11 @@ pub struct Out {
     pub partitions_pulled: u64,
     /// Keys handed over and dropped.
     pub keys_handed_over: u64,
+    /// Client requests refused before anything was stored (too few
+    /// reachable nodes for the quorum).
+    pub refusals: u64,
+    /// Puts whose write was already stored here by an earlier attempt.
+    pub retries_deduplicated: u64,
 }
 
 impl Out {
@@ -556,6 +563,15 @@ impl SimNode {
         peer == self.name || !self.unreachable.contains(peer)
     }
 
+    /// The real node's check before it coordinates (`check_reach`): at
+    /// least `needed` nodes of the key's extended list reachable, itself
+    /// included.
+    fn can_reach(&self, key: &ObjectKey, needed: usize, shared: &Shared) -> bool {
+        let (_, extended) = shared.placement(key);
+        let needed = needed.clamp(1, shared.params.n.min(extended.len()).max(1));
+        extended.iter().filter(|n| self.reachable(n)).count() >= needed
+    }
+
     fn local_id(&mut self) -> u64 {
         self.next_local += 1;
         self.next_local
@@ -656,13 +672,29 @@ impl SimNode {
             }
         }
         match payload {
-            Payload::ClientGet { op, key } => {
+            Payload::ClientGet {
+                op,
+                key,
+                last_resort,
+            } => {
                 if let Addr::Client(client) = from {
+                    if !last_resort && !self.can_reach(&key, shared.params.r, shared) {
+                        out.refusals += 1;
+                        let outcome = ClientOutcome::Failed("cannot reach R replicas".into());
+                        out.sends.push((from, Payload::ClientReply { op, outcome }));
+                        return;
+                    }
                     self.start_get(ReplyTo::Client { client, op }, key, shared, out);
                 }
             }
             Payload::ClientPut { op, put } => {
                 let Addr::Client(client) = from else { return };
+                if !put.last_resort && !self.can_reach(&put.key, shared.params.w, shared) {
+                    out.refusals += 1;
+                    let outcome = ClientOutcome::Failed("cannot reach W replicas".into());
+                    out.sends.push((from, Payload::ClientReply { op, outcome }));
+                    return;
+                }
                 if shared.home(&put.key).contains(&self.name) {
                     self.coordinate(ReplyTo::Client { client, op }, Some(op), put, shared, out);
                 } else {
@@ -1125,16 +1157,38 @@ impl SimNode {
             return;
         }
         let current = self.current(&put.key);
-        let (object, dot) = current.update(&put.context, put.value.clone(), &self.replica);
-        let concurrent = object.siblings().len() > 1;
-        out.mints.push(Mint {
-            op,
-            key: put.key.clone(),
-            dot: dot.clone(),
-            value: put.value.clone(),
-            seen: put.context.clone(),
-            concurrent,
-        });
+        let minted = match put.write_id {
+            Some(id) => current.update_once(&put.context, put.value.clone(), &self.replica, id),
+            None => {
+                let (object, dot) = current.update(&put.context, put.value.clone(), &self.replica);
+                (object, Some(dot))
+            }
+        };
+        let (object, dot) = match minted {
+            (object, Some(dot)) => {
+                let concurrent = object.siblings().len() > 1;
+                out.mints.push(Mint {
+                    op,
+                    key: put.key.clone(),
+                    dot: dot.clone(),
+                    value: put.value.clone(),
+                    seen: put.context.clone(),
+                    concurrent,
+                });
+                (object, dot)
+            }
+            (object, None) => {
+                // An earlier attempt of this put is here: replicate it again.
+                out.retries_deduplicated += 1;
+                let held = object
+                    .siblings()
+                    .iter()
+                    .find(|s| s.write == put.write_id)
+                    .map(|s| s.dot.clone());
+                let Some(dot) = held else { return };
+                (object, dot)
+            }
+        };
         self.unsynced.insert(put.key.clone(), object.clone());
         self.ensure_sync(shared, out);
         let pid = self.local_id();

@@ -52,6 +52,9 @@ pub const SIM_BUCKET: &str = "sim";
 /// Simulated time the liveness phase may take before convergence is
 /// declared failed.
 pub const LIVENESS_US_MAX: u64 = 120_000_000;
+/// Nodes a random client tries one operation on before it reports failure
+/// (the real client goes down the key's extended list within its deadline).
+pub const CLIENT_ATTEMPTS_MAX: u32 = 3;
 /// Events one run may process (a limit against a runaway schedule).
 pub const EVENTS_PER_OP_MAX: u64 = 5_000;
 
@@ -116,11 +119,19 @@ enum OpKind {
     Put { value: Option<Vec<u8>> },
 }
 
+/// A client operation in flight: one user get, put or delete, tried on up
+/// to [`CLIENT_ATTEMPTS_MAX`] nodes as the real client does (same write id
+/// on every attempt of a put; each attempt has its own op id so a late
+/// answer of an abandoned attempt is ignored).
 #[derive(Debug, Clone)]
 struct InFlight {
     op: OpId,
     key: ObjectKey,
     kind: OpKind,
+    context: VersionVector,
+    write_id: u64,
+    attempt: u32,
+    tried: Vec<usize>,
 }
 
 #[derive(Debug, Default)]
@@ -705,6 +716,8 @@ impl World {
         self.stats.read_repairs += out.read_repairs;
         self.stats.partitions_pulled += out.partitions_pulled;
         self.stats.keys_handed_over += out.keys_handed_over;
+        self.stats.refusals += out.refusals;
+        self.stats.retries_deduplicated += out.retries_deduplicated;
         for mint in &out.mints {
             self.oracle
                 .mint(&mint.key, &mint.dot, &mint.value, &mint.seen);
@@ -767,7 +780,7 @@ impl World {
                     .as_ref()
                     .is_some_and(|f| f.op == op);
                 if timed_out {
-                    self.client_done(client, ClientOutcome::Failed("client timeout".into()));
+                    self.attempt_done(client, ClientOutcome::Failed("client timeout".into()));
                 }
             }
             EventKind::FaultTick => self.fault_tick(),
@@ -824,29 +837,60 @@ impl World {
     ) {
         self.next_op = op;
         self.stats.ops += 1;
-        let payload = match &kind {
+        if matches!(kind, OpKind::Put { value: None }) {
+            self.stats.deletes += 1;
+        }
+        self.clients[client].in_flight = Some(InFlight {
+            op,
+            key,
+            kind,
+            context,
+            write_id: op,
+            attempt: 1,
+            tried: vec![node],
+        });
+        self.send_attempt(client, node);
+    }
+
+    /// Sends the current attempt of `client`'s operation to `node`. A
+    /// scripted client's operation is pinned to its node and sent as a last
+    /// resort (like `--node`); a random client's last attempt is one.
+    fn send_attempt(&mut self, client: usize, node: usize) {
+        let scripted = self.clients[client].scripted;
+        let Some(flight) = self.clients[client].in_flight.as_ref() else {
+            return;
+        };
+        let last_resort = scripted || flight.attempt >= CLIENT_ATTEMPTS_MAX;
+        let write_id = match self.config.bug {
+            // The planted bug: a retry that is a new write to the cluster.
+            Some(Bug::RetryWithNewWriteId) => flight.op,
+            _ => flight.write_id,
+        };
+        let op = flight.op;
+        let payload = match &flight.kind {
             OpKind::Get => Payload::ClientGet {
                 op,
-                key: key.clone(),
+                key: flight.key.clone(),
+                last_resort,
             },
-            OpKind::Put { value } => {
-                if value.is_none() {
-                    self.stats.deletes += 1;
-                }
-                Payload::ClientPut {
-                    op,
-                    put: PutRequest {
-                        key: key.clone(),
-                        context,
-                        value: value.clone(),
-                        w: None,
-                    },
-                }
-            }
+            OpKind::Put { value } => Payload::ClientPut {
+                op,
+                put: PutRequest {
+                    key: flight.key.clone(),
+                    context: flight.context.clone(),
+                    value: value.clone(),
+                    w: None,
+                    write_id: Some(write_id),
+                    last_resort,
+                },
+            },
         };
-        self.clients[client].in_flight = Some(InFlight { op, key, kind });
         self.send(Addr::Client(client), Addr::Node(node), payload);
-        let timeout = self.client_timeout_us;
+        let timeout = if scripted {
+            self.client_timeout_us
+        } else {
+            self.client_timeout_us / u64::from(CLIENT_ATTEMPTS_MAX)
+        };
         self.schedule(timeout, EventKind::ClientTimeout { client, op });
     }
 
@@ -859,8 +903,46 @@ impl World {
             .as_ref()
             .is_some_and(|f| f.op == op);
         if current {
-            self.client_done(client, outcome);
+            self.attempt_done(client, outcome);
         }
+    }
+
+    /// One attempt ended: a failure of a random client's operation is
+    /// tried again on another running node (a new op id, the same write
+    /// id), up to [`CLIENT_ATTEMPTS_MAX`] attempts; anything else ends the
+    /// operation.
+    fn attempt_done(&mut self, client: usize, outcome: ClientOutcome) {
+        let retry = matches!(outcome, ClientOutcome::Failed(_))
+            && !self.clients[client].scripted
+            && self.clients[client]
+                .in_flight
+                .as_ref()
+                .is_some_and(|f| f.attempt < CLIENT_ATTEMPTS_MAX);
+        if !retry {
+            self.client_done(client, outcome);
+            return;
+        }
+        let tried = self.clients[client]
+            .in_flight
+            .as_ref()
+            .map(|f| f.tried.clone())
+            .unwrap_or_default();
+        let up: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].up && !tried.contains(&i))
+            .collect();
+        let Some(&node) = up.choose(&mut self.rng) else {
+            self.client_done(client, outcome);
+            return;
+        };
+        let op = self.next_op + 1;
+        self.next_op = op;
+        self.stats.client_retries += 1;
+        if let Some(flight) = self.clients[client].in_flight.as_mut() {
+            flight.op = op;
+            flight.attempt += 1;
+            flight.tried.push(node);
+        }
+        self.send_attempt(client, node);
     }
 
     fn client_done(&mut self, client: usize, outcome: ClientOutcome) {

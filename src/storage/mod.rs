@@ -71,7 +71,7 @@ pub const READ_QUEUE_CAPACITY: usize = 1024;
 /// Most entries one [`Store::scan`] returns, whatever limit is asked for.
 pub const SCAN_ENTRIES_MAX: usize = 10_000;
 /// The layout version of the store's tables, kept in the file.
-pub const FORMAT_VERSION: u64 = 1;
+pub const FORMAT_VERSION: u64 = 2;
 
 /// Objects: caller-encoded key → postcard-encoded value.
 const OBJECTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("objects");
@@ -1044,7 +1044,9 @@ fn mark_running(
                 return Err(StorageError::Incompatible {
                     path: path.to_path_buf(),
                     message: format!(
-                        "store format {other}, this build reads format {FORMAT_VERSION}"
+                        "store format {other}, this build reads format {FORMAT_VERSION} \
+                         (format 2 gives every sibling its write id); an older dynamo wrote \
+                         it: run that build, or start this node on a fresh data folder"
                     ),
                 })
             }
