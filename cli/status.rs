@@ -187,7 +187,14 @@ async fn ask_all(
     while let Some(joined) = queries.join_next().await {
         match joined {
             Ok((index, Some(Ok(status)))) => answers[index] = Some(status),
-            Ok((_, Some(Err(e @ ClientError::Refused(_))))) => {
+            Ok((
+                _,
+                Some(Err(
+                    e @ (ClientError::Refused(_)
+                    | ClientError::Untrusted(_)
+                    | ClientError::Forbidden { .. }),
+                )),
+            )) => {
                 refusal.get_or_insert(e);
             }
             _ => {}

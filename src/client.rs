@@ -66,9 +66,23 @@ pub enum ClientError {
         /// What the last attempt said.
         detail: String,
     },
-    /// The node refused our certificate (or we refused its).
-    #[error("the cluster refused the client certificate (is this home's client.pem from this cluster's CA?): {0}")]
+    /// A node's TLS refused our client certificate (another CA, expired,
+    /// not yet valid); the message says which node and why.
+    #[error("the cluster refused this home's client certificate: {0}")]
     Refused(String),
+    /// A node presented a certificate this home does not trust: its CA is
+    /// not this home's `ca.pem`, or it is not the node the manifest names.
+    #[error("the nodes' certificates are not signed by this home's CA (ca.pem), or not for the nodes its cluster.toml names: {0}; is this home's ca.pem from this cluster?")]
+    Untrusted(String),
+    /// A node refused the request for the identity we presented (a node
+    /// certificate sending client requests, say).
+    #[error("node {node} refused the request: {message}")]
+    Forbidden {
+        /// Which node.
+        node: String,
+        /// Why.
+        message: String,
+    },
     /// A node name that is not in the manifest.
     #[error("no node named {name:?} in this cluster (nodes: {known})")]
     UnknownNode {
@@ -586,7 +600,11 @@ impl Client {
                 Ok(resp)
             }
             Err(TransportError::Refused(e)) => Err(Failed {
-                error: ClientError::Refused(e.to_string()),
+                error: ClientError::Refused(format!("node {name} at {e}")),
+                maybe_delivered: false,
+            }),
+            Err(TransportError::Untrusted(e)) => Err(Failed {
+                error: ClientError::Untrusted(format!("node {name}: {e}")),
                 maybe_delivered: false,
             }),
             Err(e) => {
@@ -611,7 +629,10 @@ impl Client {
                     acks: e.acks,
                     needed: e.needed,
                 },
-                ErrorKind::Forbidden => ClientError::Refused(e.message),
+                ErrorKind::Forbidden => ClientError::Forbidden {
+                    node: node.to_string(),
+                    message: e.message,
+                },
                 ErrorKind::Internal => ClientError::Server {
                     node: node.to_string(),
                     message: e.message,

@@ -72,9 +72,45 @@ pub struct MemberEntry {
     /// The owner-table version whose incoming partitions this member has
     /// pulled (0: none).
     pub ready_for: u64,
+    /// Who made this version of the entry, and their signature over it
+    /// ([`MemberEntry::signed_bytes`]): gossip relays entries, and a node
+    /// takes one in only when its maker may make it (see
+    /// [`ClusterState::admit_entry`]). `None` for the manifest's first
+    /// entries, which every node builds for itself.
+    pub proof: Option<EntryProof>,
+}
+
+/// A node's signature on a member entry it made.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct EntryProof {
+    /// The node that made the entry: the member itself, or the node that
+    /// marked it removed or left.
+    pub signer: String,
+    /// The signer's node certificate (DER), issued by the cluster CA.
+    pub cert: Vec<u8>,
+    /// The signature over [`MemberEntry::signed_bytes`].
+    pub signature: Vec<u8>,
 }
 
 impl MemberEntry {
+    /// What a proof signs: the member's name and every field but the proof.
+    pub fn signed_bytes(&self, name: &str) -> Vec<u8> {
+        let fields = (
+            "dynamo member entry",
+            name,
+            self.version,
+            &self.addr,
+            self.status,
+            self.ready_for,
+        );
+        postcard::to_allocvec(&fields).unwrap_or_default()
+    }
+
+    /// The node that signed this version, if any.
+    pub fn signer(&self) -> Option<&str> {
+        self.proof.as_ref().map(|p| p.signer.as_str())
+    }
+
     /// The status as `dynamo status` shows it.
     pub fn status_name(&self) -> &'static str {
         match self.status {
@@ -168,6 +204,7 @@ impl ClusterState {
                 addr: addr.to_string(),
                 status,
                 ready_for,
+                proof: None,
             },
         );
     }
@@ -341,6 +378,142 @@ impl ClusterState {
             }
         }
     }
+    /// Whether a member entry heard by gossip may be taken in. Gossip relays
+    /// entries, so the sender of an entry is the node that signed it (the
+    /// caller has checked the signature against the cluster CA), and a node
+    /// speaks only for itself: an entry signed by its own member is taken
+    /// in; another node may only mark a member *removed* (`dynamo leave
+    /// --force` of a node lost for good, which must not answer here
+    /// either) or, once it owns no partition, *left*. `reachable` is this
+    /// node's view (failure detector and partition).
+    pub fn admit_entry(
+        &self,
+        name: &str,
+        theirs: &MemberEntry,
+        reachable: impl Fn(&str) -> bool,
+    ) -> Result<(), String> {
+        let Some(signer) = theirs.signer() else {
+            return Err(format!(
+                "version {} of {name}'s entry is signed by nobody",
+                theirs.version
+            ));
+        };
+        if signer == name {
+            return Ok(());
+        }
+        let refuse = |why: &str| Err(format!("{signer} may not mark {name} {why}"));
+        match theirs.status {
+            MemberStatus::Removed if reachable(name) => refuse("removed: it answers here"),
+            MemberStatus::Removed => Ok(()),
+            MemberStatus::Left if reachable(name) => refuse("left: it answers here"),
+            MemberStatus::Left if self.owns_any(name) => refuse("left: it still owns partitions"),
+            MemberStatus::Left => Ok(()),
+            _ => refuse(&format!(
+                "{}: a node speaks only for itself",
+                theirs.status_name()
+            )),
+        }
+    }
+
+    /// Whether `name` owns a partition now or under the change in progress.
+    fn owns_any(&self, name: &str) -> bool {
+        self.owners.as_ref().is_some_and(|t| {
+            t.owners
+                .iter()
+                .chain(t.next.iter().flatten())
+                .any(|o| o == name)
+        })
+    }
+
+    /// Whether an owner table heard by gossip may replace ours. Any member
+    /// may take the membership protocol's steps, so a table one version
+    /// ahead of ours must be exactly the step the protocol computes from
+    /// this state (its member entries already taken in): the proposal
+    /// [`ClusterState::proposal`] names, the install of our target once
+    /// [`ClusterState::ready_to_install`] holds, or the abort that
+    /// [`ClusterState::must_abort`] calls for. A table further ahead (this
+    /// node missed steps) cannot be replayed, so it must look like one the
+    /// protocol makes: every owner a member that has not left, every
+    /// owner's share within one partition of every other's (ring plans
+    /// keep that), and a target in progress equal to the proposal from its
+    /// owners. A table that is not newer is no change and passes.
+    pub fn admit_owners(&self, theirs: &OwnerTable, n: usize) -> Result<(), String> {
+        let ours = self.owners.as_ref();
+        if ours.is_some_and(|o| (o.version, o) >= (theirs.version, theirs)) {
+            return Ok(());
+        }
+        if let Some(o) = ours {
+            if theirs.owners.len() != o.owners.len()
+                || theirs
+                    .next
+                    .as_ref()
+                    .is_some_and(|t| t.len() != o.owners.len())
+            {
+                return Err(format!(
+                    "owner table version {} has another number of partitions",
+                    theirs.version
+                ));
+            }
+        }
+        for owner in theirs.owners.iter().chain(theirs.next.iter().flatten()) {
+            match self.status_of(owner) {
+                None => return Err(format!("owner table names {owner}, who is not a member")),
+                Some(MemberStatus::Left) => {
+                    return Err(format!("owner table names {owner}, who has left"))
+                }
+                Some(_) => {}
+            }
+        }
+        match ours {
+            Some(o) if theirs.version == o.version + 1 => {
+                let proposed = o.next.is_none()
+                    && theirs.owners == o.owners
+                    && theirs.next.is_some()
+                    && theirs.next == self.proposal(n);
+                let installed = o.next.as_ref() == Some(&theirs.owners)
+                    && theirs.next.is_none()
+                    && self.ready_to_install(n);
+                let aborted = o.next.is_some()
+                    && theirs.owners == o.owners
+                    && theirs.next.is_none()
+                    && self.must_abort();
+                if proposed || installed || aborted {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "owner table version {} is not a step the membership protocol takes from \
+                         version {} here",
+                        theirs.version, o.version
+                    ))
+                }
+            }
+            _ => {
+                if !balanced(&theirs.owners) || !theirs.next.as_deref().is_none_or(balanced) {
+                    return Err(format!(
+                        "owner table version {} is not balanced as ring plans make it",
+                        theirs.version
+                    ));
+                }
+                if let Some(target) = &theirs.next {
+                    let mut base = self.clone();
+                    base.owners = Some(OwnerTable {
+                        version: theirs.version.saturating_sub(1),
+                        owners: theirs.owners.clone(),
+                        next: None,
+                    });
+                    if base.proposal(n).as_ref() != Some(target) {
+                        return Err(format!(
+                            "owner table version {} moves towards a target the membership \
+                             protocol does not propose",
+                            theirs.version
+                        ));
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// Members that are not gone, by name.
     pub fn live_members(&self) -> impl Iterator<Item = (&String, &MemberEntry)> {
         self.members
@@ -366,7 +539,19 @@ pub fn incoming(current: &Ring, next: &Ring, n: usize, member: &str) -> Vec<Part
         .collect()
 }
 
-fn newer_or_equal(ours: &MemberEntry, theirs: &MemberEntry) -> bool {
+/// Whether every owner of `owners` owns within one partition as many as
+/// every other (what ring plans and the first ring make).
+fn balanced(owners: &[String]) -> bool {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for owner in owners {
+        *counts.entry(owner.as_str()).or_default() += 1;
+    }
+    let (min, max) = (counts.values().min(), counts.values().max());
+    matches!((min, max), (Some(a), Some(b)) if b - a <= 1)
+}
+
+/// Whether `theirs` would not change `ours` in a merge.
+pub fn newer_or_equal(ours: &MemberEntry, theirs: &MemberEntry) -> bool {
     (ours.version, ours) >= (theirs.version, theirs)
 }
 
@@ -438,6 +623,7 @@ mod tests {
                             addr: format!("127.0.0.1:{v}"),
                             status: *s,
                             ready_for: 0,
+                            proof: None,
                         },
                     )
                 })
@@ -621,6 +807,25 @@ mod tests {
     /// complete the change) until nothing is left to do; the steps taken.
     fn settle(state: &mut ClusterState, n: usize) -> usize {
         for step in 0..100 {
+            let before = state.clone();
+            settle_step(state, n);
+            // Every step any node takes is one every other node takes in.
+            if state.owners != before.owners {
+                let mut judge = state.clone();
+                judge.owners = before.owners.clone();
+                let table = state.owners.clone().expect("owners");
+                assert_eq!(judge.admit_owners(&table, n), Ok(()), "step {step}");
+            }
+            if *state == before {
+                return step;
+            }
+        }
+        panic!("membership does not settle: {state:?}");
+    }
+
+    /// One step of [`settle`]; changes nothing when nothing is left to do.
+    fn settle_step(state: &mut ClusterState, n: usize) {
+        {
             if state.must_abort() {
                 state.abort();
             } else if let Some(gone) = state.removals_done().first() {
@@ -630,11 +835,8 @@ mod tests {
                 state.propose(target);
             } else if state.next_ring().is_some() {
                 complete(state, n);
-            } else {
-                return step;
             }
         }
-        panic!("membership does not settle: {state:?}");
     }
 
     #[test]
@@ -660,6 +862,131 @@ mod tests {
                 ring.owned_by(stays)
             );
         }
+    }
+
+    /// `name`'s entry in `state`, marked as made by `signer` (the node
+    /// driver checks real signatures; the rules only read the signer).
+    fn made_by(state: &ClusterState, name: &str, signer: &str) -> MemberEntry {
+        let mut entry = state.members[name].clone();
+        entry.proof = Some(EntryProof {
+            signer: signer.to_string(),
+            cert: Vec::new(),
+            signature: Vec::new(),
+        });
+        entry
+    }
+
+    #[test]
+    fn a_node_speaks_only_for_itself() {
+        let ours = five_nodes();
+        let mut theirs = ours.clone();
+        theirs.set_member("n2", "127.0.0.1:2", MemberStatus::Leaving);
+        theirs.set_member("n9", "127.0.0.1:9", MemberStatus::Joining);
+        let all_reachable = |_: &str| true;
+        // Its own entry, from itself: taken in, whoever relays it.
+        let own = made_by(&theirs, "n2", "n2");
+        assert_eq!(ours.admit_entry("n2", &own, all_reachable), Ok(()));
+        // The same change signed by another node, or by nobody: refused.
+        let forged = made_by(&theirs, "n2", "n3");
+        assert!(ours.admit_entry("n2", &forged, all_reachable).is_err());
+        assert!(ours
+            .admit_entry("n2", &theirs.members["n2"], all_reachable)
+            .is_err());
+        // A node with n2's certificate cannot bring in a member n9.
+        let impostor = made_by(&theirs, "n9", "n2");
+        let why = ours.admit_entry("n9", &impostor, all_reachable);
+        assert!(
+            why.as_ref()
+                .is_err_and(|w| w.contains("speaks only for itself")),
+            "{why:?}"
+        );
+        // Another node may mark a member removed only when it does not
+        // answer here either, and left only once it owns nothing.
+        theirs.set_member("n4", "127.0.0.1:4", MemberStatus::Removed);
+        let removal = made_by(&theirs, "n4", "n1");
+        assert!(ours.admit_entry("n4", &removal, all_reachable).is_err());
+        assert_eq!(ours.admit_entry("n4", &removal, |p| p != "n4"), Ok(()));
+        theirs.set_member("n4", "127.0.0.1:4", MemberStatus::Left);
+        let gone = made_by(&theirs, "n4", "n1");
+        assert!(
+            ours.admit_entry("n4", &gone, |p| p != "n4").is_err(),
+            "n4 still owns partitions"
+        );
+        let mut without_n4 = ours.clone();
+        without_n4.set_member("n4", "127.0.0.1:4", MemberStatus::Removed);
+        settle(&mut without_n4, 3);
+        let mut relisted = without_n4.clone();
+        relisted.set_member("n4", "127.0.0.1:4", MemberStatus::Removed);
+        assert_eq!(
+            relisted.admit_entry("n4", &gone, |p| p != "n4"),
+            Ok(()),
+            "owning nothing, it may be marked left by anyone"
+        );
+    }
+
+    #[test]
+    fn every_step_of_a_change_is_admitted_and_forgeries_are_not() {
+        let n = 3;
+        let mut state = five_nodes();
+        state.set_member("n6", "127.0.0.1:6", MemberStatus::Joining);
+        // Each step, as another node took it, is admitted by a node that
+        // has the same member entries and the table before the step.
+        let mut steps = 0;
+        loop {
+            let before = state.clone();
+            if let Some(target) = state.proposal(n) {
+                state.propose(target);
+            } else if state.next_ring().is_some() {
+                let version = state.owners_version();
+                let (current, next) = (
+                    state.ring().expect("ring"),
+                    state.next_ring().expect("next").expect("ring"),
+                );
+                // Installing before everyone pulled is not a step.
+                let mut early = state.clone();
+                early.install();
+                let early_table = early.owners.clone().expect("owners");
+                assert!(state.admit_owners(&early_table, n).is_err());
+                let names: Vec<String> = state.live_members().map(|(m, _)| m.clone()).collect();
+                for name in names {
+                    if !incoming(&current, &next, n, &name).is_empty() {
+                        state.set_ready(&name, version);
+                    }
+                }
+                state.install();
+            } else {
+                break;
+            }
+            steps += 1;
+            let mut judge = state.clone();
+            judge.owners = before.owners.clone();
+            let table = state.owners.clone().expect("owners");
+            assert_eq!(judge.admit_owners(&table, n), Ok(()), "step {steps}");
+        }
+        assert_eq!(steps, 2, "a join is proposed, then installed");
+        // A table several steps ahead is judged by its shape.
+        let mut behind = state.clone();
+        behind.owners = five_nodes().owners;
+        let table = state.owners.clone().expect("owners");
+        assert_eq!(behind.admit_owners(&table, n), Ok(()));
+        // Forgeries: everything to one node, a stranger as owner, and a
+        // proposal the protocol would not make.
+        let mut greedy = table.clone();
+        greedy.version += 1;
+        greedy.owners = vec!["n6".to_string(); table.owners.len()];
+        assert!(state.admit_owners(&greedy, n).is_err());
+        let mut stranger = table.clone();
+        stranger.version += 5;
+        stranger.owners[0] = "n9".into();
+        assert!(state.admit_owners(&stranger, n).is_err());
+        let mut bogus = table.clone();
+        bogus.version += 1;
+        let mut target = table.owners.clone();
+        target.swap(0, 1);
+        bogus.next = Some(target);
+        assert!(state.admit_owners(&bogus, n).is_err());
+        // Not newer: nothing to judge.
+        assert_eq!(state.admit_owners(&table, n), Ok(()));
     }
 
     #[test]
@@ -705,6 +1032,7 @@ mod tests {
                                 addr: format!("a{}", v % 2),
                                 status: s,
                                 ready_for: v / 2,
+                                proof: None,
                             },
                         )
                     })

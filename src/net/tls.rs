@@ -358,8 +358,31 @@ impl ClusterCa {
     /// `client`. Node certificates serve and call (server and client
     /// auth); the client certificate only calls.
     pub fn issue(&self, identity: &Identity) -> Result<IssuedCert, TlsError> {
+        self.issue_with(identity, dated_params())
+    }
+
+    /// Issues a certificate for `identity` valid only from `not_before` to
+    /// `not_after` (seconds since the Unix epoch): for tests and tooling
+    /// that need an expired or a not-yet-valid certificate of this CA.
+    pub fn issue_valid_between(
+        &self,
+        identity: &Identity,
+        not_before: u64,
+        not_after: u64,
+    ) -> Result<IssuedCert, TlsError> {
+        let mut params = CertificateParams::default();
+        let epoch = rcgen::date_time_ymd(1970, 1, 1);
+        params.not_before = epoch + Duration::from_secs(not_before);
+        params.not_after = epoch + Duration::from_secs(not_after);
+        self.issue_with(identity, params)
+    }
+
+    fn issue_with(
+        &self,
+        identity: &Identity,
+        mut params: CertificateParams,
+    ) -> Result<IssuedCert, TlsError> {
         let (ca_cert, ca_key) = self.signer()?;
-        let mut params = dated_params();
         let common = match identity {
             Identity::Node(name) => {
                 check_node_name(name)?;
@@ -500,6 +523,49 @@ impl Credentials {
         })?;
         verify_cert_der(&self.ca, cert, &identity, UnixTime::now())?;
         Ok(identity)
+    }
+
+    /// Our certificate (DER), to send beside what we sign.
+    pub fn cert_der(&self) -> &[u8] {
+        self.cert_chain.first().map_or(&[][..], |c| c.as_ref())
+    }
+
+    /// Signs `message` with our private key (ECDSA P-256 with SHA-256,
+    /// ASN.1), for statements others relay: a gossiped member entry is
+    /// signed by the node that made it ([`Credentials::verify_signed`]).
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, TlsError> {
+        let key = provider()
+            .key_provider
+            .load_private_key(self.key.clone_key())?;
+        let signer = key
+            .choose_scheme(&[rustls::SignatureScheme::ECDSA_NISTP256_SHA256])
+            .ok_or_else(|| TlsError::Ca("the key cannot sign with ECDSA P-256".into()))?;
+        Ok(signer.sign(message)?)
+    }
+
+    /// Checks that `signature` over `message` was made by node `signer`:
+    /// `cert` must be `signer`'s node certificate from our CA, valid now,
+    /// and the signature must verify with its key.
+    pub fn verify_signed(
+        &self,
+        signer: &str,
+        cert: &[u8],
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), TlsError> {
+        let der = CertificateDer::from(cert.to_vec());
+        verify_cert_der(
+            &self.ca,
+            &der,
+            &Identity::Node(signer.to_string()),
+            UnixTime::now(),
+        )?;
+        let end = webpki::EndEntityCert::try_from(&der).map_err(|e| TlsError::Pem {
+            source_name: "signer's certificate".into(),
+            reason: format!("does not parse: {e}"),
+        })?;
+        end.verify_signature(webpki::ring::ECDSA_P256_SHA256, message, signature)
+            .map_err(|e| TlsError::Ca(format!("the signature does not verify: {e}")))
     }
 
     fn roots(&self) -> Result<rustls::RootCertStore, TlsError> {
@@ -741,6 +807,35 @@ mod tests {
             &Identity::Node("n3".into())
         )
         .is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn a_signature_names_its_node_and_nothing_else() -> TestResult {
+        let ca = ClusterCa::generate("test")?;
+        let n2 = creds(&ca, &Identity::Node("n2".into()))?;
+        let n3 = creds(&ca, &Identity::Node("n3".into()))?;
+        let sig = n2.sign(b"n2 is up")?;
+        n3.verify_signed("n2", n2.cert_der(), b"n2 is up", &sig)?;
+        // Another message, another claimed signer, another certificate.
+        assert!(n3
+            .verify_signed("n2", n2.cert_der(), b"n2 is down", &sig)
+            .is_err());
+        assert!(n3
+            .verify_signed("n9", n2.cert_der(), b"n2 is up", &sig)
+            .is_err());
+        assert!(n3
+            .verify_signed("n2", n3.cert_der(), b"n2 is up", &sig)
+            .is_err());
+        // A node of another cluster signs nothing here.
+        let other = ClusterCa::generate("other")?;
+        let stranger = creds(&other, &Identity::Node("n2".into()))?;
+        let forged = stranger.sign(b"n2 is up")?;
+        assert!(n3
+            .verify_signed("n2", stranger.cert_der(), b"n2 is up", &forged)
+            .is_err());
+        // Our own certificate names us.
+        assert_eq!(n2.own_identity()?, Identity::Node("n2".into()));
         Ok(())
     }
 

@@ -129,11 +129,15 @@ pub enum TransportError {
         /// What went wrong.
         reason: String,
     },
-    /// The TLS handshake was rejected (certificate refused, wrong CA or
-    /// wrong protocol version).
-    /// The message names the peer's address and the TLS error.
-    #[error("certificate refused in the TLS handshake: {0}")]
+    /// The peer's TLS rejected our certificate (another CA, expired, not
+    /// yet valid) or our protocol version. The message names the peer's
+    /// address and the reason its alert gave.
+    #[error("{0}")]
     Refused(String),
+    /// We rejected the peer's certificate: not signed by our CA, or not
+    /// the certificate of the node we asked for.
+    #[error("{0}")]
+    Untrusted(String),
     /// No response within the caller's timeout.
     #[error("no response within {timeout_ms} ms")]
     Timeout {
@@ -166,7 +170,9 @@ impl TransportError {
     pub fn kind(&self) -> TransportErrorKind {
         match self {
             TransportError::Unreachable { .. } => TransportErrorKind::Unreachable,
-            TransportError::Refused(_) => TransportErrorKind::Refused,
+            TransportError::Refused(_) | TransportError::Untrusted(_) => {
+                TransportErrorKind::Refused
+            }
             TransportError::Timeout { .. } => TransportErrorKind::Timeout,
             TransportError::Closed { .. } => TransportErrorKind::Closed,
             TransportError::Wire(_) => TransportErrorKind::Wire,
@@ -186,31 +192,76 @@ impl TransportError {
     }
 }
 
+/// Which side of a TLS handshake said no.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// The peer refused us (its alert closed the connection).
+    ByPeer,
+    /// We refused the peer's certificate.
+    ByUs,
+}
+
 /// Why a connection ended, in a form every pending call can get a copy of.
 #[derive(Debug, Clone)]
 struct Failure {
-    refused: bool,
+    refused: Option<Refusal>,
     reason: String,
+}
+
+/// What a TLS alert (RFC 8446 §6) says, in words.
+fn alert_text(alert: u64) -> String {
+    match alert {
+        42 => "the certificate is bad".into(),
+        43 => "the certificate is not usable for this purpose".into(),
+        44 => "the certificate is revoked".into(),
+        45 => "the certificate has expired or is not valid yet".into(),
+        46 => "the certificate is not acceptable".into(),
+        48 => "the certificate is not signed by the cluster's CA".into(),
+        116 => "no certificate was presented".into(),
+        120 => "it speaks another dynamo protocol version".into(),
+        other => format!("TLS alert {other}"),
+    }
+}
+
+/// Our verifier's reason for refusing a peer's certificate, in words.
+fn untrusted_text(reason: &str) -> String {
+    let words = reason.to_lowercase().replace(' ', "");
+    let why = if words.contains("unknownissuer") || words.contains("unknownca") {
+        "it is not signed by our CA"
+    } else if words.contains("notvalidforname") {
+        "it is not the certificate of the node we asked for"
+    } else if words.contains("expired") || words.contains("notvalidyet") {
+        "it has expired or is not valid yet"
+    } else {
+        "it does not verify"
+    };
+    format!("{why} ({reason})")
 }
 
 impl Failure {
     fn of(err: &quinn::ConnectionError) -> Self {
-        // QUIC carries TLS alerts as transport errors 0x100..=0x1ff.
-        let is_crypto = |code: quinn::TransportErrorCode| (0x100..0x200).contains(&u64::from(code));
-        let refused = match err {
-            quinn::ConnectionError::TransportError(e) => is_crypto(e.code),
-            quinn::ConnectionError::ConnectionClosed(c) => is_crypto(c.error_code),
-            _ => false,
+        // QUIC carries TLS alerts as transport errors 0x100..=0x1ff: in a
+        // close from the peer, it refused us; in our own error, we refused
+        // it (the reason then holds rustls's words).
+        let alert = |code: u64| (0x100..0x200).contains(&code).then(|| code - 0x100);
+        let (refused, reason) = match err {
+            quinn::ConnectionError::ConnectionClosed(c) => match alert(u64::from(c.error_code)) {
+                Some(a) => (Some(Refusal::ByPeer), alert_text(a)),
+                None => (None, err.to_string()),
+            },
+            quinn::ConnectionError::TransportError(e) => match alert(u64::from(e.code)) {
+                Some(a) if e.reason.is_empty() => (Some(Refusal::ByUs), alert_text(a)),
+                Some(_) => (Some(Refusal::ByUs), untrusted_text(&e.reason)),
+                None => (None, err.to_string()),
+            },
+            _ => (None, err.to_string()),
         };
-        Self {
-            refused,
-            reason: err.to_string(),
-        }
+        Self { refused, reason }
     }
 
     fn plain(reason: impl Into<String>) -> Self {
         Self {
-            refused: false,
+            refused: None,
             reason: reason.into(),
         }
     }
@@ -219,12 +270,15 @@ impl Failure {
     /// never became usable (unreachable) or died under the call (closed).
     fn to_error(&self, addr: SocketAddr, connecting: bool) -> TransportError {
         let reason = self.reason.clone();
-        if self.refused {
-            TransportError::Refused(format!("{addr}: {reason}"))
-        } else if connecting {
-            TransportError::Unreachable { addr, reason }
-        } else {
-            TransportError::Closed { addr, reason }
+        match self.refused {
+            Some(Refusal::ByPeer) => TransportError::Refused(format!(
+                "{addr} refused our certificate in the TLS handshake: {reason}"
+            )),
+            Some(Refusal::ByUs) => TransportError::Untrusted(format!(
+                "the certificate {addr} presented was refused: {reason}"
+            )),
+            None if connecting => TransportError::Unreachable { addr, reason },
+            None => TransportError::Closed { addr, reason },
         }
     }
 }
@@ -712,14 +766,24 @@ async fn client_reader<Resp: DeserializeOwned>(
 // Server side
 // ---------------------------------------------------------------------------
 
+/// Who sent a request: the identity its certificate proved in the
+/// handshake, and the address the connection comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    /// The verified identity.
+    pub identity: Identity,
+    /// The remote address of the connection.
+    pub addr: SocketAddr,
+}
+
 /// Answers requests. One call per request, concurrently; `peer` is the
-/// verified identity of the caller, for the handler to authorise (e.g.
-/// admin calls only from [`Identity::Client`]).
+/// verified identity of the caller and where it connects from, for the
+/// handler to authorise (e.g. admin calls only from [`Identity::Client`]).
 ///
 /// A handler that panics loses that one response; the caller times out.
 pub trait Handler<Req, Resp>: Send + Sync + 'static {
     /// Computes the response to `req` from `peer`.
-    fn handle(&self, peer: Identity, req: Req) -> impl Future<Output = Resp> + Send;
+    fn handle(&self, peer: Peer, req: Req) -> impl Future<Output = Resp> + Send;
 }
 
 /// Resolves when the shutdown signal is set (or its sender is gone, which
@@ -788,7 +852,14 @@ async fn serve_connection<Req, Resp, H>(
     let conn = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
         Ok(Ok(conn)) => conn,
         Ok(Err(err)) => {
-            debug!(%remote, error = %err, "handshake failed");
+            // A certificate refused (another CA, expired, not yet valid) or
+            // a protocol version we do not speak is said once, here; a
+            // caller that gave up on its handshake is not news.
+            if Failure::of(&err).refused.is_some() {
+                warn!(%remote, error = %err, "refused a connection in the handshake");
+            } else {
+                debug!(%remote, error = %err, "handshake failed");
+            }
             return;
         }
         Err(_) => {
@@ -796,12 +867,16 @@ async fn serve_connection<Req, Resp, H>(
             return;
         }
     };
-    let Some(peer) = tls::peer_identity(&conn) else {
+    let Some(identity) = tls::peer_identity(&conn) else {
         warn!(%remote, "certificate names no dynamo identity; closing");
         conn.close(quinn::VarInt::from_u32(CODE_NO_IDENTITY), b"no identity");
         return;
     };
-    debug!(%remote, %peer, "connection accepted");
+    let peer = Peer {
+        identity,
+        addr: remote,
+    };
+    debug!(%remote, peer = %peer.identity, "connection accepted");
     let handlers = Arc::new(Semaphore::new(HANDLERS_IN_FLIGHT_MAX));
     let mut streams = JoinSet::new();
     loop {
@@ -821,7 +896,7 @@ async fn serve_connection<Req, Resp, H>(
                     ));
                 }
                 Err(err) => {
-                    debug!(%remote, %peer, error = %err, "connection ended");
+                    debug!(%remote, peer = %peer.identity, error = %err, "connection ended");
                     break;
                 }
             },
@@ -835,7 +910,7 @@ async fn serve_connection<Req, Resp, H>(
 async fn serve_stream<Req, Resp, H>(
     send: quinn::SendStream,
     recv: quinn::RecvStream,
-    peer: Identity,
+    peer: Peer,
     handler: Arc<H>,
     handlers: Arc<Semaphore>,
 ) where
@@ -873,11 +948,11 @@ async fn serve_stream<Req, Resp, H>(
             }
             Ok(None) => break,
             Err(WireError::Io(err)) => {
-                debug!(%peer, %stream, error = %err, "stream read ended");
+                debug!(peer = %peer.identity, %stream, error = %err, "stream read ended");
                 break;
             }
             Err(err) => {
-                warn!(%peer, %stream, error = %err, "bad request frame; closing the stream");
+                warn!(peer = %peer.identity, %stream, error = %err, "bad request frame; closing the stream");
                 let _ = reader
                     .get_mut()
                     .stop(quinn::VarInt::from_u32(CODE_BAD_FRAME));
@@ -945,8 +1020,8 @@ mod tests {
     struct Echo;
 
     impl Handler<String, String> for Echo {
-        async fn handle(&self, peer: Identity, req: String) -> String {
-            format!("{peer}/{req}")
+        async fn handle(&self, peer: Peer, req: String) -> String {
+            format!("{}/{req}", peer.identity)
         }
     }
 
@@ -1164,7 +1239,11 @@ mod tests {
             .ok_or("a foreign certificate was served")?;
         assert_eq!(err.kind(), TransportErrorKind::Refused, "{err}");
         assert!(!err.is_retryable());
-        assert!(err.to_string().contains("certificate refused"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("refused our certificate in the TLS handshake: the certificate is not signed by the cluster's CA"),
+            "{err}"
+        );
 
         // And a server of another CA is refused by our client.
         let rpc = client(&other, &Identity::Client)?;
@@ -1174,6 +1253,7 @@ mod tests {
             .err()
             .ok_or("a foreign server was trusted")?;
         assert_eq!(err.kind(), TransportErrorKind::Refused, "{err}");
+        assert!(err.to_string().contains("not signed by our CA"), "{err}");
         server.shutdown().await
     }
 
@@ -1188,6 +1268,11 @@ mod tests {
             .err()
             .ok_or("n1 was accepted as n2")?;
         assert_eq!(err.kind(), TransportErrorKind::Refused, "{err}");
+        assert!(
+            err.to_string()
+                .contains("not the certificate of the node we asked for"),
+            "{err}"
+        );
         server.shutdown().await
     }
 
@@ -1230,7 +1315,7 @@ mod tests {
     async fn a_call_times_out_and_the_connection_survives() -> TestResult {
         struct Slow;
         impl Handler<String, String> for Slow {
-            async fn handle(&self, _peer: Identity, req: String) -> String {
+            async fn handle(&self, _peer: Peer, req: String) -> String {
                 if req == "slow" {
                     tokio::time::sleep(Duration::from_secs(2)).await;
                 }

@@ -38,10 +38,12 @@ use tracing::{debug, info, warn};
 
 use crate::config::{ClusterManifest, MemberEntry as ManifestMember};
 use crate::core::clock::Object;
-use crate::core::membership::{incoming, ClusterState, MemberStatus};
+use crate::core::membership::{
+    incoming, newer_or_equal, ClusterState, EntryProof, MemberEntry, MemberStatus,
+};
 use crate::core::message::{ErrorKind, Request, Response};
 use crate::core::ring::{PartitionId, Ring};
-use crate::net::tls;
+use crate::net::tls::{self, Credentials};
 use crate::storage::StorageError;
 
 use super::{anti_entropy, NodeError, NodeInner, RemotePeer};
@@ -144,6 +146,7 @@ pub(super) fn initial_state(
 /// until one answers with a cluster state that has owners.
 pub(super) async fn join(
     rpc: &crate::net::transport::RpcClient<Request, Response>,
+    creds: &Credentials,
     me: &str,
     listen: SocketAddr,
     seeds: &[ManifestMember],
@@ -151,6 +154,7 @@ pub(super) async fn join(
 ) -> Result<ClusterState, NodeError> {
     let mut mine = ClusterState::default();
     mine.set_member(me, &listen.to_string(), MemberStatus::Joining);
+    sign_entry(creds, me, &mut mine, me);
     let deadline = tokio::time::Instant::now() + JOIN_TIMEOUT;
     let mut last_error = String::new();
     loop {
@@ -167,6 +171,7 @@ pub(super) async fn join(
                         // The cluster remembers an earlier life of this
                         // name (it left): join again with a newer entry.
                         state.set_member(me, &listen.to_string(), MemberStatus::Joining);
+                        sign_entry(creds, me, &mut state, me);
                         mine = state;
                         continue;
                     }
@@ -187,6 +192,45 @@ pub(super) async fn join(
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// Signs `name`'s entry in `state` as `me` (see [`EntryProof`]). A node
+/// whose key cannot sign leaves the entry unsigned, and peers will not take
+/// it in: said in the log.
+fn sign_entry(creds: &Credentials, me: &str, state: &mut ClusterState, name: &str) {
+    let Some(entry) = state.members.get_mut(name) else {
+        return;
+    };
+    entry.proof = None;
+    match creds.sign(&entry.signed_bytes(name)) {
+        Ok(signature) => {
+            entry.proof = Some(EntryProof {
+                signer: me.to_string(),
+                cert: creds.cert_der().to_vec(),
+                signature,
+            })
+        }
+        Err(e) => warn!(member = name, "cannot sign a member entry: {e}"),
+    }
+}
+
+/// `state` with this node's own entry signed by it: re-issued one version
+/// up when it is not signed by `me` yet (the manifest's first entries are
+/// nobody's word), as it is.
+pub(super) fn with_own_entry_signed(
+    mut state: ClusterState,
+    creds: &Credentials,
+    me: &str,
+) -> ClusterState {
+    let Some(entry) = state.members.get(me) else {
+        return state;
+    };
+    if entry.signer() != Some(me) {
+        let (addr, status) = (entry.addr.clone(), entry.status);
+        state.set_member(me, &addr, status);
+        sign_entry(creds, me, &mut state, me);
+    }
+    state
 }
 
 /// The encoded state for the meta table.
@@ -214,25 +258,129 @@ impl NodeInner {
             .clone()
     }
 
-    /// Merges `theirs` into this node's state; when that changes it, the
-    /// new view is installed and stored. Returns whether it changed.
-    pub(super) async fn adopt(&self, theirs: &ClusterState) -> bool {
+    /// Merges what may be taken in of `theirs`, heard from node `sender`,
+    /// into this node's state (see [`NodeInner::admissible`]); when that
+    /// changes it, the new view is installed and stored. Returns whether it
+    /// changed.
+    pub(super) async fn adopt(&self, theirs: &ClusterState, sender: &str) -> bool {
         let _one_at_a_time = self.adopting.lock().await;
         let mut state = self.view().state.clone();
-        if !state.merge(theirs) {
+        let admitted = self.admissible(&state, theirs, sender);
+        if !state.merge(&admitted) {
             return false;
         }
         self.install_view(state).await
     }
 
+    /// What of a gossiped state this node takes in. A node speaks only for
+    /// itself: each newer member entry must carry a signature of the
+    /// cluster CA's node that made it ([`Credentials::verify_signed`]) and
+    /// be one that node may make ([`ClusterState::admit_entry`]); a newer
+    /// owner table must be a step of the membership protocol
+    /// ([`ClusterState::admit_owners`], judged after the entries). Entries
+    /// another node marked left are judged last, against the new owners.
+    /// What is refused is left out and logged, naming the sender.
+    fn admissible(&self, ours: &ClusterState, theirs: &ClusterState, sender: &str) -> ClusterState {
+        let n = self.manifest.replicas;
+        let mut working = ours.clone();
+        let mut admitted = ClusterState::default();
+        let mut refused: Vec<String> = Vec::new();
+        let mut deferred = Vec::new();
+        for (name, entry) in &theirs.members {
+            if ours
+                .members
+                .get(name)
+                .is_some_and(|o| newer_or_equal(o, entry))
+            {
+                continue;
+            }
+            if let Err(why) = self.verify_entry(name, entry) {
+                refused.push(why);
+                continue;
+            }
+            if entry.status == MemberStatus::Left && entry.signer() != Some(name.as_str()) {
+                deferred.push((name, entry));
+                continue;
+            }
+            match working.admit_entry(name, entry, |peer| self.reachable(peer)) {
+                Ok(()) => {
+                    working.members.insert(name.clone(), entry.clone());
+                    admitted.members.insert(name.clone(), entry.clone());
+                }
+                Err(why) => refused.push(why),
+            }
+        }
+        if let Some(table) = &theirs.owners {
+            match working.admit_owners(table, n) {
+                Ok(()) => {
+                    working.merge(&ClusterState {
+                        members: BTreeMap::new(),
+                        owners: Some(table.clone()),
+                    });
+                    admitted.owners = Some(table.clone());
+                }
+                Err(why) => refused.push(why),
+            }
+        }
+        for (name, entry) in deferred {
+            match working.admit_entry(name, entry, |peer| self.reachable(peer)) {
+                Ok(()) => {
+                    admitted.members.insert(name.clone(), entry.clone());
+                }
+                Err(why) => refused.push(why),
+            }
+        }
+        if !refused.is_empty() {
+            warn!(
+                sender,
+                "refused part of a gossiped cluster state: {}",
+                refused.join("; ")
+            );
+        }
+        admitted
+    }
+
+    /// Checks the signature on a gossiped member entry.
+    fn verify_entry(&self, name: &str, entry: &MemberEntry) -> Result<(), String> {
+        let Some(proof) = &entry.proof else {
+            return Err(format!(
+                "version {} of {name}'s entry is signed by nobody",
+                entry.version
+            ));
+        };
+        self.creds
+            .verify_signed(
+                &proof.signer,
+                &proof.cert,
+                &entry.signed_bytes(name),
+                &proof.signature,
+            )
+            .map_err(|e| {
+                format!(
+                    "version {} of {name}'s entry, signed as {}: {e}",
+                    entry.version, proof.signer
+                )
+            })
+    }
+
     /// Applies a change made here (`change` edits a copy of the state),
-    /// then pushes the new state to every live peer.
+    /// signs every member entry it changed as this node's, then pushes the
+    /// new state to every live peer.
     pub(super) async fn change(self: &Arc<Self>, change: impl FnOnce(&mut ClusterState)) {
         let changed = {
             let _one_at_a_time = self.adopting.lock().await;
             let before = self.view();
             let mut state = before.state.clone();
             change(&mut state);
+            let made: Vec<String> = state
+                .members
+                .iter()
+                .filter(|(name, e)| before.state.members.get(*name) != Some(*e))
+                .map(|(name, _)| name.clone())
+                .collect();
+            for name in made {
+                sign_entry(&self.creds, &self.name, &mut state, &name);
+            }
             state != before.state && self.install_view(state).await
         };
         if changed {
@@ -283,15 +431,17 @@ impl NodeInner {
     async fn gossip_with(&self, peer: &str, state: ClusterState) {
         let request = Request::Gossip(Box::new(state));
         if let Ok(Response::Gossip(theirs)) = self.call_peer(peer, request, self.timeout).await {
-            self.adopt(&theirs).await;
+            self.adopt(&theirs, peer).await;
         }
     }
 
-    /// Answers a peer's gossip: merge its state, answer ours. A client's
-    /// state is not merged (clients read the state, they do not change it).
-    pub(super) async fn on_gossip(&self, theirs: ClusterState, from_node: bool) -> Response {
-        if from_node {
-            self.adopt(&theirs).await;
+    /// Answers a peer's gossip: merge what may be taken in of its state,
+    /// answer ours. A client's state is not merged (clients read the state,
+    /// they do not change it): `sender` is the node's name, `None` for a
+    /// client.
+    pub(super) async fn on_gossip(&self, theirs: ClusterState, sender: Option<&str>) -> Response {
+        if let Some(sender) = sender {
+            self.adopt(&theirs, sender).await;
         }
         Response::Gossip(Box::new(self.view().state.clone()))
     }

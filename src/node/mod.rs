@@ -50,7 +50,7 @@ use crate::core::message::{
     Role, MERKLE_NODES_MAX, REPLICATE_BATCH_MAX,
 };
 use crate::net::tls::{self, Credentials, Identity};
-use crate::net::transport::{self, Handler, RpcClient, TransportErrorKind};
+use crate::net::transport::{self, Handler, Peer, RpcClient, TransportErrorKind};
 use crate::storage::{HintKey, StorageError, Store};
 
 mod tombstones;
@@ -116,6 +116,9 @@ struct NodeInner {
     handover_scanned: AtomicU64,
     store: Store<Object>,
     rpc: RpcClient<Request, Response>,
+    /// This node's certificate and key: it signs the member entries it
+    /// makes, and checks the signatures on those it hears.
+    creds: Credentials,
     timeout: Duration,
     /// When the node started; the detector's `now` is time since then.
     started: Instant,
@@ -206,15 +209,29 @@ impl Node {
         let state = match membership::initial_state(stored, &manifest, &config.name, has_seeds)? {
             Some(state) => state,
             None => {
-                let state =
-                    membership::join(&rpc, &config.name, local_addr, &config.seeds, timeout)
-                        .await?;
+                let state = membership::join(
+                    &rpc,
+                    &creds,
+                    &config.name,
+                    local_addr,
+                    &config.seeds,
+                    timeout,
+                )
+                .await?;
                 store
                     .meta_put(membership::STATE_META, membership::encode(&state))
                     .await?;
                 state
             }
         };
+        // The manifest's entries are nobody's word but the manifest's: ours
+        // is signed before we serve, so gossip can carry it to nodes that did
+        // not read the manifest (it spreads with the next rounds; pushing it
+        // now would wait on peers that are still starting).
+        let state = membership::with_own_entry_signed(state, &creds, &config.name);
+        store
+            .meta_put(membership::STATE_META, membership::encode(&state))
+            .await?;
         let view = membership::View::new(state).map_err(NodeError::Membership)?;
         let peers: Vec<String> = view.peers(&config.name).cloned().collect();
         let inner = Arc::new(NodeInner {
@@ -229,6 +246,7 @@ impl Node {
             handover_scanned: AtomicU64::new(0),
             store,
             rpc,
+            creds,
             timeout,
             started: Instant::now(),
             detector: Mutex::new(Detector::new(peers, DetectorConfig::default())),
@@ -289,16 +307,20 @@ impl Node {
 struct Service(Arc<NodeInner>);
 
 impl Handler<Request, Response> for Service {
-    async fn handle(&self, peer: Identity, request: Request) -> Response {
+    async fn handle(&self, peer: Peer, request: Request) -> Response {
         self.0.handle(peer, request).await
     }
 }
 
 impl NodeInner {
-    async fn handle(self: &Arc<Self>, peer: Identity, request: Request) -> Response {
-        let role = match &peer {
+    async fn handle(self: &Arc<Self>, peer: Peer, request: Request) -> Response {
+        let role = match &peer.identity {
             Identity::Client => Role::Client,
             Identity::Node(name) => {
+                if let Err(why) = self.check_source(name, peer.addr, &request) {
+                    warn!(peer = name, addr = %peer.addr, "refused a request: {why}");
+                    return Response::error(ErrorKind::Forbidden, why);
+                }
                 if !self.allowed(name) {
                     // A partition: drop node traffic from the other side.
                     return Response::error(
@@ -310,10 +332,17 @@ impl NodeInner {
             }
         };
         if !request.allowed_from(role) {
-            return Response::error(
-                ErrorKind::Forbidden,
-                format!("a {role:?} certificate may not send this request"),
-            );
+            let why = match &peer.identity {
+                Identity::Node(name) => format!(
+                    "it is a client request and the connection presents node {name}'s \
+                     certificate; client requests need the cluster's client certificate"
+                ),
+                Identity::Client => "it is a request between nodes and the connection presents \
+                                     the client certificate"
+                    .to_string(),
+            };
+            warn!(peer = %peer.identity, addr = %peer.addr, "refused a request: {why}");
+            return Response::error(ErrorKind::Forbidden, why);
         }
         match request {
             Request::Get {
@@ -377,7 +406,13 @@ impl NodeInner {
             }
             Request::MerkleRoots { partition } => self.merkle_roots(partition).await,
             Request::Repair { partitions } => self.repair(partitions).await,
-            Request::Gossip(state) => self.on_gossip(*state, role == Role::Node).await,
+            Request::Gossip(state) => {
+                let sender = match &peer.identity {
+                    Identity::Node(name) => Some(name.as_str()),
+                    Identity::Client => None,
+                };
+                self.on_gossip(*state, sender).await
+            }
             Request::Leave => self.on_leave().await,
             Request::Remove { node } => self.on_remove(&node).await,
         }
@@ -588,6 +623,39 @@ impl NodeInner {
 
     fn now(&self) -> Duration {
         self.started.elapsed()
+    }
+
+    /// A node's requests must come from the address the cluster knows it
+    /// at: a node certificate used from anywhere else (copied to a process
+    /// that calls itself another node, say) is refused at its first
+    /// message. A member whose gossip moves it to the address it calls
+    /// from is let through (the entry's signature is checked when the
+    /// state is merged), and so is a node nobody knows yet that gossips
+    /// (a joiner).
+    fn check_source(&self, name: &str, from: SocketAddr, request: &Request) -> Result<(), String> {
+        let same = |a: SocketAddr| {
+            a.ip().to_canonical() == from.ip().to_canonical() && a.port() == from.port()
+        };
+        let view = self.view();
+        let known = view.addrs.get(name).copied();
+        if known.is_some_and(same) {
+            return Ok(());
+        }
+        if let Request::Gossip(state) = request {
+            let claimed = state.members.get(name).and_then(|e| e.addr.parse().ok());
+            if known.is_none() || claimed.is_some_and(same) {
+                return Ok(());
+            }
+        }
+        Err(match known {
+            Some(at) => format!(
+                "a connection with {name}'s certificate comes from {from}, but {name} is at {at}"
+            ),
+            None => format!(
+                "{name} is not a member of this cluster (as {} knows it)",
+                self.name
+            ),
+        })
     }
 
     /// Whether node traffic with `peer` is allowed by the partition filter.

@@ -41,6 +41,9 @@ pub enum Invariant {
     /// No user write shows twice among an object's versions (a put retried
     /// on another coordinator is one write, whatever was stored).
     NoDuplicateWrite,
+    /// Every owner-table step the cluster takes is one a node hearing it
+    /// by gossip takes in (`ClusterState::admit_owners`).
+    AdmittedStep,
 }
 
 impl fmt::Display for Invariant {
@@ -51,6 +54,7 @@ impl fmt::Display for Invariant {
             Invariant::NoPhantom => "no-phantom",
             Invariant::NoResurrection => "no-resurrection",
             Invariant::NoDuplicateWrite => "no-duplicate-write",
+            Invariant::AdmittedStep => "admitted-step",
         })
     }
 }

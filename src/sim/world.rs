@@ -548,7 +548,9 @@ impl World {
         let n = self.config.replicas;
         let mut changed = false;
         if self.shared.cluster.must_abort() {
+            let before = self.shared.cluster.owners.clone();
             self.shared.cluster.abort();
+            self.judge_step(before);
             self.stats.ring_aborts += 1;
             changed = true;
         }
@@ -567,7 +569,9 @@ impl World {
             changed = true;
         }
         if self.shared.cluster.ready_to_install(n) {
+            let before = self.shared.cluster.owners.clone();
             self.shared.cluster.install();
+            self.judge_step(before);
             self.stats.ring_installs += 1;
             if !self.in_liveness {
                 self.stats.ring_installs_in_safety += 1;
@@ -575,12 +579,33 @@ impl World {
             changed = true;
         }
         if let Some(target) = self.shared.cluster.proposal(n) {
+            let before = self.shared.cluster.owners.clone();
             self.shared.cluster.propose(target);
+            self.judge_step(before);
             self.stats.ring_proposals += 1;
             changed = true;
         }
         if changed {
             self.shared.refresh();
+        }
+    }
+
+    /// Judges the owner-table step just taken (the table was `before`) as
+    /// a real node judges one it hears by gossip
+    /// ([`ClusterState::admit_owners`]): a step the protocol takes that a
+    /// node would refuse would stall every membership change.
+    fn judge_step(&mut self, before: Option<crate::core::membership::OwnerTable>) {
+        let Some(table) = self.shared.cluster.owners.clone() else {
+            return;
+        };
+        let mut judge = self.shared.cluster.clone();
+        judge.owners = before;
+        if let Err(why) = judge.admit_owners(&table, self.config.replicas) {
+            self.violations.push(Violation {
+                invariant: Invariant::AdmittedStep,
+                key: "-".into(),
+                detail: why,
+            });
         }
     }
 

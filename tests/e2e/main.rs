@@ -13,6 +13,7 @@ mod chaos;
 mod completions;
 mod data;
 mod faults;
+mod identity;
 mod lifecycle;
 mod membership;
 mod operations;
