@@ -127,10 +127,14 @@ impl StartError {
 /// error when its log ends with one (what `dynamo node` printed before
 /// exiting), with what to do about it; else the end of its log.
 fn why_exited(name: &str, tail: &str) -> String {
-    let last_error = tail
-        .lines()
-        .rev()
-        .find_map(|line| line.trim().strip_prefix("error: "));
+    // `dynamo node` logs its last error ("node n2 stopped: …"); a node
+    // that failed before its log was open printed it ("error: …").
+    let stopped = format!("node {name} stopped: ");
+    let last_error = tail.lines().rev().find_map(|line| {
+        let line = line.trim();
+        line.strip_prefix("error: ")
+            .or_else(|| line.split_once(&stopped).map(|(_, reason)| reason))
+    });
     let Some(reason) = last_error else {
         return log_excerpt(tail);
     };
@@ -167,10 +171,7 @@ impl DevCluster {
     /// The dev cluster of this home; fails if the home holds no cluster.
     pub fn open(home: &Home) -> anyhow::Result<DevCluster> {
         if !home.exists() {
-            return Err(exit::error(format!(
-                "there is no cluster at {}; create one with `dynamo up`",
-                home.root().display()
-            )));
+            return Err(exit::no_cluster(home.root()));
         }
         let manifest = home.load_manifest()?;
         Ok(DevCluster {
@@ -205,11 +206,7 @@ impl DevCluster {
         if self.manifest.member(name).is_some() {
             return Ok(());
         }
-        Err(exit::usage(format!(
-            "no node named {name} in {} (nodes: {})",
-            self.home.root().display(),
-            self.names().join(", ")
-        )))
+        Err(exit::no_node(name, &self.names()))
     }
 
     /// The pid of the node if it is running, checked against its command
@@ -641,10 +638,9 @@ mod tests {
         let err = StartError::Exited {
             name: "n2".into(),
             status: "exited with status 1".into(),
-            log_tail:
-                "  2026 ERROR node n2 stopped: storage file /h/n2/data/data.redb is corrupted\n  \
-                       error: node n2 failed: storage file /h/n2/data/data.redb is corrupted"
-                    .into(),
+            log_tail: "  2026 ERROR dynamo::node_cmd: node n2 stopped: storage file \
+                       /h/n2/data/data.redb is corrupted"
+                .into(),
         };
         let text = err.to_string();
         assert!(

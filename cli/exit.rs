@@ -48,6 +48,19 @@ impl fmt::Display for Failure {
 
 impl std::error::Error for Failure {}
 
+/// An error already reported where its reader will look (a node's log):
+/// the program exits 1 without printing it again.
+#[derive(Debug)]
+pub struct Reported;
+
+impl fmt::Display for Reported {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("reported in the log")
+    }
+}
+
+impl std::error::Error for Reported {}
+
 /// Fails with exit code 1.
 pub fn error(message: impl Into<String>) -> anyhow::Error {
     Failure::new(ERROR, message).into()
@@ -61,6 +74,28 @@ pub fn usage(message: impl Into<String>) -> anyhow::Error {
 /// Fails with exit code 5.
 pub fn unavailable(message: impl Into<String>) -> anyhow::Error {
     Failure::new(UNAVAILABLE, message).into()
+}
+
+/// The one sentence for a home that holds no cluster (exit 1).
+pub fn no_cluster(root: &std::path::Path) -> anyhow::Error {
+    HomeError::NotFound(root.to_path_buf()).into()
+}
+
+/// The one sentence for a node name the cluster does not have (exit 2).
+pub fn no_node(name: &str, known: &[String]) -> anyhow::Error {
+    ClientError::UnknownNode {
+        name: name.to_string(),
+        known: known.join(", "),
+    }
+    .into()
+}
+
+/// The one sentence for a cluster whose nodes are all down (exit 5).
+pub fn not_running(root: &std::path::Path) -> anyhow::Error {
+    unavailable(format!(
+        "the cluster at {} is not running; start it with `dynamo up`",
+        root.display()
+    ))
 }
 
 /// The exit code an error ends the program with: the first cause in its

@@ -26,10 +26,7 @@ use crate::{exit, output};
 /// A client of the cluster whose home this is.
 pub fn connect(home: &Home) -> anyhow::Result<Client> {
     if !home.manifest().exists() {
-        return Err(exit::error(format!(
-            "no cluster at {}: start one with `dynamo up`, or point --home / DYNAMO_HOME at its home",
-            home.root().display()
-        )));
+        return Err(exit::no_cluster(home.root()));
     }
     let manifest = home.load_manifest()?;
     let down = local_nodes_down(&manifest);
@@ -62,10 +59,7 @@ fn local_nodes_down(manifest: &ClusterManifest) -> Vec<String> {
 /// asking each node in turn would only wait out handshakes that never come.
 fn check_running(home: &Home, manifest: &ClusterManifest, down: &[String]) -> anyhow::Result<()> {
     if !manifest.nodes.is_empty() && down.len() == manifest.nodes.len() {
-        return Err(exit::unavailable(format!(
-            "the cluster at {} is not running; start it with `dynamo up`",
-            home.root().display()
-        )));
+        return Err(exit::not_running(home.root()));
     }
     Ok(())
 }

@@ -34,6 +34,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(err) if exit::is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) if err.downcast_ref::<exit::Reported>().is_some() => ExitCode::from(exit::ERROR),
         Err(err) => {
             eprintln!("error: {}", exit::sentence(&err));
             ExitCode::from(exit::code_of(&err))

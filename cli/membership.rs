@@ -309,10 +309,7 @@ async fn any_state(
             return Ok((name, state));
         }
     }
-    Err(exit::unavailable(format!(
-        "the cluster at {} is not running; start it with `dynamo up`",
-        cluster.home().root().display()
-    )))
+    Err(exit::not_running(cluster.home().root()))
 }
 
 /// Whether the answering nodes agree on the ring, none has a change in

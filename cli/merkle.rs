@@ -45,10 +45,7 @@ fn scope(cluster: &DevCluster, node: &Option<String>) -> anyhow::Result<Vec<Stri
         .map(|n| n.name.clone())
         .collect();
     match node {
-        Some(n) if !names.contains(n) => Err(exit::usage(format!(
-            "{n} is not a node of this cluster ({})",
-            names.join(", ")
-        ))),
+        Some(n) if !names.contains(n) => Err(exit::no_node(n, &names)),
         Some(n) => Ok(vec![n.clone()]),
         None => Ok(names),
     }
@@ -133,7 +130,7 @@ async fn roots(
 /// `dynamo merkle` and `dynamo merkle diff`.
 pub async fn merkle(home: &Home, args: &MerkleArgs) -> anyhow::Result<ExitCode> {
     let cluster = DevCluster::open(home)?;
-    let client = up::connect(&cluster)?;
+    let client = up::connect_running(&cluster)?;
     if let Some(MerkleCommand::Diff(diff_args)) = &args.command {
         return diff(&cluster, &client, diff_args).await;
     }
@@ -442,7 +439,7 @@ struct RepairSummary {
 /// `dynamo repair`.
 pub async fn repair(home: &Home, args: &RepairArgs) -> anyhow::Result<ExitCode> {
     let cluster = DevCluster::open(home)?;
-    let client = up::connect(&cluster)?;
+    let client = up::connect_running(&cluster)?;
     let members = scope(&cluster, &None)?;
     let drivers = scope(&cluster, &args.node)?;
     let mut summary = RepairSummary {

@@ -3,6 +3,7 @@
 //! a node runs on a real host. Logs go to the config's `log_file` (standard
 //! error when it names none), filtered by `DYNAMO_LOG` (default `info`).
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -33,6 +34,28 @@ pub fn run(args: &NodeArgs) -> anyhow::Result<ExitCode> {
         .with_writer(writer)
         .with_ansi(false)
         .init();
+    // A panic is one line in the log, not a trace on stderr; one the
+    // storage turns into an error (redb asserting on a damaged file) is
+    // said by that error alone.
+    std::panic::set_hook(Box::new(|info| {
+        if dynamo::storage::panic_is_contained() {
+            return;
+        }
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        tracing::error!(
+            "panic{at}: {}",
+            message.split_whitespace().collect::<Vec<_>>().join(" ")
+        );
+    }));
     let mut builder = match config.runtime_threads {
         0 => tokio::runtime::Builder::new_multi_thread(),
         1 => tokio::runtime::Builder::new_current_thread(),
@@ -47,9 +70,16 @@ pub fn run(args: &NodeArgs) -> anyhow::Result<ExitCode> {
         .thread_name("dynamo-node")
         .build()
         .context("cannot start the async runtime")?;
+    let logged = config.log_file.is_some();
     let result = runtime.block_on(dynamo::node::run(config));
     if let Err(e) = &result {
         tracing::error!("node {name} stopped: {e:#}");
+        // Said once: in the log, and again on stderr only for a person at
+        // a terminal (`dynamo up` sends a node's stderr to its log too).
+        if logged && !std::io::stderr().is_terminal() {
+            drop(_guard);
+            return Err(crate::exit::Reported.into());
+        }
     }
     result.with_context(|| format!("node {name} failed"))?;
     Ok(ExitCode::SUCCESS)

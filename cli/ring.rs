@@ -51,10 +51,7 @@ struct KeyJson {
 /// `dynamo ring [--key KEY]`.
 pub async fn ring(home: &Home, args: &RingArgs, bucket: &str) -> anyhow::Result<ExitCode> {
     if !home.manifest().exists() {
-        return Err(exit::error(format!(
-            "no cluster at {}: start one with `dynamo up`",
-            home.root().display()
-        )));
+        return Err(exit::no_cluster(home.root()));
     }
     let manifest = home.load_manifest()?;
     let ring = manifest.ring()?;
@@ -65,7 +62,7 @@ pub async fn ring(home: &Home, args: &RingArgs, bucket: &str) -> anyhow::Result<
     }
     if let Some(key) = &args.key {
         let object_key =
-            ObjectKey::new(bucket, key.as_bytes()).map_err(|e| exit::error(e.to_string()))?;
+            ObjectKey::new(bucket, key.as_bytes()).map_err(|e| exit::usage(e.to_string()))?;
         let position = object_key.ring_position();
         let partition = ring.partition_of(position);
         let doc = KeyJson {

@@ -137,10 +137,7 @@ pub async fn plan(
         }
         (None, Some(node)) => {
             if !members.contains(node) {
-                return Err(exit::usage(format!(
-                    "{node} is not a member of the cluster (members: {})",
-                    members.join(", ")
-                )));
+                return Err(exit::no_node(node, &members));
             }
             let step = plan_remove(ring, node, n).map_err(|e| exit::usage(e.to_string()))?;
             moves = step.moves;

@@ -150,9 +150,7 @@ pub async fn status(home: &Home, args: &StatusArgs) -> anyhow::Result<ExitCode> 
                  see `dynamo logs NODE`"
             )));
         }
-        return Err(exit::unavailable(format!(
-            "the cluster at {root} is not running; start it with `dynamo up`"
-        )));
+        return Err(exit::not_running(home.root()));
     }
     let report = StatusReport { nodes };
     if args.json {

@@ -290,6 +290,15 @@ pub fn connect(cluster: &DevCluster) -> anyhow::Result<Arc<Client>> {
     Ok(Arc::new(client))
 }
 
+/// [`connect`], for a command that needs running nodes: fails at once
+/// (exit 5) when none of the cluster's nodes is running.
+pub fn connect_running(cluster: &DevCluster) -> anyhow::Result<Arc<Client>> {
+    if cluster.running_nodes().is_empty() {
+        return Err(exit::not_running(cluster.home().root()));
+    }
+    connect(cluster)
+}
+
 /// Stops (and reaps) the nodes this call started.
 async fn stop_spawned(cluster: &DevCluster, spawned: &mut Vec<Spawned>) {
     let names: Vec<String> = spawned

@@ -84,7 +84,7 @@ pub enum ClientError {
         message: String,
     },
     /// A node name that is not in the manifest.
-    #[error("no node named {name:?} in this cluster (nodes: {known})")]
+    #[error("no node named {name} in this cluster (nodes: {known})")]
     UnknownNode {
         /// The name asked for.
         name: String,

@@ -55,6 +55,7 @@ pub enum ConfigError {
 
 /// One member of the cluster as the manifest names it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MemberEntry {
     /// The node's name (`n1`); also inside its certificate.
     pub name: String,
@@ -64,6 +65,7 @@ pub struct MemberEntry {
 
 /// `cluster.toml`: the members and the cluster-wide settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ClusterManifest {
     /// The cluster's name; context tokens carry a tag derived from it.
     pub name: String,
@@ -219,6 +221,7 @@ pub enum Durability {
 
 /// Storage settings of one node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct StorageConfig {
     /// `immediate` or `buffered`.
     #[serde(default)]
@@ -243,6 +246,7 @@ impl Default for StorageConfig {
 
 /// Where a node finds its certificates (PEM files).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TlsPaths {
     /// The cluster CA's certificate.
     pub ca_cert: PathBuf,
@@ -254,6 +258,7 @@ pub struct TlsPaths {
 
 /// `node.toml`: how one node runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NodeConfig {
     /// The node's name; must match its certificate and its manifest entry.
     pub name: String,
@@ -348,10 +353,28 @@ fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ConfigErr
         path: path.to_path_buf(),
         source,
     })?;
-    toml::from_str(&text).map_err(|e| ConfigError::Parse {
-        path: path.to_path_buf(),
-        message: e.message().to_string(),
+    toml::from_str(&text).map_err(|e| {
+        let at = e.span().map(|span| line_column(&text, span.start));
+        ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: match at {
+                Some((line, column)) => format!("line {line}, column {column}: {}", e.message()),
+                None => e.message().to_string(),
+            },
+        }
     })
+}
+
+/// The 1-based line and column (in characters) of byte `offset` in `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = &text[..end];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
 }
 
 fn write_toml<T: Serialize>(path: &Path, value: &T) -> Result<(), ConfigError> {
@@ -413,6 +436,29 @@ mod tests {
         m = manifest(5);
         m.partitions = 48;
         assert!(m.validate().is_err());
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused_with_file_line_and_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cluster.toml");
+        let m = manifest(3);
+        m.save(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        // A key nobody reads (a typo of read_quorum) on line 2.
+        let typo = text.replacen("replicas = 3\n", "replicas = 3\nread_qourum = 2\n", 1);
+        std::fs::write(&path, typo).unwrap();
+        let err = ClusterManifest::load(&path).unwrap_err().to_string();
+        assert!(err.contains("cluster.toml"), "{err}");
+        assert!(err.contains("line 3, column 1"), "{err}");
+        assert!(err.contains("unknown field `read_qourum`"), "{err}");
+        // A value of the wrong type, in a table further down.
+        let bad = text.replacen("addr = \"127.0.0.1:7002\"", "addr = 7002", 1);
+        std::fs::write(&path, bad).unwrap();
+        let err = ClusterManifest::load(&path).unwrap_err().to_string();
+        assert!(err.contains("line") && err.contains("column"), "{err}");
+        assert!(!err.contains('\n'), "one line: {err}");
+        assert_eq!(line_column("a\nbc\ndé", 7), (3, 2));
     }
 
     #[test]

@@ -49,7 +49,7 @@ pub enum HomeError {
     #[error("{} is not empty; make the cluster in a new or empty folder", .0.display())]
     NotEmpty(PathBuf),
     /// There is no cluster in this home (its `cluster.toml` is missing).
-    #[error("there is no cluster at {}", .0.display())]
+    #[error("no cluster at {}: start one with `dynamo up`, or point --home / DYNAMO_HOME at its home", .0.display())]
     NotFound(PathBuf),
     /// A file or folder could not be read or written.
     #[error("cannot write {}: {source}", path.display())]

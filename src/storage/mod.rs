@@ -248,13 +248,12 @@ where
         }
         // redb 2 asserts (panics) on some damaged files, e.g. one shorter
         // than its header says; report those like any other corruption.
-        let opened =
-            std::panic::catch_unwind(|| Database::builder().create(path)).map_err(|panic| {
-                StorageError::Corrupted {
-                    path: path.to_path_buf(),
-                    message: format!("redb rejected the file: {}", panic_message(panic.as_ref())),
-                }
-            })?;
+        let opened = contain_panic(|| Database::builder().create(path)).map_err(|panic| {
+            StorageError::Corrupted {
+                path: path.to_path_buf(),
+                message: format!("redb rejected the file: {}", panic_message(panic.as_ref())),
+            }
+        })?;
         let db = opened.map_err(|err| StorageError::from_redb_open(path, err))?;
         Self::start(db, path.to_path_buf(), config, layout)
     }
@@ -882,13 +881,12 @@ where
         let job: ReadJob = Box::new(move |db| {
             // A panic inside redb (a damaged page) must neither kill the
             // reader thread nor look like a shutdown to the caller.
-            let result =
-                std::panic::catch_unwind(AssertUnwindSafe(|| read(db))).unwrap_or_else(|panic| {
-                    Err(StorageError::Internal {
-                        path,
-                        message: format!("read failed: {}", panic_message(panic.as_ref())),
-                    })
-                });
+            let result = contain_panic(AssertUnwindSafe(|| read(db))).unwrap_or_else(|panic| {
+                Err(StorageError::Internal {
+                    path,
+                    message: format!("read failed: {}", panic_message(panic.as_ref())),
+                })
+            });
             let _ = reply.send(result);
         });
         reads
@@ -1115,14 +1113,37 @@ fn owner_end(owner: &str) -> Vec<u8> {
 }
 
 /// The text of a caught panic.
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
-    if let Some(message) = panic.downcast_ref::<&str>() {
+/// A panic's message on one line (redb's assertions span several).
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    let text = if let Some(message) = panic.downcast_ref::<&str>() {
         message
     } else if let Some(message) = panic.downcast_ref::<String>() {
-        message
+        message.as_str()
     } else {
         "unknown panic"
-    }
+    };
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+thread_local! {
+    /// Set while this thread runs redb code whose panics become errors.
+    static CONTAINING_PANIC: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f`, turning a panic into `Err` (redb asserts on some damaged
+/// files). While it runs, [`panic_is_contained`] is true on this thread.
+fn contain_panic<T>(f: impl FnOnce() -> T + std::panic::UnwindSafe) -> std::thread::Result<T> {
+    let was = CONTAINING_PANIC.with(|c| c.replace(true));
+    let result = std::panic::catch_unwind(f);
+    CONTAINING_PANIC.with(|c| c.set(was));
+    result
+}
+
+/// Whether a panic happening now on this thread is one the storage turns
+/// into an error that says what happened (a damaged file): a process-wide
+/// panic hook can then stay silent instead of printing a trace.
+pub fn panic_is_contained() -> bool {
+    CONTAINING_PANIC.with(|c| c.get())
 }
 
 /// Decodes one stored value; failure names the key.

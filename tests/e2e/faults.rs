@@ -456,6 +456,33 @@ fn status_shows_an_isolated_node_as_unreachable() {
     let alone = cluster.run(&["put", "cut-off", "x", "--node", "n3"]);
     alone.expect_code(5);
     cluster.put("cut-off", "y", &["--node", "n1"]);
+    // With default routing every put and get succeeds: the client sends a
+    // key whose first replica is n3 there, n3 refuses at once (it reaches
+    // fewer than W nodes, nothing stored), and the next node serves it.
+    let mut n3_first = 0;
+    for i in 0..60 {
+        let key = format!("routed-{i}");
+        if preference_list(&cluster, &key)[0] == "n3" {
+            n3_first += 1;
+        }
+        cluster.put(&key, "v", &[]);
+        cluster.expect_value(&key, b"v", &[]);
+    }
+    assert!(n3_first > 0, "no key had n3 first; the test proves nothing");
+    // A get through n3 with R = 1 of a key n3 does not replicate: n3 can
+    // only stand in as a fallback, and it holds nothing for the key.
+    let elsewhere = (0..100)
+        .map(|i| format!("elsewhere-{i}"))
+        .find(|k| !preference_list(&cluster, k).contains(&"n3".to_string()))
+        .expect("a key n3 does not replicate");
+    cluster.put(&elsewhere, "v", &[]);
+    let fallback = cluster.run(&["get", &elsewhere, "--node", "n3", "-R", "1"]);
+    let message = fallback.expect_clean_error(5);
+    assert!(
+        message.contains("0 of R = 1")
+            && message.contains("n3 answered as a fallback holding nothing"),
+        "expected the fallback's empty answer to be named, got: {message}"
+    );
 
     cluster.run(&["heal"]).ok();
     poll(Duration::from_secs(30), "n3 reachable again", || {
