@@ -12,6 +12,7 @@
 pub mod client;
 pub mod config;
 pub mod core;
+pub mod fuzz;
 pub mod home;
 pub mod net;
 pub mod node;

@@ -192,3 +192,48 @@ fn oversized_and_garbage_frames_close_only_their_stream() {
         "expected n1 up: {status}"
     );
 }
+
+#[test]
+fn fuzzed_frames_close_only_their_stream() {
+    let cluster = Cluster::start(3);
+    cluster.put("survivor", "still served", &[]);
+    let home = cluster.home();
+    let manifest = ClusterManifest::load(&home.join("cluster.toml")).expect("load cluster.toml");
+    let addr = manifest.member("n2").expect("n2 in the manifest").addr;
+    let creds = Credentials::load(
+        &home.join("ca.pem"),
+        &home.join("client.pem"),
+        &home.join("client.key"),
+    )
+    .expect("load the client credentials");
+    let inputs = dynamo::fuzz::malformed_frames(200, 0xf00d);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    runtime.block_on(async {
+        let (endpoint, conn) = connect(&creds, addr, "n2").await;
+        // Many streams at once, as a hostile peer would send them.
+        let mut streams = tokio::task::JoinSet::new();
+        for (i, input) in inputs.into_iter().enumerate() {
+            let conn = conn.clone();
+            streams.spawn(async move { (i, send_raw(&conn, &input, true).await) });
+        }
+        while let Some(done) = streams.join_next().await {
+            let (i, outcome) = done.expect("a stream task");
+            assert_refused(&format!("fuzzed frame {i}"), &outcome);
+        }
+        assert_answers(&conn, "n2").await;
+        conn.close(0u32.into(), b"done");
+        endpoint.wait_idle().await;
+    });
+    cluster.expect_value("survivor", b"still served", &["--node", "n2"]);
+    let status = cluster.json(&["status"]);
+    assert!(
+        status["nodes"]
+            .as_array()
+            .is_some_and(|n| n.len() == 3 && n.iter().all(|n| n["state"] == "up")),
+        "every node up: {status}"
+    );
+}
