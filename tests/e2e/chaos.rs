@@ -1,8 +1,11 @@
-//! The chaos test (issue 3): writers put unique keys through random nodes
-//! while a driver crashes, stops and restarts nodes and cuts and heals
-//! partitions at random, one fault at a time. Afterwards every
-//! acknowledged put must be readable with its exact value; the share of
-//! puts that were acknowledged is printed.
+//! The chaos test (issues 3 and 8): writers put unique keys with the
+//! client's default routing (each `dynamo put` a fresh process, as a
+//! user's script runs it) while a driver crashes, stops and restarts nodes
+//! and cuts and heals partitions at random, one fault at a time, so W
+//! nodes of every key's extended list stay reachable. Afterwards every
+//! acknowledged put must be readable with its exact value, once (a put
+//! retried on another coordinator is one version), and at least 99% of the
+//! puts must have been acknowledged; the share is printed.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -21,12 +24,10 @@ const CHAOS: Duration = Duration::from_secs(30);
 /// Writer threads.
 const WRITERS: usize = 4;
 
-/// What the driver is doing to the cluster now; writers avoid a node that
-/// is (about to be) down, as a client would after its first failed call.
-#[derive(Default)]
-struct Faults {
-    down: Option<String>,
-}
+/// The share of puts, in percent, that must be acknowledged: with one
+/// fault at a time every put has W reachable nodes, and the client retries
+/// on the next node of the key's extended list within its deadline.
+const ACKED_PERCENT_MIN: f64 = 99.0;
 
 #[test]
 fn chaos_loses_no_acknowledged_write() {
@@ -35,7 +36,6 @@ fn chaos_loses_no_acknowledged_write() {
         .duration_since(UNIX_EPOCH)
         .map_or(7, |d| d.as_nanos() as u64);
     eprintln!("chaos: seed {seed}");
-    let faults = Mutex::new(Faults::default());
     let stop = AtomicBool::new(false);
     let attempts = AtomicU64::new(0);
     let names = cluster.names.clone();
@@ -44,30 +44,18 @@ fn chaos_loses_no_acknowledged_write() {
     let acked: Vec<(String, String)> = std::thread::scope(|scope| {
         let writers: Vec<_> = (0..WRITERS)
             .map(|w| {
-                let (cluster, faults, stop, attempts, names) =
-                    (&cluster, &faults, &stop, &attempts, &names);
+                let (cluster, stop, attempts) = (&cluster, &stop, &attempts);
                 scope.spawn(move || {
                     let mut rng = StdRng::seed_from_u64(seed ^ (w as u64 + 1));
                     let mut acked = Vec::new();
                     let mut failed = BTreeMap::<i32, u64>::new();
                     let mut i = 0u64;
                     while !stop.load(Ordering::Relaxed) {
-                        let down = faults.lock().expect("faults").down.clone();
-                        let node = loop {
-                            let n = names.choose(&mut rng).expect("nodes");
-                            if Some(n) != down.as_ref() {
-                                break n.clone();
-                            }
-                        };
                         let key = format!("chaos-{w}-{i}");
                         let value = format!("{w}:{i}:{}", rng.gen::<u32>());
                         i += 1;
                         attempts.fetch_add(1, Ordering::Relaxed);
-                        let run = dynamo_in(
-                            cluster.home(),
-                            &["put", &key, &value, "--node", &node],
-                            None,
-                        );
+                        let run = dynamo_in(cluster.home(), &["put", &key, &value], None);
                         if run.code == 0 {
                             acked.push((key, value));
                         } else {
@@ -102,12 +90,10 @@ fn chaos_loses_no_acknowledged_write() {
                 match rng.gen_range(0..3) {
                     0 | 1 => {
                         let how = if rng.gen_bool(0.5) { "kill" } else { "stop" };
-                        faults.lock().expect("faults").down = Some(node.clone());
                         log.push(format!("{how} {node}"));
                         cluster.run(&[how, &node]).ok();
                         std::thread::sleep(hold);
                         cluster.run(&["start", &node]).ok();
-                        faults.lock().expect("faults").down = None;
                     }
                     _ => {
                         let mut shuffled = names.clone();
@@ -184,9 +170,14 @@ fn chaos_loses_no_acknowledged_write() {
         CHAOS.as_secs()
     );
     assert!(
-        acked.len() as u64 * 2 > attempts,
-        "expected most puts to be acknowledged through one fault at a time, got {}/{attempts}",
+        share >= ACKED_PERCENT_MIN,
+        "expected at least {ACKED_PERCENT_MIN}% of puts acknowledged through one fault at a \
+         time, got {}/{attempts} ({share:.2}%)",
         acked.len()
+    );
+    assert!(
+        duplicated.is_empty(),
+        "one put came back as several versions: {duplicated:?}"
     );
     for line in lost.iter().take(3) {
         let key = line.split(':').next().unwrap_or_default();
