@@ -497,38 +497,55 @@ impl Client {
             }
             let name = order[i].clone();
             i += 1;
-            match self.call_once(&name, make(pinned), budget).await {
-                Ok(Response::Error(e))
-                    if matches!(e.kind, ErrorKind::CannotReach | ErrorKind::Unavailable) =>
-                {
-                    outcome.note_answer(&name, e, what);
-                }
-                Ok(resp) => return Ok((name, resp)),
-                Err(Failed {
-                    error: ClientError::NotRunning { detail },
-                    maybe_delivered,
-                }) => outcome.note_silence(detail, maybe_delivered && what == Routed::Write),
-                Err(Failed { error, .. }) => return Err(error),
+            if let Some(done) = self
+                .attempt(&name, make(pinned), budget, what, &mut outcome)
+                .await
+            {
+                return done.map(|resp| (name, resp));
             }
         }
         if let (Some(name), Some(budget), false) =
             (outcome.refused_by.clone(), attempt_budget(deadline), pinned)
         {
-            match self.call_once(&name, make(true), budget).await {
-                Ok(Response::Error(e))
-                    if matches!(e.kind, ErrorKind::CannotReach | ErrorKind::Unavailable) =>
-                {
-                    outcome.note_answer(&name, e, what);
-                }
-                Ok(resp) => return Ok((name, resp)),
-                Err(Failed {
-                    error: ClientError::NotRunning { detail },
-                    maybe_delivered,
-                }) => outcome.note_silence(detail, maybe_delivered && what == Routed::Write),
-                Err(Failed { error, .. }) => return Err(error),
+            if let Some(done) = self
+                .attempt(&name, make(true), budget, what, &mut outcome)
+                .await
+            {
+                return done.map(|resp| (name, resp));
             }
         }
         Err(outcome.into_error())
+    }
+
+    /// One attempt of a routed request on `name`. `Some` ends the request:
+    /// an answer, or an error no other node would change (a refused
+    /// certificate, invalid input). `None`: the node could not serve it
+    /// (noted in `outcome`), try the next.
+    async fn attempt(
+        &self,
+        name: &str,
+        request: Request,
+        budget: Duration,
+        what: Routed,
+        outcome: &mut Shortfall,
+    ) -> Option<Result<Response, ClientError>> {
+        match self.call_once(name, request, budget).await {
+            Ok(Response::Error(e))
+                if matches!(e.kind, ErrorKind::CannotReach | ErrorKind::Unavailable) =>
+            {
+                outcome.note_answer(name, e, what);
+                None
+            }
+            Ok(resp) => Some(Ok(resp)),
+            Err(Failed {
+                error: ClientError::NotRunning { detail },
+                maybe_delivered,
+            }) => {
+                outcome.note_silence(detail, maybe_delivered && what == Routed::Write);
+                None
+            }
+            Err(Failed { error, .. }) => Some(Err(error)),
+        }
     }
 
     /// Before the attempt on `order[i]`: when there is no connection to it

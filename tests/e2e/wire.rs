@@ -107,30 +107,41 @@ async fn connect(
     (endpoint, conn)
 }
 
-#[test]
-fn oversized_and_garbage_frames_close_only_their_stream() {
-    let cluster = Cluster::start(3);
-    cluster.put("survivor", "still served", &[]);
+/// `node`'s address and the cluster's client credentials.
+fn address_and_client(cluster: &Cluster, node: &str) -> (SocketAddr, Credentials) {
     let home = cluster.home();
     let manifest = ClusterManifest::load(&home.join("cluster.toml")).expect("load cluster.toml");
-    let addr = manifest.member("n1").expect("n1 in the manifest").addr;
-    assert!(
-        addr.ip().is_loopback(),
-        "expected a loopback address, got {addr}"
-    );
+    let addr = manifest
+        .member(node)
+        .expect("the node in the manifest")
+        .addr;
     let creds = Credentials::load(
         &home.join("ca.pem"),
         &home.join("client.pem"),
         &home.join("client.key"),
     )
     .expect("load the client credentials");
+    (addr, creds)
+}
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .expect("a tokio runtime");
-    runtime.block_on(async {
+        .expect("a tokio runtime")
+}
+
+#[test]
+fn oversized_and_garbage_frames_close_only_their_stream() {
+    let cluster = Cluster::start(3);
+    cluster.put("survivor", "still served", &[]);
+    let (addr, creds) = address_and_client(&cluster, "n1");
+    assert!(
+        addr.ip().is_loopback(),
+        "expected a loopback address, got {addr}"
+    );
+    runtime().block_on(async {
         let (endpoint, conn) = connect(&creds, addr, "n1").await;
         assert_answers(&conn, "n1").await;
 
@@ -197,22 +208,9 @@ fn oversized_and_garbage_frames_close_only_their_stream() {
 fn fuzzed_frames_close_only_their_stream() {
     let cluster = Cluster::start(3);
     cluster.put("survivor", "still served", &[]);
-    let home = cluster.home();
-    let manifest = ClusterManifest::load(&home.join("cluster.toml")).expect("load cluster.toml");
-    let addr = manifest.member("n2").expect("n2 in the manifest").addr;
-    let creds = Credentials::load(
-        &home.join("ca.pem"),
-        &home.join("client.pem"),
-        &home.join("client.key"),
-    )
-    .expect("load the client credentials");
+    let (addr, creds) = address_and_client(&cluster, "n2");
     let inputs = dynamo::fuzz::malformed_frames(200, 0xf00d);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    runtime.block_on(async {
+    runtime().block_on(async {
         let (endpoint, conn) = connect(&creds, addr, "n2").await;
         // Many streams at once, as a hostile peer would send them.
         let mut streams = tokio::task::JoinSet::new();
