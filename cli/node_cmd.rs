@@ -3,7 +3,8 @@
 //! a node runs on a real host. Logs go to the config's `log_file` (standard
 //! error when it names none), filtered by `DYNAMO_LOG` (default `info`).
 
-use std::io::IsTerminal;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -70,17 +71,29 @@ pub fn run(args: &NodeArgs) -> anyhow::Result<ExitCode> {
         .thread_name("dynamo-node")
         .build()
         .context("cannot start the async runtime")?;
-    let logged = config.log_file.is_some();
+    let stderr_is_the_log = config.log_file.as_deref().is_some_and(stderr_is);
     let result = runtime.block_on(dynamo::node::run(config));
     if let Err(e) = &result {
         tracing::error!("node {name} stopped: {e:#}");
-        // Said once: in the log, and again on stderr only for a person at
-        // a terminal (`dynamo up` sends a node's stderr to its log too).
-        if logged && !std::io::stderr().is_terminal() {
+        // Said once: `dynamo up` sends a node's stderr to its log file, so
+        // the sentence on stderr would be the same line twice there.
+        if stderr_is_the_log {
             drop(_guard);
             return Err(crate::exit::Reported.into());
         }
     }
     result.with_context(|| format!("node {name} failed"))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether this process's standard error is the file at `path` (the same
+/// device and inode), as when `dynamo up` starts a node.
+fn stderr_is(path: &Path) -> bool {
+    match (
+        std::fs::metadata("/proc/self/fd/2"),
+        std::fs::metadata(path),
+    ) {
+        (Ok(err), Ok(log)) => err.dev() == log.dev() && err.ino() == log.ino(),
+        _ => false,
+    }
 }
