@@ -662,6 +662,20 @@ impl Client {
         }
     }
 
+    /// A read of `key` (a get or an explain, built by `make` from the key,
+    /// R and the last-resort flag) routed as [`Client::call_routed`] does.
+    async fn read(
+        &self,
+        key: &ObjectKey,
+        options: &GetOptions,
+        make: impl Fn(ObjectKey, Option<u8>, bool) -> Request,
+    ) -> Result<(String, Response), ClientError> {
+        let order = self.route(key, &options.node, true)?;
+        let request = |last_resort| make(key.clone(), options.r, last_resort);
+        self.call_routed(&order, request, Routed::Read, options.node.is_some())
+            .await
+    }
+
     /// Reads a key: every causally maximal sibling and the context.
     pub async fn get(
         &self,
@@ -670,15 +684,12 @@ impl Client {
         options: &GetOptions,
     ) -> Result<GetReply, ClientError> {
         let key = ObjectKey::new(bucket, key)?;
-        let order = self.route(&key, &options.node, true)?;
-        let make = |last_resort| Request::Get {
-            key: key.clone(),
-            r: options.r,
+        let make = |key, r, last_resort| Request::Get {
+            key,
+            r,
             last_resort,
         };
-        let (node, resp) = self
-            .call_routed(&order, make, Routed::Read, options.node.is_some())
-            .await?;
+        let (node, resp) = self.read(&key, options, make).await?;
         match resp {
             Response::Object(object) => Ok(GetReply {
                 context_token: self.token(object.context()),
@@ -805,15 +816,12 @@ impl Client {
         options: &GetOptions,
     ) -> Result<(String, Explanation), ClientError> {
         let key = ObjectKey::new(bucket, key)?;
-        let order = self.route(&key, &options.node, true)?;
-        let make = |last_resort| Request::Explain {
-            key: key.clone(),
-            r: options.r,
+        let make = |key, r, last_resort| Request::Explain {
+            key,
+            r,
             last_resort,
         };
-        let (node, resp) = self
-            .call_routed(&order, make, Routed::Read, options.node.is_some())
-            .await?;
+        let (node, resp) = self.read(&key, options, make).await?;
         match resp {
             Response::Explained(explanation) => {
                 Ok((self.token(explanation.object.context()), *explanation))
