@@ -5,8 +5,14 @@
 //! keys of the `bench` bucket, reading with probability `--read-ratio` and
 //! otherwise writing `--value-size` random bytes with the latest context seen
 //! for the key, so keys do not pile up siblings. The key space is filled
-//! before the clock starts. Latencies go into HDR histograms (microsecond
-//! resolution); the report gives ops/s and p50/p95/p99/p999 per operation.
+//! before the clock starts, each key written over what it holds (read first),
+//! so every run reuses the same keys (`bench-00000000`…) instead of adding
+//! its own. Latencies go into HDR histograms (microsecond resolution); the
+//! report gives ops/s and p50/p95/p99/p999 per operation, and what the
+//! operations cost: the growth of the nodes' own CPU-time and datagram
+//! counters (`status`) over the timed phase, divided by its operations
+//! (datagrams the nodes sent plus those the bench client sent). On a
+//! terminal a line on stderr shows the rate as it goes.
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -44,8 +50,37 @@ struct BenchJson {
     ops_per_sec: f64,
     errors: u64,
     siblings: u64,
+    /// Microseconds of CPU the cluster's nodes used per operation (absent
+    /// when a node did not report its counters).
+    node_cpu_us_per_op: Option<f64>,
+    /// UDP datagrams per operation: those the nodes sent and those the
+    /// bench client sent.
+    datagrams_per_op: Option<f64>,
     get: OpJson,
     put: OpJson,
+}
+
+/// The cluster's cost counters at one moment: CPU microseconds and
+/// datagrams sent, summed over the nodes that answered, and how many did.
+#[derive(Debug, Clone, Copy, Default)]
+struct Counters {
+    cpu_micros: u64,
+    datagrams: u64,
+    nodes: usize,
+}
+
+async fn counters(client: &Client) -> Counters {
+    let mut total = Counters::default();
+    for node in &client.manifest().nodes {
+        let status = tokio::time::timeout(Duration::from_secs(2), client.status(&node.name)).await;
+        if let Ok(Ok(status)) = status {
+            total.cpu_micros += status.report.cpu_micros;
+            total.datagrams += status.report.datagrams_sent;
+            total.nodes += 1;
+        }
+    }
+    total.datagrams += client.datagrams_sent();
+    total
 }
 
 struct Worker {
@@ -72,11 +107,9 @@ fn op_json(h: &Histogram<u64>) -> OpJson {
 
 type Contexts = Arc<Mutex<HashMap<u64, String>>>;
 
-/// Key `i` of one bench run. Each run writes its own keys (`run` is drawn
-/// at random), so runs on one cluster never pile siblings onto each
-/// other's keys with their context-free fill writes.
-fn key_name(run: u32, i: u64) -> String {
-    format!("bench-{run:08x}-{i:08}")
+/// Key `i` of the bench key space, the same for every run.
+fn key_name(i: u64) -> String {
+    format!("bench-{i:08}")
 }
 
 /// `dynamo bench`.
@@ -92,7 +125,6 @@ pub async fn bench(home: &Home, args: &BenchArgs) -> anyhow::Result<ExitCode> {
     }
     let client = connect(home)?;
     let contexts: Contexts = Arc::new(Mutex::new(HashMap::new()));
-    let run: u32 = rand::random();
 
     // Fill the key space so reads find values.
     output::note(format!("filling {} keys…", args.keys));
@@ -110,12 +142,17 @@ pub async fn bench(home: &Home, args: &BenchArgs) -> anyhow::Result<ExitCode> {
                     return Ok::<(), ClientError>(());
                 }
                 let value: Vec<u8> = (0..size).map(|_| rng.gen()).collect();
+                let key = key_name(i);
+                // Over whatever an earlier run left: no siblings pile up.
+                let seen = client
+                    .get(BUCKET, key.as_bytes(), &GetOptions::default())
+                    .await?;
                 let token = client
                     .put(
                         BUCKET,
-                        key_name(run, i).as_bytes(),
+                        key.as_bytes(),
                         value,
-                        None,
+                        Some(&seen.context_token),
                         &PutOptions::default(),
                     )
                     .await?;
@@ -136,15 +173,17 @@ pub async fn bench(home: &Home, args: &BenchArgs) -> anyhow::Result<ExitCode> {
         (args.read_ratio * 100.0).round(),
         args.value_size
     ));
+    let before = counters(&client).await;
     let started = Instant::now();
     let stop = started + Duration::from_secs_f64(args.duration);
+    let done_ops = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut tasks = tokio::task::JoinSet::new();
     for w in 0..args.concurrency {
-        let (client, contexts) = (client.clone(), contexts.clone());
+        let (client, contexts, done_ops) = (client.clone(), contexts.clone(), done_ops.clone());
         let (size, keys, read_ratio) = (args.value_size, args.keys, args.read_ratio);
         tasks.spawn(async move {
             run_worker(
-                run, client, contexts, w as u64, size, keys, read_ratio, stop,
+                client, contexts, done_ops, w as u64, size, keys, read_ratio, stop,
             )
             .await
         });
@@ -152,14 +191,39 @@ pub async fn bench(home: &Home, args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let mut gets = histogram()?;
     let mut puts = histogram()?;
     let (mut errors, mut siblings) = (0, 0);
-    while let Some(done) = tasks.join_next().await {
-        let worker = done??;
-        gets.add(&worker.gets)?;
-        puts.add(&worker.puts)?;
-        errors += worker.errors;
-        siblings += worker.siblings;
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    ticker.tick().await;
+    let live = output::stderr_is_terminal();
+    loop {
+        tokio::select! {
+            done = tasks.join_next() => match done {
+                Some(done) => {
+                    let worker = done??;
+                    gets.add(&worker.gets)?;
+                    puts.add(&worker.puts)?;
+                    errors += worker.errors;
+                    siblings += worker.siblings;
+                }
+                None => break,
+            },
+            _ = ticker.tick(), if live => {
+                let ops = done_ops.load(std::sync::atomic::Ordering::Relaxed);
+                let secs = started.elapsed().as_secs_f64();
+                eprint!("\r{ops} operations in {secs:.0} s: {:.0} ops/s   ", ops as f64 / secs.max(0.001));
+            }
+        }
+    }
+    if live {
+        eprintln!();
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let after = counters(&client).await;
+    let ops = (gets.len() + puts.len()).max(1) as f64;
+    let cost = |grew: u64| -> Option<f64> {
+        let all_answered =
+            before.nodes == client.manifest().nodes.len() && after.nodes == before.nodes;
+        all_answered.then(|| (grew as f64 / ops * 100.0).round() / 100.0)
+    };
     let doc = BenchJson {
         duration_s: (elapsed * 100.0).round() / 100.0,
         concurrency: args.concurrency,
@@ -169,6 +233,8 @@ pub async fn bench(home: &Home, args: &BenchArgs) -> anyhow::Result<ExitCode> {
         ops_per_sec: ((gets.len() + puts.len()) as f64 / elapsed * 10.0).round() / 10.0,
         errors,
         siblings,
+        node_cpu_us_per_op: cost(after.cpu_micros.saturating_sub(before.cpu_micros)),
+        datagrams_per_op: cost(after.datagrams.saturating_sub(before.datagrams)),
         get: op_json(&gets),
         put: op_json(&puts),
     };
@@ -191,15 +257,21 @@ pub async fn bench(home: &Home, args: &BenchArgs) -> anyhow::Result<ExitCode> {
             "{:.0} ops/s over {:.1} s with {} in flight; {} errors, {} reads saw siblings",
             doc.ops_per_sec, doc.duration_s, doc.concurrency, doc.errors, doc.siblings
         ))?;
+        let shown = |v: Option<f64>| v.map_or("?".to_string(), |v| format!("{v:.1}"));
+        output::print(format!(
+            "cost per operation: {} us of node CPU, {} UDP datagrams",
+            shown(doc.node_cpu_us_per_op),
+            shown(doc.datagrams_per_op)
+        ))?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
 #[allow(clippy::too_many_arguments)]
 async fn run_worker(
-    run: u32,
     client: Client,
     contexts: Contexts,
+    done_ops: Arc<std::sync::atomic::AtomicU64>,
     seed: u64,
     size: usize,
     keys: u64,
@@ -216,8 +288,9 @@ async fn run_worker(
     let mut value = vec![0u8; size];
     while Instant::now() < stop {
         let i = rng.gen_range(0..keys);
-        let key = key_name(run, i);
+        let key = key_name(i);
         let t = Instant::now();
+        done_ops.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if rng.gen_bool(read_ratio) {
             match client
                 .get(BUCKET, key.as_bytes(), &GetOptions::default())

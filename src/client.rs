@@ -342,6 +342,11 @@ impl Client {
         })
     }
 
+    /// UDP datagrams this client's connections have sent so far.
+    pub fn datagrams_sent(&self) -> u64 {
+        self.inner.rpc.traffic().datagrams().0
+    }
+
     /// The cluster's manifest.
     pub fn manifest(&self) -> &ClusterManifest {
         &self.inner.manifest

@@ -421,6 +421,9 @@ fn sample_responses() -> Vec<Response> {
         incoming_total: 4,
         incoming_done: 1,
         handover_partitions: 0,
+        cpu_micros: 1_000_000,
+        datagrams_sent: 10,
+        datagrams_received: 12,
     };
     let mut repaired = BTreeMap::new();
     repaired.insert("n1".to_string(), 3u64);

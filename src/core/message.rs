@@ -282,6 +282,14 @@ pub struct NodeReport {
     /// Partitions it holds data of but no longer replicates (being handed
     /// over to their replicas).
     pub handover_partitions: u32,
+    /// CPU time its process has used since it started (user + system),
+    /// microseconds: `dynamo bench` divides the cluster's growth by the
+    /// operations it made.
+    pub cpu_micros: u64,
+    /// UDP datagrams its connections sent since it started.
+    pub datagrams_sent: u64,
+    /// UDP datagrams its connections received since it started.
+    pub datagrams_received: u64,
 }
 
 /// What kind of failure an error answer reports; the caller branches on it.

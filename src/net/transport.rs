@@ -283,6 +283,58 @@ impl Failure {
     }
 }
 
+/// The UDP datagrams an endpoint's connections sent and received, for the
+/// cost a node reports (`dynamo bench`'s datagrams per operation). Every
+/// connection the endpoint makes or accepts is registered; closed ones are
+/// folded into running totals when the counts are read.
+#[derive(Debug, Default)]
+pub struct Traffic {
+    live: Mutex<Vec<quinn::Connection>>,
+    closed_sent: AtomicU64,
+    closed_received: AtomicU64,
+}
+
+impl Traffic {
+    /// Counts this connection's datagrams from now on.
+    pub fn register(&self, conn: &quinn::Connection) {
+        let mut live = lock(&self.live);
+        if live.len() >= CONNECTIONS_ACCEPTED_MAX {
+            self.fold_closed(&mut live);
+        }
+        live.push(conn.clone());
+    }
+
+    /// Datagrams sent and received by every connection registered so far.
+    pub fn datagrams(&self) -> (u64, u64) {
+        let mut live = lock(&self.live);
+        self.fold_closed(&mut live);
+        let (mut sent, mut received) = (
+            self.closed_sent.load(Ordering::Relaxed),
+            self.closed_received.load(Ordering::Relaxed),
+        );
+        for conn in live.iter() {
+            let stats = conn.stats();
+            sent += stats.udp_tx.datagrams;
+            received += stats.udp_rx.datagrams;
+        }
+        (sent, received)
+    }
+
+    fn fold_closed(&self, live: &mut Vec<quinn::Connection>) {
+        live.retain(|conn| {
+            if conn.close_reason().is_none() {
+                return true;
+            }
+            let stats = conn.stats();
+            self.closed_sent
+                .fetch_add(stats.udp_tx.datagrams, Ordering::Relaxed);
+            self.closed_received
+                .fetch_add(stats.udp_rx.datagrams, Ordering::Relaxed);
+            false
+        });
+    }
+}
+
 /// Locks a std mutex; a panic elsewhere while holding it does not make the
 /// map unusable (every critical section here leaves it consistent).
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -395,6 +447,7 @@ type PeerKey = (SocketAddr, String);
 
 struct ClientShared<Resp> {
     endpoint: quinn::Endpoint,
+    traffic: Arc<Traffic>,
     peers: Mutex<HashMap<PeerKey, Slot<Resp>>>,
     next_request_id: AtomicU64,
     connections_opened: AtomicU64,
@@ -453,12 +506,19 @@ where
         Self {
             shared: Arc::new(ClientShared {
                 endpoint,
+                traffic: Arc::default(),
                 peers: Mutex::new(HashMap::new()),
                 next_request_id: AtomicU64::new(0),
                 connections_opened: AtomicU64::new(0),
             }),
             _req: PhantomData,
         }
+    }
+
+    /// The datagram counts of this client's connections (a node also
+    /// registers the connections it accepts here, see [`serve`]).
+    pub fn traffic(&self) -> Arc<Traffic> {
+        self.shared.traffic.clone()
     }
 
     /// How many connections this client has established so far (for
@@ -590,6 +650,7 @@ async fn connect<Resp: DeserializeOwned + Send + 'static>(
         match &result {
             Ok(peer) => {
                 shared.connections_opened.fetch_add(1, Ordering::Relaxed);
+                shared.traffic.register(&peer.conn);
                 debug!(%addr, server_name, "connected");
                 peers.insert(key.clone(), Slot::Ready(peer.clone()));
             }
@@ -804,6 +865,7 @@ pub async fn serve<Req, Resp, H>(
     endpoint: quinn::Endpoint,
     handler: Arc<H>,
     mut shutdown: watch::Receiver<bool>,
+    traffic: Arc<Traffic>,
 ) where
     Req: DeserializeOwned + Send + 'static,
     Resp: Serialize + Send + 'static,
@@ -830,6 +892,7 @@ pub async fn serve<Req, Resp, H>(
             handler.clone(),
             shutdown.clone(),
             permit,
+            traffic.clone(),
         ));
         while connections.try_join_next().is_some() {}
     }
@@ -842,6 +905,7 @@ async fn serve_connection<Req, Resp, H>(
     handler: Arc<H>,
     mut shutdown: watch::Receiver<bool>,
     _admitted: tokio::sync::OwnedSemaphorePermit,
+    traffic: Arc<Traffic>,
 ) where
     Req: DeserializeOwned + Send + 'static,
     Resp: Serialize + Send + 'static,
@@ -876,6 +940,7 @@ async fn serve_connection<Req, Resp, H>(
         identity,
         addr: remote,
     };
+    traffic.register(&conn);
     debug!(%remote, peer = %peer.identity, "connection accepted");
     let handlers = Arc::new(Semaphore::new(HANDLERS_IN_FLIGHT_MAX));
     let mut streams = JoinSet::new();
@@ -1052,7 +1117,12 @@ mod tests {
             let endpoint = endpoint(bind, Some(server_config(&creds)?), client_config(&creds)?)?;
             let addr = endpoint.local_addr()?;
             let (stop, stop_rx) = watch::channel(false);
-            let task = tokio::spawn(serve(endpoint.clone(), Arc::new(Echo), stop_rx));
+            let task = tokio::spawn(serve(
+                endpoint.clone(),
+                Arc::new(Echo),
+                stop_rx,
+                Arc::default(),
+            ));
             Ok(Self {
                 addr,
                 stop,
@@ -1331,7 +1401,7 @@ mod tests {
         )?;
         let addr = ep.local_addr()?;
         let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(serve(ep, Arc::new(Slow), stop_rx));
+        let task = tokio::spawn(serve(ep, Arc::new(Slow), stop_rx, Arc::default()));
         let rpc = client(&ca, &Identity::Client)?;
         let name = server_name("n1");
         let err = rpc

@@ -266,6 +266,7 @@ impl Node {
             endpoint,
             Arc::new(Service(inner.clone())),
             shutdown_rx.clone(),
+            inner.rpc.traffic(),
         ));
         let background = vec![
             tokio::spawn(inner.clone().heartbeats(shutdown_rx.clone())),
@@ -1371,6 +1372,7 @@ impl NodeInner {
         };
         let view = self.view();
         let (incoming_total, incoming_done) = self.incoming_progress();
+        let (datagrams_sent, datagrams_received) = self.rpc.traffic().datagrams();
         Response::Status(Box::new(NodeReport {
             name: self.name.clone(),
             ring_fingerprint: view.ring.fingerprint(),
@@ -1400,6 +1402,9 @@ impl NodeInner {
             incoming_total,
             incoming_done,
             handover_partitions: self.handover_partitions.load(AtomicOrdering::Relaxed),
+            cpu_micros: process_cpu_micros(),
+            datagrams_sent,
+            datagrams_received,
         }))
     }
 
@@ -1676,6 +1681,19 @@ fn check_own_certificate(creds: &Credentials, config: &NodeConfig) -> Result<(),
             config.name
         ))),
     }
+}
+
+/// The CPU time (user + system) this process has used, microseconds; 0
+/// where the OS does not say.
+fn process_cpu_micros() -> u64 {
+    use nix::sys::resource::{getrusage, UsageWho};
+    let Ok(usage) = getrusage(UsageWho::RUSAGE_SELF) else {
+        return 0;
+    };
+    let micros = |t: nix::sys::time::TimeVal| {
+        u64::try_from(t.tv_sec()).unwrap_or(0) * 1_000_000 + u64::try_from(t.tv_usec()).unwrap_or(0)
+    };
+    micros(usage.user_time()) + micros(usage.system_time())
 }
 
 /// A random incarnation, never 0 and never `previous`.

@@ -64,6 +64,36 @@ fn bench_reports_the_cli_md_shape_without_errors() {
         keys >= 400,
         "expected the 200 bench keys on at least W = 2 replicas, got {keys}"
     );
+    // What the operations cost, from the nodes' own counters: some CPU
+    // and at least the client's request and the coordinator's answer.
+    assert!(
+        doc["node_cpu_us_per_op"].as_f64().is_some_and(|v| v > 0.0),
+        "expected node_cpu_us_per_op above 0: {doc}"
+    );
+    assert!(
+        doc["datagrams_per_op"].as_f64().is_some_and(|v| v >= 1.0),
+        "expected at least one datagram per operation: {doc}"
+    );
+    // A second run reuses the same keys: nothing piles up.
+    cluster.json(&[
+        "bench",
+        "--duration",
+        "1",
+        "--keys",
+        "200",
+        "--concurrency",
+        "8",
+    ]);
+    let again: u64 = cluster.json(&["status"])["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n["keys"].as_u64())
+        .sum();
+    assert!(
+        again <= 200 * 3,
+        "expected the second run to write the same 200 keys (at most N = 3 copies each), got {again}"
+    );
     let usage = cluster.run(&["bench", "--duration", "0"]);
     usage.expect_clean_error(2);
 }
