@@ -41,7 +41,7 @@ use tokio::time::Instant;
 use super::error::StorageError;
 use super::merkle::{version_digest, MerkleLayout, MerkleTables};
 use super::{
-    decode_value, encode_value, Counters, TableId, HINTS, META, OBJECTS, RUNNING_KEY, STATE,
+    decode_value, encode_value, Counters, TableId, Write, HINTS, META, OBJECTS, RUNNING_KEY, STATE,
 };
 use crate::config::Durability;
 
@@ -76,6 +76,15 @@ pub(crate) enum WriteCommand<V> {
         /// Its new value.
         value: Vec<u8>,
         /// Answered after the durable commit.
+        done: oneshot::Sender<Result<(), StorageError>>,
+    },
+    /// Set (or delete) several objects, hints and meta entries, all in one
+    /// transaction: what one step of the node state machine wrote.
+    Batch {
+        /// The writes, in order.
+        writes: Vec<Write<V>>,
+        /// Answered after the commit holding them (durable when the batch
+        /// sets a meta entry or the store is `immediate`).
         done: oneshot::Sender<Result<(), StorageError>>,
     },
     /// Apply what is queued, mark the store cleanly shut down, stop.
@@ -181,9 +190,13 @@ where
     ) -> Option<bool> {
         let durable = flush_due
             || self.durability == Durability::Immediate
-            || batch
-                .iter()
-                .any(|command| !matches!(command, WriteCommand::Update { .. }));
+            || batch.iter().any(|command| match command {
+                WriteCommand::Update { .. } => false,
+                WriteCommand::Batch { writes, .. } => {
+                    writes.iter().any(|w| matches!(w, Write::Meta { .. }))
+                }
+                _ => true,
+            });
         let mut completions: Vec<Completion> = Vec::with_capacity(batch.len());
         let mut writes = 0u64;
         let result = self.apply_batch(batch, durable, &mut completions, closers, &mut writes);
@@ -265,6 +278,60 @@ where
                                 .insert(name.as_str(), value.as_slice())
                                 .map_err(|e| self.redb_error(e))?;
                             *writes += 1;
+                        }
+                        WriteCommand::Batch { writes: ops, done } => {
+                            // One slot for the first write that fails alone
+                            // (a value that does not encode): the batch's
+                            // caller hears it.
+                            let failed = Arc::new(std::sync::Mutex::new(None));
+                            for op in ops {
+                                let (table, tree, key, value) = match op {
+                                    Write::Object { key, value } => {
+                                        (&mut objects, Some(&mut merkle), key, value)
+                                    }
+                                    Write::Hint { hint, value } => {
+                                        let table = match &mut hints {
+                                            Some(table) => table,
+                                            None => hints.insert(
+                                                txn.open_table(HINTS)
+                                                    .map_err(|e| self.redb_error(e))?,
+                                            ),
+                                        };
+                                        (table, None, hint.encode(), value)
+                                    }
+                                    Write::Meta { name, value } => {
+                                        let table = match &mut meta {
+                                            Some(table) => table,
+                                            None => meta.insert(
+                                                txn.open_table(META)
+                                                    .map_err(|e| self.redb_error(e))?,
+                                            ),
+                                        };
+                                        table
+                                            .insert(name.as_str(), value.as_slice())
+                                            .map_err(|e| self.redb_error(e))?;
+                                        *writes += 1;
+                                        continue;
+                                    }
+                                };
+                                let job = Box::new(SetTo {
+                                    value,
+                                    failed: failed.clone(),
+                                });
+                                if self.apply_update(table, tree, key, job, completions)? {
+                                    *writes += 1;
+                                }
+                            }
+                            completions.push(Box::new(move |result| {
+                                let first = failed
+                                    .lock()
+                                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                    .take();
+                                let _ = done.send(match (result, first) {
+                                    (Ok(()), Some(err)) => Err(err),
+                                    (result, _) => result,
+                                });
+                            }));
                         }
                         WriteCommand::Shutdown { done } => closers.push(done),
                     }
@@ -393,6 +460,36 @@ where
     }
 }
 
+/// A batch's write of one entry: the value given, whatever was there. A
+/// failure of this entry alone (the old value does not decode, the new one
+/// does not encode) is kept for the batch's caller.
+struct SetTo<V> {
+    value: Option<V>,
+    failed: Arc<std::sync::Mutex<Option<StorageError>>>,
+}
+
+impl<V: Send> UpdateJob<V> for SetTo<V> {
+    fn apply(self: Box<Self>, _current: Option<V>) -> (Option<V>, Completion) {
+        let failed = self.failed;
+        let complete: Completion = Box::new(move |result| {
+            if let Err(err) = result {
+                failed
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .get_or_insert(err);
+            }
+        });
+        (self.value, complete)
+    }
+
+    fn fail(self: Box<Self>, err: StorageError) {
+        self.failed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get_or_insert(err);
+    }
+}
+
 /// Answers one command that will not run.
 fn fail_command<V>(
     command: WriteCommand<V>,
@@ -401,7 +498,7 @@ fn fail_command<V>(
 ) {
     match command {
         WriteCommand::Update { job, .. } => job.fail(err),
-        WriteCommand::MetaPut { done, .. } => {
+        WriteCommand::MetaPut { done, .. } | WriteCommand::Batch { done, .. } => {
             let _ = done.send(Err(err));
         }
         // Still a close request: it is answered after the final commit.

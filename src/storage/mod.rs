@@ -26,10 +26,14 @@
 //!   consistent across crashes; a file it cannot read is reported with its
 //!   path, never a panic (DESIGN.md §5).
 
+#[cfg(test)]
+mod conformance;
 mod error;
 mod group_commit;
+mod memory;
 mod merkle;
 mod readers;
+mod reads;
 
 #[cfg(test)]
 mod tests;
@@ -54,6 +58,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use self::error::StorageError;
 use self::group_commit::{Completion, UpdateJob, WriteCommand, Writer};
+pub use self::memory::MemStore;
 pub use self::merkle::{MerkleLayout, PARTITIONS_MAX};
 use self::readers::{ReadJob, ReadMessage};
 use crate::config::StorageConfig;
@@ -132,6 +137,107 @@ impl HintKey {
             key: bytes[nul + 1..].to_vec(),
         })
     }
+}
+
+/// One write of a [`WriteBatch`]: an object, a hint or a meta entry set to
+/// a value (`None` deletes), whatever was there. The node state machine
+/// decides every value from what it read; the store only applies them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write<V> {
+    /// An object (its Merkle leaf follows in the same transaction).
+    Object {
+        /// The storage key.
+        key: Vec<u8>,
+        /// The new object; `None` deletes the key.
+        value: Option<V>,
+    },
+    /// A hint for another node.
+    Hint {
+        /// The owner and key.
+        hint: HintKey,
+        /// The new hint; `None` deletes it.
+        value: Option<V>,
+    },
+    /// A meta entry (durable whatever the configured durability).
+    Meta {
+        /// The entry's name.
+        name: String,
+        /// Its value.
+        value: Vec<u8>,
+    },
+}
+
+/// The writes of one step of the node state machine, applied together in
+/// one transaction (DESIGN.md §3: one group commit per step).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WriteBatch<V> {
+    /// In order; a later write of the same entry wins.
+    pub writes: Vec<Write<V>>,
+}
+
+impl<V> Default for WriteBatch<V> {
+    fn default() -> Self {
+        Self { writes: Vec::new() }
+    }
+}
+
+impl<V> WriteBatch<V> {
+    /// Whether it writes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty()
+    }
+}
+
+/// What the node state machine reads from its store, synchronously (DESIGN.md
+/// §3: a read of redb's cache takes microseconds, as raft-rs reads its
+/// `Storage`). Two implementations, one conformance suite
+/// (`storage::conformance`): [`Store`] (redb, on the caller's thread) and
+/// [`MemStore`] (the simulator's). Writes are not here: the machine hands
+/// back a [`WriteBatch`] and its driver applies it ([`Store::write_batch`],
+/// [`MemStore::apply`]).
+pub trait StorageRead<V> {
+    /// The object under `key`.
+    fn object(&self, key: &[u8]) -> Result<Option<V>, StorageError>;
+    /// The hint under `hint`.
+    fn hint(&self, hint: &HintKey) -> Result<Option<V>, StorageError>;
+    /// Every hint held for `key`, in owner order.
+    fn hints_of_key(&self, key: &[u8]) -> Result<Vec<(HintKey, V)>, StorageError>;
+    /// Up to `limit` hints (at most [`SCAN_ENTRIES_MAX`]) in (owner, key)
+    /// order after `after`; only `owner`'s when given.
+    fn hint_page(
+        &self,
+        owner: Option<&str>,
+        after: Option<&HintKey>,
+        limit: usize,
+    ) -> Result<Vec<(HintKey, V)>, StorageError>;
+    /// Every owner with hints, in name order, with a count up to `count_max`.
+    fn hint_owner_counts(&self, count_max: u64) -> Result<Vec<(String, u64)>, StorageError>;
+    /// The number of hints.
+    fn hint_total(&self) -> Result<u64, StorageError>;
+    /// The number of objects.
+    fn object_total(&self) -> Result<u64, StorageError>;
+    /// The meta entry `name`.
+    fn meta(&self, name: &str) -> Result<Option<Vec<u8>>, StorageError>;
+    /// Up to `limit` objects (at most [`SCAN_ENTRIES_MAX`]) in key order
+    /// after `after`.
+    fn object_page(
+        &self,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, V)>, StorageError>;
+    /// The 1 024 leaf hashes of one partition's Merkle tree.
+    fn leaves(&self, partition: u32) -> Result<Vec<Digest>, StorageError>;
+    /// One page of the entries of the leaves `first..=last` of a
+    /// partition, in ring order, after the storage key `after`, at most
+    /// `limit` entries, ending early past `bytes_max` stored bytes.
+    fn leaf_page(
+        &self,
+        partition: u32,
+        leaves: (u32, u32),
+        after: Option<&[u8]>,
+        limit: usize,
+        bytes_max: usize,
+    ) -> Result<LeafPage<V>, StorageError>;
 }
 
 /// What [`Store::open`] found in the file.
@@ -346,24 +452,8 @@ where
     /// reader thread. A stored value that does not decode gives
     /// [`StorageError::Decode`] (the store keeps serving).
     pub async fn get(&self, key: &[u8]) -> Result<Option<V>, StorageError> {
-        let key = key.to_vec();
-        let path = self.inner.path.clone();
-        self.read(move |db| {
-            let txn = db
-                .begin_read()
-                .map_err(|e| StorageError::from_redb(&path, e))?;
-            let objects = txn
-                .open_table(OBJECTS)
-                .map_err(|e| StorageError::from_redb(&path, e))?;
-            match objects
-                .get(key.as_slice())
-                .map_err(|e| StorageError::from_redb(&path, e))?
-            {
-                Some(stored) => decode_value(&key, stored.value()).map(Some),
-                None => Ok(None),
-            }
-        })
-        .await
+        let (key, path) = (key.to_vec(), self.inner.path.clone());
+        self.read(move |db| reads::object(db, &path, &key)).await
     }
 
     /// Read-modify-write of one key, with group commit.
@@ -452,55 +542,16 @@ where
 
     /// The hint stored under `hint`.
     pub async fn get_hint(&self, hint: &HintKey) -> Result<Option<V>, StorageError> {
-        let key = hint.encode();
-        let path = self.inner.path.clone();
-        self.read(move |db| {
-            let txn = db
-                .begin_read()
-                .map_err(|e| StorageError::from_redb(&path, e))?;
-            let hints = txn
-                .open_table(HINTS)
-                .map_err(|e| StorageError::from_redb(&path, e))?;
-            match hints
-                .get(key.as_slice())
-                .map_err(|e| StorageError::from_redb(&path, e))?
-            {
-                Some(stored) => decode_value(&key, stored.value()).map(Some),
-                None => Ok(None),
-            }
-        })
-        .await
+        let (hint, path) = (hint.clone(), self.inner.path.clone());
+        self.read(move |db| reads::hint(db, &path, &hint)).await
     }
 
     /// Every hint held for `key`, whoever it is meant for, in owner order
     /// (one point lookup per owner that has hints).
     pub async fn hints_for_key(&self, key: &[u8]) -> Result<Vec<(HintKey, V)>, StorageError> {
-        let key = key.to_vec();
-        let path = self.inner.path.clone();
-        self.read(move |db| {
-            let redb_error = |e: redb::StorageError| StorageError::from_redb(&path, e);
-            let txn = db
-                .begin_read()
-                .map_err(|e| StorageError::from_redb(&path, e))?;
-            let hints = txn
-                .open_table(HINTS)
-                .map_err(|e| StorageError::from_redb(&path, e))?;
-            let mut found = Vec::new();
-            let mut from: Vec<u8> = Vec::new();
-            while let Some(owner) = next_hint_owner(&hints, &from, &redb_error)? {
-                let probe = HintKey {
-                    owner,
-                    key: key.clone(),
-                };
-                let encoded = probe.encode();
-                from = owner_end(&probe.owner);
-                if let Some(stored) = hints.get(encoded.as_slice()).map_err(redb_error)? {
-                    found.push((probe, decode_value(&encoded, stored.value())?));
-                }
-            }
-            Ok(found)
-        })
-        .await
+        let (key, path) = (key.to_vec(), self.inner.path.clone());
+        self.read(move |db| reads::hints_for_key(db, &path, &key))
+            .await
     }
 
     /// Up to `limit` hints (at most [`SCAN_ENTRIES_MAX`]) in (owner, key)
@@ -512,52 +563,11 @@ where
         after: Option<&HintKey>,
         limit: usize,
     ) -> Result<Vec<(HintKey, V)>, StorageError> {
-        let limit = limit.min(SCAN_ENTRIES_MAX);
         let path = self.inner.path.clone();
-        let start = match (after, owner) {
-            (Some(after), _) => Bound::Excluded(after.encode()),
-            (None, Some(owner)) => {
-                let mut b = owner.as_bytes().to_vec();
-                b.push(0);
-                Bound::Included(b)
-            }
-            (None, None) => Bound::Unbounded,
-        };
-        let end = owner.map(|owner| {
-            let mut b = owner.as_bytes().to_vec();
-            b.push(1);
-            b
-        });
-        self.read(move |db| {
-            let redb_error = |e: redb::StorageError| StorageError::from_redb(&path, e);
-            let txn = db
-                .begin_read()
-                .map_err(|e| StorageError::from_redb(&path, e))?;
-            let hints = txn
-                .open_table(HINTS)
-                .map_err(|e| StorageError::from_redb(&path, e))?;
-            let start = match &start {
-                Bound::Included(b) => Bound::Included(b.as_slice()),
-                Bound::Excluded(b) => Bound::Excluded(b.as_slice()),
-                Bound::Unbounded => Bound::Unbounded,
-            };
-            let end = match &end {
-                Some(b) => Bound::Excluded(b.as_slice()),
-                None => Bound::Unbounded,
-            };
-            let range = hints.range::<&[u8]>((start, end)).map_err(redb_error)?;
-            let mut entries = Vec::new();
-            for entry in range.take(limit) {
-                let (key, value) = entry.map_err(redb_error)?;
-                let raw = key.value();
-                let Some(hint) = HintKey::decode(raw) else {
-                    continue;
-                };
-                entries.push((hint, decode_value(raw, value.value())?));
-            }
-            Ok(entries)
-        })
-        .await
+        let owner = owner.map(str::to_string);
+        let after = after.cloned();
+        self.read(move |db| reads::hints(db, &path, owner.as_deref(), after.as_ref(), limit))
+            .await
     }
 
     /// Every owner that has at least one hint, in name order, with a count
@@ -565,53 +575,14 @@ where
     /// bounded count).
     pub async fn hint_owners(&self, count_max: u64) -> Result<Vec<(String, u64)>, StorageError> {
         let path = self.inner.path.clone();
-        self.read(move |db| {
-            let redb_error = |e: redb::StorageError| StorageError::from_redb(&path, e);
-            let txn = db
-                .begin_read()
-                .map_err(|e| StorageError::from_redb(&path, e))?;
-            let hints = txn
-                .open_table(HINTS)
-                .map_err(|e| StorageError::from_redb(&path, e))?;
-            let mut owners = Vec::new();
-            let mut from: Vec<u8> = Vec::new();
-            while let Some(owner) = next_hint_owner(&hints, &from, &redb_error)? {
-                let end = owner_end(&owner);
-                let mut count = 0u64;
-                for entry in hints
-                    .range::<&[u8]>((
-                        Bound::Included(from.as_slice()),
-                        Bound::Excluded(end.as_slice()),
-                    ))
-                    .map_err(redb_error)?
-                {
-                    entry.map_err(redb_error)?;
-                    count += 1;
-                    if count >= count_max {
-                        break;
-                    }
-                }
-                owners.push((owner, count));
-                from = end;
-            }
-            Ok(owners)
-        })
-        .await
+        self.read(move |db| reads::hint_owners(db, &path, count_max))
+            .await
     }
 
     /// The number of hints held, for every owner.
     pub async fn hint_count(&self) -> Result<u64, StorageError> {
         let path = self.inner.path.clone();
-        self.read(move |db| {
-            let txn = db
-                .begin_read()
-                .map_err(|e| StorageError::from_redb(&path, e))?;
-            let hints = txn
-                .open_table(HINTS)
-                .map_err(|e| StorageError::from_redb(&path, e))?;
-            hints.len().map_err(|e| StorageError::from_redb(&path, e))
-        })
-        .await
+        self.read(move |db| reads::hint_count(db, &path)).await
     }
 
     /// Like [`Store::update`], but returns `f`'s result as soon as `f` has
@@ -658,19 +629,7 @@ where
     /// The meta entry `name`. This is a small blocking read on the calling
     /// thread (meta entries are read at startup).
     pub fn meta_get(&self, name: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        let path = &self.inner.path;
-        let txn = self
-            .inner
-            .db
-            .begin_read()
-            .map_err(|e| StorageError::from_redb(path, e))?;
-        let meta = txn
-            .open_table(META)
-            .map_err(|e| StorageError::from_redb(path, e))?;
-        let value = meta
-            .get(name)
-            .map_err(|e| StorageError::from_redb(path, e))?;
-        Ok(value.map(|stored| stored.value().to_vec()))
+        reads::meta(&self.inner.db, &self.inner.path, name)
     }
 
     /// Sets the meta entry `name`, through the writer thread, in a durable
@@ -689,16 +648,7 @@ where
     /// The number of objects stored.
     pub async fn len(&self) -> Result<u64, StorageError> {
         let path = self.inner.path.clone();
-        self.read(move |db| {
-            let txn = db
-                .begin_read()
-                .map_err(|e| StorageError::from_redb(&path, e))?;
-            let objects = txn
-                .open_table(OBJECTS)
-                .map_err(|e| StorageError::from_redb(&path, e))?;
-            objects.len().map_err(|e| StorageError::from_redb(&path, e))
-        })
-        .await
+        self.read(move |db| reads::object_count(db, &path)).await
     }
 
     /// True when no object is stored.
@@ -716,33 +666,9 @@ where
         after: Option<Vec<u8>>,
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, V)>, StorageError> {
-        let limit = limit.min(SCAN_ENTRIES_MAX);
         let path = self.inner.path.clone();
-        self.read(move |db| {
-            let redb_error = |e: redb::StorageError| StorageError::from_redb(&path, e);
-            let txn = db
-                .begin_read()
-                .map_err(|e| StorageError::from_redb(&path, e))?;
-            let objects = txn
-                .open_table(OBJECTS)
-                .map_err(|e| StorageError::from_redb(&path, e))?;
-            let start = match &after {
-                Some(after) => Bound::Excluded(after.as_slice()),
-                None => Bound::Unbounded,
-            };
-            let range = objects
-                .range::<&[u8]>((start, Bound::Unbounded))
-                .map_err(redb_error)?;
-            let mut entries = Vec::with_capacity(limit.min(1024));
-            for entry in range.take(limit) {
-                let (key, value) = entry.map_err(redb_error)?;
-                let key = key.value().to_vec();
-                let value = decode_value(&key, value.value())?;
-                entries.push((key, value));
-            }
-            Ok(entries)
-        })
-        .await
+        self.read(move |db| reads::scan(db, &path, after.as_deref(), limit))
+            .await
     }
 
     /// The Merkle layout (partition count) this store keeps trees for.
@@ -754,13 +680,8 @@ where
     /// (one range read of the leaf table).
     pub async fn merkle_leaves(&self, partition: u32) -> Result<Vec<Digest>, StorageError> {
         let path = self.inner.path.clone();
-        self.read(move |db| {
-            let txn = db
-                .begin_read()
-                .map_err(|e| StorageError::from_redb(&path, e))?;
-            merkle::read_leaves(&txn, partition).map_err(|e| StorageError::from_redb(&path, e))
-        })
-        .await
+        self.read(move |db| reads::leaves(db, &path, partition))
+            .await
     }
 
     /// One partition's Merkle tree, built from its stored leaves.
@@ -799,40 +720,19 @@ where
         limit: usize,
         bytes_max: usize,
     ) -> Result<LeafPage<V>, StorageError> {
-        let limit = limit.clamp(1, SCAN_ENTRIES_MAX);
         let path = self.inner.path.clone();
         let layout = self.inner.layout;
         self.read(move |db| {
-            let redb_error = |e: redb::Error| StorageError::from_redb(&path, e);
-            let txn = db.begin_read().map_err(|e| redb_error(e.into()))?;
-            // One more than asked, to know whether another page follows.
-            let keys =
-                merkle::leaf_keys(&txn, layout, partition, leaves, after.as_deref(), limit + 1)
-                    .map_err(redb_error)?;
-            let objects = txn.open_table(OBJECTS).map_err(|e| redb_error(e.into()))?;
-            let mut entries = Vec::new();
-            let mut bytes = 0usize;
-            let mut next = None;
-            for key in keys {
-                if entries.len() >= limit || (bytes >= bytes_max && !entries.is_empty()) {
-                    next = entries
-                        .last()
-                        .map(|(k, _, _): &(Vec<u8>, V, Digest)| k.clone());
-                    break;
-                }
-                let Some(stored) = objects
-                    .get(key.as_slice())
-                    .map_err(|e| redb_error(e.into()))?
-                else {
-                    continue;
-                };
-                let raw = stored.value();
-                bytes += raw.len();
-                let version = merkle::version_digest(raw);
-                let value = decode_value(&key, raw)?;
-                entries.push((key, value, version));
-            }
-            Ok(LeafPage { entries, next })
+            reads::leaf_run(
+                db,
+                &path,
+                layout,
+                partition,
+                leaves,
+                after.as_deref(),
+                limit,
+                bytes_max,
+            )
         })
         .await
     }
@@ -894,6 +794,119 @@ where
             .await
             .map_err(|_| StorageError::Closed)?;
         answer.await.unwrap_or(Err(StorageError::Closed))
+    }
+}
+
+impl<V> Store<V>
+where
+    V: Serialize + DeserializeOwned + Send + Sync + 'static,
+{
+    /// Applies one batch of writes in one transaction, through the writer
+    /// thread (group commit with whatever else is queued); answers after the
+    /// commit, durable when the store is `immediate` or the batch sets a meta
+    /// entry.
+    pub async fn write_batch(&self, batch: WriteBatch<V>) -> Result<(), StorageError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let (done, answer) = oneshot::channel();
+        self.send_write(WriteCommand::Batch {
+            writes: batch.writes,
+            done,
+        })
+        .await?;
+        answer.await.unwrap_or(Err(StorageError::Closed))
+    }
+
+    /// Runs `read` on this thread, a panic inside redb turned into an error.
+    fn read_now<T>(
+        &self,
+        read: impl FnOnce(&Database) -> Result<T, StorageError>,
+    ) -> Result<T, StorageError> {
+        let db = &self.inner.db;
+        contain_panic(AssertUnwindSafe(|| read(db))).unwrap_or_else(|panic| {
+            Err(StorageError::Internal {
+                path: self.inner.path.clone(),
+                message: format!("read failed: {}", panic_message(panic.as_ref())),
+            })
+        })
+    }
+}
+
+impl<V> StorageRead<V> for Store<V>
+where
+    V: Serialize + DeserializeOwned + Send + Sync + 'static,
+{
+    fn object(&self, key: &[u8]) -> Result<Option<V>, StorageError> {
+        self.read_now(|db| reads::object(db, &self.inner.path, key))
+    }
+
+    fn hint(&self, hint: &HintKey) -> Result<Option<V>, StorageError> {
+        self.read_now(|db| reads::hint(db, &self.inner.path, hint))
+    }
+
+    fn hints_of_key(&self, key: &[u8]) -> Result<Vec<(HintKey, V)>, StorageError> {
+        self.read_now(|db| reads::hints_for_key(db, &self.inner.path, key))
+    }
+
+    fn hint_page(
+        &self,
+        owner: Option<&str>,
+        after: Option<&HintKey>,
+        limit: usize,
+    ) -> Result<Vec<(HintKey, V)>, StorageError> {
+        self.read_now(|db| reads::hints(db, &self.inner.path, owner, after, limit))
+    }
+
+    fn hint_owner_counts(&self, count_max: u64) -> Result<Vec<(String, u64)>, StorageError> {
+        self.read_now(|db| reads::hint_owners(db, &self.inner.path, count_max))
+    }
+
+    fn hint_total(&self) -> Result<u64, StorageError> {
+        self.read_now(|db| reads::hint_count(db, &self.inner.path))
+    }
+
+    fn object_total(&self) -> Result<u64, StorageError> {
+        self.read_now(|db| reads::object_count(db, &self.inner.path))
+    }
+
+    fn meta(&self, name: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        self.read_now(|db| reads::meta(db, &self.inner.path, name))
+    }
+
+    fn object_page(
+        &self,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, V)>, StorageError> {
+        self.read_now(|db| reads::scan(db, &self.inner.path, after, limit))
+    }
+
+    fn leaves(&self, partition: u32) -> Result<Vec<Digest>, StorageError> {
+        self.read_now(|db| reads::leaves(db, &self.inner.path, partition))
+    }
+
+    fn leaf_page(
+        &self,
+        partition: u32,
+        leaves: (u32, u32),
+        after: Option<&[u8]>,
+        limit: usize,
+        bytes_max: usize,
+    ) -> Result<LeafPage<V>, StorageError> {
+        let layout = self.inner.layout;
+        self.read_now(|db| {
+            reads::leaf_run(
+                db,
+                &self.inner.path,
+                layout,
+                partition,
+                leaves,
+                after,
+                limit,
+                bytes_max,
+            )
+        })
     }
 }
 

@@ -1,0 +1,333 @@
+//! One conformance suite for every [`StorageRead`] implementation
+//! (DESIGN.md §3): the redb [`Store`] on a file and on redb's in-memory
+//! backend, and the [`MemStore`] the simulator uses. Each check runs the
+//! same writes through each store and expects the same reads, and the same
+//! Merkle leaves, from all of them.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::{HintKey, MemStore, StorageRead, Store, Write, WriteBatch};
+use crate::config::StorageConfig;
+
+type V = String;
+
+/// A store under test: reads through [`StorageRead`], writes by batch.
+trait Subject: StorageRead<V> {
+    fn write(&mut self, batch: WriteBatch<V>);
+    fn name(&self) -> &'static str;
+}
+
+impl Subject for MemStore<V> {
+    fn write(&mut self, batch: WriteBatch<V>) {
+        self.apply(&batch).expect("apply");
+    }
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+}
+
+/// A redb store with the runtime its writer's answers arrive on.
+struct Redb {
+    store: Store<V>,
+    runtime: tokio::runtime::Runtime,
+    label: &'static str,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Redb {
+    fn in_memory(partitions: u32) -> Redb {
+        Redb {
+            store: Store::open_in_memory_with_partitions(partitions).expect("open"),
+            runtime: runtime(),
+            label: "redb in memory",
+            _dir: None,
+        }
+    }
+
+    fn file(partitions: u32) -> Redb {
+        let dir = tempfile::tempdir().expect("dir");
+        let (store, _) = Store::open_with_partitions(
+            &dir.path().join("data.redb"),
+            &StorageConfig::default(),
+            partitions,
+        )
+        .expect("open");
+        Redb {
+            store,
+            runtime: runtime(),
+            label: "redb file",
+            _dir: Some(dir),
+        }
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+impl StorageRead<V> for Redb {
+    fn object(&self, key: &[u8]) -> Result<Option<V>, super::StorageError> {
+        self.store.object(key)
+    }
+    fn hint(&self, hint: &HintKey) -> Result<Option<V>, super::StorageError> {
+        self.store.hint(hint)
+    }
+    fn hints_of_key(&self, key: &[u8]) -> Result<Vec<(HintKey, V)>, super::StorageError> {
+        self.store.hints_of_key(key)
+    }
+    fn hint_page(
+        &self,
+        owner: Option<&str>,
+        after: Option<&HintKey>,
+        limit: usize,
+    ) -> Result<Vec<(HintKey, V)>, super::StorageError> {
+        self.store.hint_page(owner, after, limit)
+    }
+    fn hint_owner_counts(&self, count_max: u64) -> Result<Vec<(String, u64)>, super::StorageError> {
+        self.store.hint_owner_counts(count_max)
+    }
+    fn hint_total(&self) -> Result<u64, super::StorageError> {
+        self.store.hint_total()
+    }
+    fn object_total(&self) -> Result<u64, super::StorageError> {
+        self.store.object_total()
+    }
+    fn meta(&self, name: &str) -> Result<Option<Vec<u8>>, super::StorageError> {
+        StorageRead::meta(&self.store, name)
+    }
+    fn object_page(
+        &self,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, V)>, super::StorageError> {
+        self.store.object_page(after, limit)
+    }
+    fn leaves(
+        &self,
+        partition: u32,
+    ) -> Result<Vec<crate::core::merkle::Digest>, super::StorageError> {
+        self.store.leaves(partition)
+    }
+    fn leaf_page(
+        &self,
+        partition: u32,
+        leaves: (u32, u32),
+        after: Option<&[u8]>,
+        limit: usize,
+        bytes_max: usize,
+    ) -> Result<super::LeafPage<V>, super::StorageError> {
+        self.store
+            .leaf_page(partition, leaves, after, limit, bytes_max)
+    }
+}
+
+impl Subject for Redb {
+    fn write(&mut self, batch: WriteBatch<V>) {
+        self.runtime
+            .block_on(self.store.write_batch(batch))
+            .expect("write batch");
+    }
+    fn name(&self) -> &'static str {
+        self.label
+    }
+}
+
+const PARTITIONS: u32 = 4;
+
+fn subjects() -> Vec<Box<dyn Subject>> {
+    vec![
+        Box::new(MemStore::<V>::new(PARTITIONS).expect("mem")),
+        Box::new(Redb::in_memory(PARTITIONS)),
+        Box::new(Redb::file(PARTITIONS)),
+    ]
+}
+
+fn object(key: &str, value: Option<&str>) -> Write<V> {
+    Write::Object {
+        key: key.as_bytes().to_vec(),
+        value: value.map(str::to_string),
+    }
+}
+
+fn hint(owner: &str, key: &str, value: Option<&str>) -> Write<V> {
+    Write::Hint {
+        hint: HintKey::new(owner, key.as_bytes().to_vec()).expect("hint key"),
+        value: value.map(str::to_string),
+    }
+}
+
+fn batch(writes: Vec<Write<V>>) -> WriteBatch<V> {
+    WriteBatch { writes }
+}
+
+#[test]
+fn objects_are_set_overwritten_deleted_and_paged_in_key_order() {
+    for mut s in subjects() {
+        s.write(batch(vec![
+            object("b", Some("1")),
+            object("a", Some("2")),
+            object("c", Some("3")),
+            // A later write of the same entry in one batch wins.
+            object("b", Some("4")),
+        ]));
+        s.write(batch(vec![object("c", None)]));
+        let name = s.name();
+        assert_eq!(s.object(b"b").expect("read"), Some("4".into()), "{name}");
+        assert_eq!(s.object(b"c").expect("read"), None, "{name}");
+        assert_eq!(s.object_total().expect("count"), 2, "{name}");
+        let all = s.object_page(None, 10).expect("page");
+        let keys: Vec<&[u8]> = all.iter().map(|(k, _)| k.as_slice()).collect();
+        assert_eq!(keys, vec![&b"a"[..], &b"b"[..]], "{name}");
+        let rest = s.object_page(Some(b"a"), 10).expect("page");
+        assert_eq!(rest, vec![(b"b".to_vec(), "4".to_string())], "{name}");
+        assert!(s.object_page(None, 0).expect("page").is_empty(), "{name}");
+    }
+}
+
+#[test]
+fn hints_are_listed_by_owner_and_key_and_counted() {
+    for mut s in subjects() {
+        s.write(batch(vec![
+            hint("n2", "x", Some("x2")),
+            hint("n1", "y", Some("y1")),
+            hint("n1", "x", Some("x1")),
+            hint("n3", "z", Some("z3")),
+            hint("n10", "x", Some("x10")),
+        ]));
+        let name = s.name();
+        let of_x: Vec<String> = s
+            .hints_of_key(b"x")
+            .expect("read")
+            .into_iter()
+            .map(|(h, v)| format!("{}={v}", h.owner))
+            .collect();
+        assert_eq!(of_x, vec!["n1=x1", "n10=x10", "n2=x2"], "{name}");
+        let n1: Vec<Vec<u8>> = s
+            .hint_page(Some("n1"), None, 10)
+            .expect("page")
+            .into_iter()
+            .map(|(h, _)| h.key)
+            .collect();
+        assert_eq!(
+            n1,
+            vec![b"x".to_vec(), b"y".to_vec()],
+            "{name} n1 only, not n10"
+        );
+        let first = s.hint_page(None, None, 2).expect("page");
+        let after = first.last().map(|(h, _)| h.clone());
+        let second = s.hint_page(None, after.as_ref(), 10).expect("page");
+        assert_eq!(first.len() + second.len(), 5, "{name}");
+        assert_eq!(
+            s.hint_owner_counts(1).expect("owners"),
+            vec![
+                ("n1".into(), 1),
+                ("n10".into(), 1),
+                ("n2".into(), 1),
+                ("n3".into(), 1)
+            ],
+            "{name}: counts capped at 1"
+        );
+        assert_eq!(
+            s.hint_owner_counts(10).expect("owners")[0],
+            ("n1".into(), 2)
+        );
+        s.write(batch(vec![hint("n1", "x", None)]));
+        assert_eq!(s.hint_total().expect("count"), 4, "{name}");
+        let gone = HintKey::new("n1", b"x".to_vec()).expect("hint key");
+        assert_eq!(s.hint(&gone).expect("read"), None, "{name}");
+    }
+}
+
+#[test]
+fn meta_entries_round_trip() {
+    for mut s in subjects() {
+        s.write(batch(vec![Write::Meta {
+            name: "incarnation".into(),
+            value: vec![1, 2, 3],
+        }]));
+        assert_eq!(
+            s.meta("incarnation").expect("read"),
+            Some(vec![1, 2, 3]),
+            "{}",
+            s.name()
+        );
+        assert_eq!(s.meta("nothing").expect("read"), None);
+    }
+}
+
+/// Random writes and deletes through every store give every store the same
+/// objects, the same Merkle leaves and the same leaf pages.
+#[test]
+fn every_store_keeps_the_same_merkle_leaves_and_leaf_pages() {
+    let mut stores = subjects();
+    let mut rng = StdRng::seed_from_u64(8);
+    for _ in 0..30 {
+        let writes: Vec<Write<V>> = (0..rng.gen_range(1..20))
+            .map(|_| {
+                let key = format!("k{}", rng.gen_range(0..200));
+                let value = rng.gen_bool(0.8).then(|| format!("v{}", rng.gen::<u16>()));
+                object(&key, value.as_deref())
+            })
+            .collect();
+        for s in &mut stores {
+            s.write(batch(writes.clone()));
+        }
+    }
+    let reference = &stores[0];
+    assert!(
+        (0..PARTITIONS).all(|p| reference
+            .leaves(p)
+            .expect("leaves")
+            .iter()
+            .any(|l| *l != crate::core::merkle::EMPTY)),
+        "every partition holds keys, so the leaves compared are not all empty"
+    );
+    for s in &stores[1..] {
+        let name = s.name();
+        assert_eq!(
+            s.object_page(None, 1000).expect("page"),
+            reference.object_page(None, 1000).expect("page"),
+            "{name}"
+        );
+        for p in 0..PARTITIONS {
+            assert_eq!(
+                s.leaves(p).expect("leaves"),
+                reference.leaves(p).expect("leaves"),
+                "{name} partition {p}"
+            );
+        }
+    }
+    // Paging through a run of leaves in small pages visits every key of it
+    // once, in ring order, the same in every store.
+    for s in &stores {
+        let mut seen = Vec::new();
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let page = s
+                .leaf_page(1, (0, 1023), after.as_deref(), 3, usize::MAX)
+                .expect("page");
+            seen.extend(page.entries.iter().map(|(k, _, _)| k.clone()));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        let reference_keys: Vec<Vec<u8>> = reference
+            .leaf_page(1, (0, 1023), None, 10_000, usize::MAX)
+            .expect("page")
+            .entries
+            .into_iter()
+            .map(|(k, _, _)| k)
+            .collect();
+        assert_eq!(seen, reference_keys, "{}", s.name());
+        assert!(!seen.is_empty(), "partition 1 holds keys");
+        // One byte of budget still returns one entry per page.
+        let tight = s.leaf_page(1, (0, 1023), None, 100, 1).expect("page");
+        assert_eq!(tight.entries.len(), 1, "{}", s.name());
+        assert!(tight.next.is_some(), "{}", s.name());
+    }
+}

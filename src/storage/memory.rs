@@ -1,0 +1,306 @@
+//! The in-memory store: the same tables and the same semantics as the redb
+//! [`Store`](super::Store), in ordered maps, for the simulator and tests.
+//!
+//! Values are kept as their postcard bytes, exactly as redb keeps them, so
+//! version digests, Merkle leaves and decoding errors are the store's own:
+//! a leaf is the XOR of `entry_hash(key, BLAKE3(bytes))` over its keys, and
+//! a position index (ring position ‖ key) makes a leaf one range. Nothing
+//! here is durable; the simulator models crashes itself by not applying a
+//! batch. [`super::conformance`] runs one suite against this and redb.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::marker::PhantomData;
+use std::ops::Bound;
+use std::path::PathBuf;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::merkle::{version_digest, MerkleLayout};
+use super::{
+    decode_value, encode_value, HintKey, LeafPage, StorageError, StorageRead, Write, WriteBatch,
+    SCAN_ENTRIES_MAX,
+};
+use crate::core::merkle::{self, Digest, EMPTY, LEAVES};
+
+/// An in-memory store of values of type `V`.
+#[derive(Debug, Clone)]
+pub struct MemStore<V> {
+    layout: MerkleLayout,
+    objects: BTreeMap<Vec<u8>, Vec<u8>>,
+    hints: BTreeMap<Vec<u8>, Vec<u8>>,
+    meta: BTreeMap<String, Vec<u8>>,
+    /// (partition, leaf) → hash; empty leaves are absent.
+    leaves: BTreeMap<(u32, u32), Digest>,
+    /// Ring position ‖ storage key, for leaf ranges.
+    positions: BTreeSet<Vec<u8>>,
+    _values: PhantomData<fn() -> V>,
+}
+
+impl<V> MemStore<V>
+where
+    V: Serialize + DeserializeOwned,
+{
+    /// An empty store keeping Merkle trees for `partitions` partitions (a
+    /// power of two up to [`super::PARTITIONS_MAX`]).
+    pub fn new(partitions: u32) -> Result<Self, StorageError> {
+        let layout = MerkleLayout::new(partitions).ok_or_else(|| StorageError::Internal {
+            path: PathBuf::from(super::IN_MEMORY_LABEL),
+            message: format!("{partitions} partitions is not a power of two up to 4096"),
+        })?;
+        Ok(Self {
+            layout,
+            objects: BTreeMap::new(),
+            hints: BTreeMap::new(),
+            meta: BTreeMap::new(),
+            leaves: BTreeMap::new(),
+            positions: BTreeSet::new(),
+            _values: PhantomData,
+        })
+    }
+
+    /// Applies every write of `batch`, in order. A value that does not
+    /// encode fails the batch before anything is applied.
+    pub fn apply(&mut self, batch: &WriteBatch<V>) -> Result<(), StorageError> {
+        let mut encoded = Vec::with_capacity(batch.writes.len());
+        for write in &batch.writes {
+            encoded.push(match write {
+                Write::Object { value: Some(v), .. } | Write::Hint { value: Some(v), .. } => {
+                    Some(encode_value(v)?)
+                }
+                _ => None,
+            });
+        }
+        for (write, bytes) in batch.writes.iter().zip(encoded) {
+            match write {
+                Write::Object { key, .. } => self.set_object(key, bytes),
+                Write::Hint { hint, .. } => {
+                    let key = hint.encode();
+                    match bytes {
+                        Some(b) => self.hints.insert(key, b),
+                        None => self.hints.remove(&key),
+                    };
+                }
+                Write::Meta { name, value } => {
+                    self.meta.insert(name.clone(), value.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn set_object(&mut self, key: &[u8], bytes: Option<Vec<u8>>) {
+        let old = self.objects.get(key).map(|b| version_digest(b));
+        let new = bytes.as_deref().map(version_digest);
+        match bytes {
+            Some(b) => self.objects.insert(key.to_vec(), b),
+            None => self.objects.remove(key),
+        };
+        if old == new {
+            return;
+        }
+        let position = MerkleLayout::position(key);
+        let slot = self.layout.locate(position);
+        let mut leaf = self.leaves.get(&slot).copied().unwrap_or(EMPTY);
+        for version in [old, new].into_iter().flatten() {
+            let entry = merkle::entry_hash(key, &version);
+            for (a, b) in leaf.iter_mut().zip(entry.iter()) {
+                *a ^= b;
+            }
+        }
+        if leaf == EMPTY {
+            self.leaves.remove(&slot);
+        } else {
+            self.leaves.insert(slot, leaf);
+        }
+        let indexed = position_key(position, key);
+        match (old, new) {
+            (None, Some(_)) => {
+                self.positions.insert(indexed);
+            }
+            (Some(_), None) => {
+                self.positions.remove(&indexed);
+            }
+            _ => {}
+        }
+    }
+
+    fn decode_hints(
+        &self,
+        range: impl Iterator<Item = (Vec<u8>, Vec<u8>)>,
+    ) -> Result<Vec<(HintKey, V)>, StorageError> {
+        let mut out = Vec::new();
+        for (raw, value) in range {
+            if let Some(hint) = HintKey::decode(&raw) {
+                out.push((hint, decode_value(&raw, &value)?));
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn position_key(position: u64, key: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + key.len());
+    out.extend_from_slice(&position.to_be_bytes());
+    out.extend_from_slice(key);
+    out
+}
+
+/// The hint-table keys of one owner: `owner ‖ 0 ‖ …`, all below `owner ‖ 1`.
+fn owner_range(owner: &str) -> (Vec<u8>, Vec<u8>) {
+    let mut start = owner.as_bytes().to_vec();
+    let mut end = start.clone();
+    start.push(0);
+    end.push(1);
+    (start, end)
+}
+
+impl<V> StorageRead<V> for MemStore<V>
+where
+    V: Serialize + DeserializeOwned,
+{
+    fn object(&self, key: &[u8]) -> Result<Option<V>, StorageError> {
+        self.objects
+            .get(key)
+            .map(|b| decode_value(key, b))
+            .transpose()
+    }
+
+    fn hint(&self, hint: &HintKey) -> Result<Option<V>, StorageError> {
+        let key = hint.encode();
+        self.hints
+            .get(&key)
+            .map(|b| decode_value(&key, b))
+            .transpose()
+    }
+
+    fn hints_of_key(&self, key: &[u8]) -> Result<Vec<(HintKey, V)>, StorageError> {
+        let found = self
+            .hints
+            .iter()
+            .filter(|(raw, _)| HintKey::decode(raw).is_some_and(|h| h.key == key))
+            .map(|(k, v)| (k.clone(), v.clone()));
+        self.decode_hints(found)
+    }
+
+    fn hint_page(
+        &self,
+        owner: Option<&str>,
+        after: Option<&HintKey>,
+        limit: usize,
+    ) -> Result<Vec<(HintKey, V)>, StorageError> {
+        let limit = limit.min(SCAN_ENTRIES_MAX);
+        let start = match (after, owner) {
+            (Some(after), _) => Bound::Excluded(after.encode()),
+            (None, Some(owner)) => Bound::Included(owner_range(owner).0),
+            (None, None) => Bound::Unbounded,
+        };
+        let end = match owner {
+            Some(owner) => Bound::Excluded(owner_range(owner).1),
+            None => Bound::Unbounded,
+        };
+        let page = self
+            .hints
+            .range::<Vec<u8>, _>((start, end))
+            .take(limit)
+            .map(|(k, v)| (k.clone(), v.clone()));
+        self.decode_hints(page)
+    }
+
+    fn hint_owner_counts(&self, count_max: u64) -> Result<Vec<(String, u64)>, StorageError> {
+        let mut owners: Vec<(String, u64)> = Vec::new();
+        for raw in self.hints.keys() {
+            let Some(hint) = HintKey::decode(raw) else {
+                continue;
+            };
+            match owners.last_mut() {
+                Some((owner, count)) if *owner == hint.owner => {
+                    *count = (*count + 1).min(count_max);
+                }
+                _ => owners.push((hint.owner, 1.min(count_max))),
+            }
+        }
+        Ok(owners)
+    }
+
+    fn hint_total(&self) -> Result<u64, StorageError> {
+        Ok(self.hints.len() as u64)
+    }
+
+    fn object_total(&self) -> Result<u64, StorageError> {
+        Ok(self.objects.len() as u64)
+    }
+
+    fn meta(&self, name: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.meta.get(name).cloned())
+    }
+
+    fn object_page(
+        &self,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, V)>, StorageError> {
+        let limit = limit.min(SCAN_ENTRIES_MAX);
+        let start = match after {
+            Some(after) => Bound::Excluded(after.to_vec()),
+            None => Bound::Unbounded,
+        };
+        self.objects
+            .range::<Vec<u8>, _>((start, Bound::Unbounded))
+            .take(limit)
+            .map(|(k, v)| Ok((k.clone(), decode_value(k, v)?)))
+            .collect()
+    }
+
+    fn leaves(&self, partition: u32) -> Result<Vec<Digest>, StorageError> {
+        let mut leaves = vec![EMPTY; LEAVES];
+        for ((_, leaf), hash) in self
+            .leaves
+            .range((partition, 0)..=(partition, LEAVES as u32 - 1))
+        {
+            if let Some(l) = leaves.get_mut(*leaf as usize) {
+                *l = *hash;
+            }
+        }
+        Ok(leaves)
+    }
+
+    fn leaf_page(
+        &self,
+        partition: u32,
+        (first_leaf, last_leaf): (u32, u32),
+        after: Option<&[u8]>,
+        limit: usize,
+        bytes_max: usize,
+    ) -> Result<LeafPage<V>, StorageError> {
+        let limit = limit.clamp(1, SCAN_ENTRIES_MAX);
+        let (first, _) = self.layout.leaf_range(partition, first_leaf);
+        let (_, last) = self.layout.leaf_range(partition, last_leaf.max(first_leaf));
+        let start = match after {
+            Some(key) => Bound::Excluded(position_key(MerkleLayout::position(key), key)),
+            None => Bound::Included(first.to_be_bytes().to_vec()),
+        };
+        let end = match last.checked_add(1) {
+            Some(next) => Bound::Excluded(next.to_be_bytes().to_vec()),
+            None => Bound::Unbounded,
+        };
+        let mut entries: Vec<(Vec<u8>, V, Digest)> = Vec::new();
+        let mut bytes = 0usize;
+        let mut next = None;
+        for indexed in self.positions.range::<Vec<u8>, _>((start, end)) {
+            let Some(key) = indexed.get(8..) else {
+                continue;
+            };
+            if entries.len() >= limit || (bytes >= bytes_max && !entries.is_empty()) {
+                next = entries.last().map(|(k, _, _)| k.clone());
+                break;
+            }
+            let Some(raw) = self.objects.get(key) else {
+                continue;
+            };
+            bytes += raw.len();
+            entries.push((key.to_vec(), decode_value(key, raw)?, version_digest(raw)));
+        }
+        Ok(LeafPage { entries, next })
+    }
+}
