@@ -13,12 +13,16 @@ use crate::config::StorageConfig;
 type V = String;
 
 /// A store under test: reads through [`StorageRead`], writes by batch.
-trait Subject: StorageRead<V> {
+trait Subject {
+    fn reader(&self) -> &dyn StorageRead<V>;
     fn write(&mut self, batch: WriteBatch<V>);
     fn name(&self) -> &'static str;
 }
 
 impl Subject for MemStore<V> {
+    fn reader(&self) -> &dyn StorageRead<V> {
+        self
+    }
     fn write(&mut self, batch: WriteBatch<V>) {
         self.apply(&batch).expect("apply");
     }
@@ -69,63 +73,10 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
-impl StorageRead<V> for Redb {
-    fn object(&self, key: &[u8]) -> Result<Option<V>, super::StorageError> {
-        self.store.object(key)
-    }
-    fn hint(&self, hint: &HintKey) -> Result<Option<V>, super::StorageError> {
-        self.store.hint(hint)
-    }
-    fn hints_of_key(&self, key: &[u8]) -> Result<Vec<(HintKey, V)>, super::StorageError> {
-        self.store.hints_of_key(key)
-    }
-    fn hint_page(
-        &self,
-        owner: Option<&str>,
-        after: Option<&HintKey>,
-        limit: usize,
-    ) -> Result<Vec<(HintKey, V)>, super::StorageError> {
-        self.store.hint_page(owner, after, limit)
-    }
-    fn hint_owner_counts(&self, count_max: u64) -> Result<Vec<(String, u64)>, super::StorageError> {
-        self.store.hint_owner_counts(count_max)
-    }
-    fn hint_total(&self) -> Result<u64, super::StorageError> {
-        self.store.hint_total()
-    }
-    fn object_total(&self) -> Result<u64, super::StorageError> {
-        self.store.object_total()
-    }
-    fn meta(&self, name: &str) -> Result<Option<Vec<u8>>, super::StorageError> {
-        StorageRead::meta(&self.store, name)
-    }
-    fn object_page(
-        &self,
-        after: Option<&[u8]>,
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, V)>, super::StorageError> {
-        self.store.object_page(after, limit)
-    }
-    fn leaves(
-        &self,
-        partition: u32,
-    ) -> Result<Vec<crate::core::merkle::Digest>, super::StorageError> {
-        self.store.leaves(partition)
-    }
-    fn leaf_page(
-        &self,
-        partition: u32,
-        leaves: (u32, u32),
-        after: Option<&[u8]>,
-        limit: usize,
-        bytes_max: usize,
-    ) -> Result<super::LeafPage<V>, super::StorageError> {
-        self.store
-            .leaf_page(partition, leaves, after, limit, bytes_max)
-    }
-}
-
 impl Subject for Redb {
+    fn reader(&self) -> &dyn StorageRead<V> {
+        &self.store
+    }
     fn write(&mut self, batch: WriteBatch<V>) {
         self.runtime
             .block_on(self.store.write_batch(batch))
@@ -176,15 +127,22 @@ fn objects_are_set_overwritten_deleted_and_paged_in_key_order() {
         ]));
         s.write(batch(vec![object("c", None)]));
         let name = s.name();
-        assert_eq!(s.object(b"b").expect("read"), Some("4".into()), "{name}");
-        assert_eq!(s.object(b"c").expect("read"), None, "{name}");
-        assert_eq!(s.object_total().expect("count"), 2, "{name}");
-        let all = s.object_page(None, 10).expect("page");
+        assert_eq!(
+            s.reader().object(b"b").expect("read"),
+            Some("4".into()),
+            "{name}"
+        );
+        assert_eq!(s.reader().object(b"c").expect("read"), None, "{name}");
+        assert_eq!(s.reader().object_total().expect("count"), 2, "{name}");
+        let all = s.reader().object_page(None, 10).expect("page");
         let keys: Vec<&[u8]> = all.iter().map(|(k, _)| k.as_slice()).collect();
         assert_eq!(keys, vec![&b"a"[..], &b"b"[..]], "{name}");
-        let rest = s.object_page(Some(b"a"), 10).expect("page");
+        let rest = s.reader().object_page(Some(b"a"), 10).expect("page");
         assert_eq!(rest, vec![(b"b".to_vec(), "4".to_string())], "{name}");
-        assert!(s.object_page(None, 0).expect("page").is_empty(), "{name}");
+        assert!(
+            s.reader().object_page(None, 0).expect("page").is_empty(),
+            "{name}"
+        );
     }
 }
 
@@ -200,6 +158,7 @@ fn hints_are_listed_by_owner_and_key_and_counted() {
         ]));
         let name = s.name();
         let of_x: Vec<String> = s
+            .reader()
             .hints_of_key(b"x")
             .expect("read")
             .into_iter()
@@ -207,6 +166,7 @@ fn hints_are_listed_by_owner_and_key_and_counted() {
             .collect();
         assert_eq!(of_x, vec!["n1=x1", "n10=x10", "n2=x2"], "{name}");
         let n1: Vec<Vec<u8>> = s
+            .reader()
             .hint_page(Some("n1"), None, 10)
             .expect("page")
             .into_iter()
@@ -217,12 +177,15 @@ fn hints_are_listed_by_owner_and_key_and_counted() {
             vec![b"x".to_vec(), b"y".to_vec()],
             "{name} n1 only, not n10"
         );
-        let first = s.hint_page(None, None, 2).expect("page");
+        let first = s.reader().hint_page(None, None, 2).expect("page");
         let after = first.last().map(|(h, _)| h.clone());
-        let second = s.hint_page(None, after.as_ref(), 10).expect("page");
+        let second = s
+            .reader()
+            .hint_page(None, after.as_ref(), 10)
+            .expect("page");
         assert_eq!(first.len() + second.len(), 5, "{name}");
         assert_eq!(
-            s.hint_owner_counts(1).expect("owners"),
+            s.reader().hint_owner_counts(1).expect("owners"),
             vec![
                 ("n1".into(), 1),
                 ("n10".into(), 1),
@@ -232,13 +195,13 @@ fn hints_are_listed_by_owner_and_key_and_counted() {
             "{name}: counts capped at 1"
         );
         assert_eq!(
-            s.hint_owner_counts(10).expect("owners")[0],
+            s.reader().hint_owner_counts(10).expect("owners")[0],
             ("n1".into(), 2)
         );
         s.write(batch(vec![hint("n1", "x", None)]));
-        assert_eq!(s.hint_total().expect("count"), 4, "{name}");
+        assert_eq!(s.reader().hint_total().expect("count"), 4, "{name}");
         let gone = HintKey::new("n1", b"x".to_vec()).expect("hint key");
-        assert_eq!(s.hint(&gone).expect("read"), None, "{name}");
+        assert_eq!(s.reader().hint(&gone).expect("read"), None, "{name}");
     }
 }
 
@@ -250,12 +213,12 @@ fn meta_entries_round_trip() {
             value: vec![1, 2, 3],
         }]));
         assert_eq!(
-            s.meta("incarnation").expect("read"),
+            s.reader().meta("incarnation").expect("read"),
             Some(vec![1, 2, 3]),
             "{}",
             s.name()
         );
-        assert_eq!(s.meta("nothing").expect("read"), None);
+        assert_eq!(s.reader().meta("nothing").expect("read"), None);
     }
 }
 
@@ -280,6 +243,7 @@ fn every_store_keeps_the_same_merkle_leaves_and_leaf_pages() {
     let reference = &stores[0];
     assert!(
         (0..PARTITIONS).all(|p| reference
+            .reader()
             .leaves(p)
             .expect("leaves")
             .iter()
@@ -289,14 +253,14 @@ fn every_store_keeps_the_same_merkle_leaves_and_leaf_pages() {
     for s in &stores[1..] {
         let name = s.name();
         assert_eq!(
-            s.object_page(None, 1000).expect("page"),
-            reference.object_page(None, 1000).expect("page"),
+            s.reader().object_page(None, 1000).expect("page"),
+            reference.reader().object_page(None, 1000).expect("page"),
             "{name}"
         );
         for p in 0..PARTITIONS {
             assert_eq!(
-                s.leaves(p).expect("leaves"),
-                reference.leaves(p).expect("leaves"),
+                s.reader().leaves(p).expect("leaves"),
+                reference.reader().leaves(p).expect("leaves"),
                 "{name} partition {p}"
             );
         }
@@ -308,6 +272,7 @@ fn every_store_keeps_the_same_merkle_leaves_and_leaf_pages() {
         let mut after: Option<Vec<u8>> = None;
         loop {
             let page = s
+                .reader()
                 .leaf_page(1, (0, 1023), after.as_deref(), 3, usize::MAX)
                 .expect("page");
             seen.extend(page.entries.iter().map(|(k, _, _)| k.clone()));
@@ -317,6 +282,7 @@ fn every_store_keeps_the_same_merkle_leaves_and_leaf_pages() {
             }
         }
         let reference_keys: Vec<Vec<u8>> = reference
+            .reader()
             .leaf_page(1, (0, 1023), None, 10_000, usize::MAX)
             .expect("page")
             .entries
@@ -326,7 +292,10 @@ fn every_store_keeps_the_same_merkle_leaves_and_leaf_pages() {
         assert_eq!(seen, reference_keys, "{}", s.name());
         assert!(!seen.is_empty(), "partition 1 holds keys");
         // One byte of budget still returns one entry per page.
-        let tight = s.leaf_page(1, (0, 1023), None, 100, 1).expect("page");
+        let tight = s
+            .reader()
+            .leaf_page(1, (0, 1023), None, 100, 1)
+            .expect("page");
         assert_eq!(tight.entries.len(), 1, "{}", s.name());
         assert!(tight.next.is_some(), "{}", s.name());
     }

@@ -16,10 +16,10 @@ use std::path::PathBuf;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::merkle::{version_digest, MerkleLayout};
+use super::merkle::{leaf_bounds, position_key, version_digest, MerkleLayout};
 use super::{
-    decode_value, encode_value, HintKey, LeafPage, StorageError, StorageRead, Write, WriteBatch,
-    SCAN_ENTRIES_MAX,
+    decode_value, encode_value, hint_bounds, leaf_page_of, HintKey, LeafPage, StorageError,
+    StorageRead, Write, WriteBatch, SCAN_ENTRIES_MAX,
 };
 use crate::core::merkle::{self, Digest, EMPTY, LEAVES};
 
@@ -139,22 +139,6 @@ where
     }
 }
 
-fn position_key(position: u64, key: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(8 + key.len());
-    out.extend_from_slice(&position.to_be_bytes());
-    out.extend_from_slice(key);
-    out
-}
-
-/// The hint-table keys of one owner: `owner ‖ 0 ‖ …`, all below `owner ‖ 1`.
-fn owner_range(owner: &str) -> (Vec<u8>, Vec<u8>) {
-    let mut start = owner.as_bytes().to_vec();
-    let mut end = start.clone();
-    start.push(0);
-    end.push(1);
-    (start, end)
-}
-
 impl<V> StorageRead<V> for MemStore<V>
 where
     V: Serialize + DeserializeOwned,
@@ -190,15 +174,7 @@ where
         limit: usize,
     ) -> Result<Vec<(HintKey, V)>, StorageError> {
         let limit = limit.min(SCAN_ENTRIES_MAX);
-        let start = match (after, owner) {
-            (Some(after), _) => Bound::Excluded(after.encode()),
-            (None, Some(owner)) => Bound::Included(owner_range(owner).0),
-            (None, None) => Bound::Unbounded,
-        };
-        let end = match owner {
-            Some(owner) => Bound::Excluded(owner_range(owner).1),
-            None => Bound::Unbounded,
-        };
+        let (start, end) = hint_bounds(owner, after);
         let page = self
             .hints
             .range::<Vec<u8>, _>((start, end))
@@ -268,39 +244,19 @@ where
     fn leaf_page(
         &self,
         partition: u32,
-        (first_leaf, last_leaf): (u32, u32),
+        leaves: (u32, u32),
         after: Option<&[u8]>,
         limit: usize,
         bytes_max: usize,
     ) -> Result<LeafPage<V>, StorageError> {
         let limit = limit.clamp(1, SCAN_ENTRIES_MAX);
-        let (first, _) = self.layout.leaf_range(partition, first_leaf);
-        let (_, last) = self.layout.leaf_range(partition, last_leaf.max(first_leaf));
-        let start = match after {
-            Some(key) => Bound::Excluded(position_key(MerkleLayout::position(key), key)),
-            None => Bound::Included(first.to_be_bytes().to_vec()),
-        };
-        let end = match last.checked_add(1) {
-            Some(next) => Bound::Excluded(next.to_be_bytes().to_vec()),
-            None => Bound::Unbounded,
-        };
-        let mut entries: Vec<(Vec<u8>, V, Digest)> = Vec::new();
-        let mut bytes = 0usize;
-        let mut next = None;
-        for indexed in self.positions.range::<Vec<u8>, _>((start, end)) {
-            let Some(key) = indexed.get(8..) else {
-                continue;
-            };
-            if entries.len() >= limit || (bytes >= bytes_max && !entries.is_empty()) {
-                next = entries.last().map(|(k, _, _)| k.clone());
-                break;
-            }
-            let Some(raw) = self.objects.get(key) else {
-                continue;
-            };
-            bytes += raw.len();
-            entries.push((key.to_vec(), decode_value(key, raw)?, version_digest(raw)));
-        }
-        Ok(LeafPage { entries, next })
+        let (start, end) = leaf_bounds(self.layout, partition, leaves, after);
+        // One more than asked, to know whether another page follows.
+        let keys = self
+            .positions
+            .range::<Vec<u8>, _>((start, end))
+            .filter_map(|indexed| indexed.get(8..).map(<[u8]>::to_vec))
+            .take(limit + 1);
+        leaf_page_of(keys, limit, bytes_max, |key| Ok(self.objects.get(key)))
     }
 }

@@ -41,7 +41,7 @@ use std::time::Instant;
 
 use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
 
-use super::{OBJECTS, STATE};
+use super::{as_slices, OBJECTS, STATE};
 use crate::core::merkle::{self, Digest, EMPTY, LEAF_BITS, LEAVES};
 
 /// Merkle leaves: (partition, leaf) → 32-byte hash; empty leaves are absent.
@@ -111,7 +111,32 @@ pub(crate) fn version_digest(bytes: &[u8]) -> Digest {
     *blake3::hash(bytes).as_bytes()
 }
 
-fn position_key(position: u64, key: &[u8]) -> Vec<u8> {
+/// The range of position-index keys of the leaves `first..=last` of a
+/// partition, after the storage key `after` (from a previous page). Shared
+/// by the redb and in-memory stores.
+pub(crate) fn leaf_bounds(
+    layout: MerkleLayout,
+    partition: u32,
+    (first_leaf, last_leaf): (u32, u32),
+    after: Option<&[u8]>,
+) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+    let (first, _) = layout.leaf_range(partition, first_leaf);
+    let (_, last) = layout.leaf_range(partition, last_leaf.max(first_leaf));
+    let start = match after {
+        Some(key) => Bound::Excluded(position_key(MerkleLayout::position(key), key)),
+        None => Bound::Included(first.to_be_bytes().to_vec()),
+    };
+    // Every position key of the leaves sorts before `last + 1` (or is the
+    // end of the ring).
+    let end = match last.checked_add(1) {
+        Some(next) => Bound::Excluded(next.to_be_bytes().to_vec()),
+        None => Bound::Unbounded,
+    };
+    (start, end)
+}
+
+/// A position-index key: ring position (8 bytes BE) ‖ storage key.
+pub(crate) fn position_key(position: u64, key: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(8 + key.len());
     out.extend_from_slice(&position.to_be_bytes());
     out.extend_from_slice(key);
@@ -284,28 +309,9 @@ pub(crate) fn leaf_keys(
     after: Option<&[u8]>,
     limit: usize,
 ) -> Result<Vec<Vec<u8>>, redb::Error> {
-    let (first, _) = layout.leaf_range(partition, first_leaf);
-    let (_, last) = layout.leaf_range(partition, last_leaf.max(first_leaf));
-    let start = match after {
-        Some(key) => Bound::Excluded(position_key(MerkleLayout::position(key), key)),
-        None => Bound::Included(first.to_be_bytes().to_vec()),
-    };
-    // Every position key of the leaf sorts before `last + 1` (or is the
-    // end of the ring).
-    let end = match last.checked_add(1) {
-        Some(next) => Bound::Excluded(next.to_be_bytes().to_vec()),
-        None => Bound::Unbounded,
-    };
+    let (start, end) = leaf_bounds(layout, partition, (first_leaf, last_leaf), after);
     let table = txn.open_table(POSITIONS)?;
-    let start_ref = match &start {
-        Bound::Included(v) => Bound::Included(v.as_slice()),
-        Bound::Excluded(v) => Bound::Excluded(v.as_slice()),
-        Bound::Unbounded => Bound::Unbounded,
-    };
-    let end_ref = match &end {
-        Bound::Excluded(v) => Bound::Excluded(v.as_slice()),
-        _ => Bound::Unbounded,
-    };
+    let (start_ref, end_ref) = (as_slices(&start), as_slices(&end));
     let mut keys = Vec::new();
     for entry in table.range::<&[u8]>((start_ref, end_ref))? {
         if keys.len() >= limit {

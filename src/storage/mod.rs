@@ -1118,6 +1118,69 @@ fn next_hint_owner<T: ReadableTable<&'static [u8], &'static [u8]>>(
     Ok(HintKey::decode(stored_key.value()).map(|first| first.owner))
 }
 
+/// The range of hint-table keys a hint page reads: after `after`, or from
+/// the first of `owner`'s hints (or the first hint), up to the last of
+/// `owner`'s (or the end). Shared by the redb and in-memory stores.
+pub(crate) fn hint_bounds(
+    owner: Option<&str>,
+    after: Option<&HintKey>,
+) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+    let start = match (after, owner) {
+        (Some(after), _) => Bound::Excluded(after.encode()),
+        (None, Some(owner)) => {
+            let mut b = owner.as_bytes().to_vec();
+            b.push(0);
+            Bound::Included(b)
+        }
+        (None, None) => Bound::Unbounded,
+    };
+    let end = match owner {
+        Some(owner) => Bound::Excluded(owner_end(owner)),
+        None => Bound::Unbounded,
+    };
+    (start, end)
+}
+
+/// Builds one leaf page from `keys` in ring order: each looked up with
+/// `stored` (its stored bytes, `None` when the key went meanwhile), at most
+/// `limit` entries, ending once `bytes_max` stored bytes are in (never
+/// before the first entry); `next` is the last key returned when more
+/// follow. Shared by the redb and in-memory stores.
+pub(crate) fn leaf_page_of<V: DeserializeOwned, B: AsRef<[u8]>>(
+    keys: impl IntoIterator<Item = Vec<u8>>,
+    limit: usize,
+    bytes_max: usize,
+    mut stored: impl FnMut(&[u8]) -> Result<Option<B>, StorageError>,
+) -> Result<LeafPage<V>, StorageError> {
+    let mut entries: Vec<(Vec<u8>, V, Digest)> = Vec::new();
+    let mut bytes = 0usize;
+    let mut next = None;
+    for key in keys {
+        if entries.len() >= limit || (bytes >= bytes_max && !entries.is_empty()) {
+            next = entries.last().map(|(k, _, _)| k.clone());
+            break;
+        }
+        let Some(raw) = stored(&key)? else {
+            continue;
+        };
+        let raw = raw.as_ref();
+        bytes += raw.len();
+        let version = merkle::version_digest(raw);
+        let value = decode_value(&key, raw)?;
+        entries.push((key, value, version));
+    }
+    Ok(LeafPage { entries, next })
+}
+
+/// A bound over owned keys as one over slices, for redb's `range`.
+pub(crate) fn as_slices(bound: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    match bound {
+        Bound::Included(b) => Bound::Included(b.as_slice()),
+        Bound::Excluded(b) => Bound::Excluded(b.as_slice()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
 /// The first stored key past every hint of `owner`.
 fn owner_end(owner: &str) -> Vec<u8> {
     let mut end = owner.as_bytes().to_vec();

@@ -11,8 +11,8 @@ use serde::de::DeserializeOwned;
 
 use super::merkle::{self, MerkleLayout};
 use super::{
-    decode_value, next_hint_owner, owner_end, HintKey, LeafPage, StorageError, HINTS, META,
-    OBJECTS, SCAN_ENTRIES_MAX,
+    as_slices, decode_value, hint_bounds, leaf_page_of, next_hint_owner, owner_end, HintKey,
+    LeafPage, StorageError, HINTS, META, OBJECTS, SCAN_ENTRIES_MAX,
 };
 use crate::core::merkle::Digest;
 
@@ -97,30 +97,13 @@ pub(super) fn hints<V: DeserializeOwned>(
     limit: usize,
 ) -> Result<Vec<(HintKey, V)>, StorageError> {
     let limit = limit.min(SCAN_ENTRIES_MAX);
-    let start = match (after, owner) {
-        (Some(after), _) => Bound::Excluded(after.encode()),
-        (None, Some(owner)) => {
-            let mut b = owner.as_bytes().to_vec();
-            b.push(0);
-            Bound::Included(b)
-        }
-        (None, None) => Bound::Unbounded,
-    };
-    let end = owner.map(owner_end);
+    let (start, end) = hint_bounds(owner, after);
     let redb_error = |e: redb::StorageError| StorageError::from_redb(path, e);
     let txn = begin(db, path)?;
     let hints = txn
         .open_table(HINTS)
         .map_err(|e| StorageError::from_redb(path, e))?;
-    let start = match &start {
-        Bound::Included(b) => Bound::Included(b.as_slice()),
-        Bound::Excluded(b) => Bound::Excluded(b.as_slice()),
-        Bound::Unbounded => Bound::Unbounded,
-    };
-    let end = match &end {
-        Some(b) => Bound::Excluded(b.as_slice()),
-        None => Bound::Unbounded,
-    };
+    let (start, end) = (as_slices(&start), as_slices(&end));
     let range = hints.range::<&[u8]>((start, end)).map_err(redb_error)?;
     let mut entries = Vec::new();
     for entry in range.take(limit) {
@@ -262,27 +245,8 @@ pub(super) fn leaf_run<V: DeserializeOwned>(
     let keys =
         merkle::leaf_keys(&txn, layout, partition, leaves, after, limit + 1).map_err(redb_error)?;
     let objects = txn.open_table(OBJECTS).map_err(|e| redb_error(e.into()))?;
-    let mut entries = Vec::new();
-    let mut bytes = 0usize;
-    let mut next = None;
-    for key in keys {
-        if entries.len() >= limit || (bytes >= bytes_max && !entries.is_empty()) {
-            next = entries
-                .last()
-                .map(|(k, _, _): &(Vec<u8>, V, Digest)| k.clone());
-            break;
-        }
-        let Some(stored) = objects
-            .get(key.as_slice())
-            .map_err(|e| redb_error(e.into()))?
-        else {
-            continue;
-        };
-        let raw = stored.value();
-        bytes += raw.len();
-        let version = merkle::version_digest(raw);
-        let value = decode_value(&key, raw)?;
-        entries.push((key, value, version));
-    }
-    Ok(LeafPage { entries, next })
+    leaf_page_of(keys, limit, bytes_max, |key| {
+        let stored = objects.get(key).map_err(|e| redb_error(e.into()))?;
+        Ok(stored.map(|guard| guard.value().to_vec()))
+    })
 }

@@ -9,18 +9,21 @@ use nix::unistd::Pid;
 
 use crate::support::{poll, Cluster};
 
+/// A short bench over 200 keys.
+const BENCH: [&str; 7] = [
+    "bench",
+    "--duration",
+    "1",
+    "--keys",
+    "200",
+    "--concurrency",
+    "8",
+];
+
 #[test]
 fn bench_reports_the_cli_md_shape_without_errors() {
     let cluster = Cluster::start(5);
-    let doc = cluster.json(&[
-        "bench",
-        "--duration",
-        "1",
-        "--keys",
-        "200",
-        "--concurrency",
-        "8",
-    ]);
+    let doc = cluster.json(&BENCH);
     for field in ["duration_s", "ops_per_sec"] {
         assert!(
             doc[field].as_f64().is_some(),
@@ -75,15 +78,7 @@ fn bench_reports_the_cli_md_shape_without_errors() {
         "expected at least one datagram per operation: {doc}"
     );
     // A second run reuses the same keys: nothing piles up.
-    cluster.json(&[
-        "bench",
-        "--duration",
-        "1",
-        "--keys",
-        "200",
-        "--concurrency",
-        "8",
-    ]);
+    cluster.json(&BENCH);
     let again: u64 = cluster.json(&["status"])["nodes"]
         .as_array()
         .into_iter()
