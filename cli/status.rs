@@ -22,6 +22,10 @@ use crate::{exit, up};
 
 /// How long a node may take to answer `status`.
 const STATUS_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a node whose process runs on this machine may take: a busy
+/// machine can starve a live node for a moment, and calling it unreachable
+/// then would be wrong (a frozen node costs this much once).
+const RUNNING_STATUS_TIMEOUT: Duration = Duration::from_secs(6);
 
 /// One node in `status --json` (CLI.md); the counts and views are left out
 /// when it did not answer (so `n.get("hints", 0)` sums cleanly).
@@ -175,8 +179,13 @@ async fn ask_all(
         }
         let client = Arc::clone(client);
         let name = member.name.clone();
+        let timeout = if cluster.running(&member.name).is_some() {
+            RUNNING_STATUS_TIMEOUT
+        } else {
+            STATUS_TIMEOUT
+        };
         queries.spawn(async move {
-            let answer = tokio::time::timeout(STATUS_TIMEOUT, client.status(&name)).await;
+            let answer = tokio::time::timeout(timeout, ask_until_answered(&client, &name)).await;
             (index, answer.ok())
         });
     }
@@ -199,6 +208,20 @@ async fn ask_all(
         }
     }
     (answers, refusal)
+}
+
+/// Asks one node for its status, asking again after a failure that is not a
+/// refusal (a connection attempt can time out on a starved machine); the
+/// caller bounds the whole with its timeout.
+async fn ask_until_answered(client: &Client, name: &str) -> Result<NodeStatus, ClientError> {
+    loop {
+        match client.status(name).await {
+            Err(ClientError::NotRunning { .. }) => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 fn print_table(report: &StatusReport) -> anyhow::Result<()> {
