@@ -9,7 +9,7 @@
 
 use dynamo::core::clock::VersionVector;
 use dynamo::core::key::ObjectKey;
-use dynamo::sim::node::ClientOutcome;
+use dynamo::core::node::ClientOutcome;
 use dynamo::sim::{self, Bug, FaultSet, Invariant, SimConfig, SimReport, World};
 
 /// Seeds `cargo test` runs (split over [`SHARDS`] tests so both cores work).
@@ -462,11 +462,13 @@ fn stale_owner_leaves(bug: Option<Bug>) -> SimReport {
     world.restart(home[0]);
     assert!(world.leave(stale));
     let name = format!("n{}", stale + 1);
-    for _ in 0..200 {
+    // Small steps: the check must see the leaver between the install and
+    // its handover.
+    for _ in 0..20_000 {
         if world.cluster().ring().expect("a ring").owned_by(&name) == 0 {
             break;
         }
-        world.advance(10_000);
+        world.advance(100);
     }
     assert_eq!(
         world.cluster().ring().expect("a ring").owned_by(&name),
@@ -477,7 +479,8 @@ fn stale_owner_leaves(bug: Option<Bug>) -> SimReport {
         world
             .stored(stale, &k)
             .is_some_and(|o| !o.context().covers(&delete)),
-        "the scenario needs the leaver still stale when the change is installed"
+        "the scenario needs the leaver still stale when the change is installed: {:?}",
+        world.stored(stale, &k)
     );
     finish(world)
 }

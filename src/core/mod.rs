@@ -14,6 +14,7 @@
 //! - [`handoff`]: pacing of hinted handoff (§4.6).
 //! - [`explain`]: how a get's answer came about (`dynamo get --explain`).
 //! - [`message`]: the one message enum nodes and clients exchange.
+//! - [`node`]: the node's protocol as one state machine over a store.
 //! - [`key`]: buckets, keys, their limits and their place on the ring.
 //! - [`ring_plan`]: what a join or leave moves, balanced and minimal (§6.2).
 //! - [`merkle`]: per-partition Merkle trees and the walk that diffs two (§4.7).
@@ -30,6 +31,7 @@ pub mod key;
 pub mod membership;
 pub mod merkle;
 pub mod message;
+pub mod node;
 pub mod ring;
 pub mod ring_plan;
 pub mod tombstone;

@@ -87,15 +87,16 @@
 //! counting as one: losing W disks that hold the only copies of a write is
 //! data loss no protocol can prevent.
 //!
-//! Layout: [`network`] (links, delays, partitions), [`node`] (one simulated
-//! node: store, hints, failure detector, coordinators, handoff, read repair,
-//! anti-entropy, transfer and handover), [`world`] (the event loop, clients,
+//! Layout: [`network`] (links, delays, partitions), [`host`] (one simulated
+//! machine: the node state machine of [`crate::core::node`], the one the
+//! real node's driver runs, over an in-memory store, with group commit and
+//! crashes), [`world`] (the event loop, clients,
 //! fault injection, the cluster state and membership changes, phases),
 //! [`check`] (the oracle and the invariants).
 
 pub mod check;
+pub mod host;
 pub mod network;
-pub mod node;
 pub mod world;
 
 use std::collections::BTreeMap;
@@ -212,25 +213,7 @@ impl fmt::Display for FaultSet {
     }
 }
 
-/// A deliberate bug, so tests can prove the invariants catch one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Bug {
-    /// A replica overwrites its object with the incoming one instead of
-    /// merging (last writer wins).
-    ReplicaOverwrites,
-    /// A wiped node comes back with its old incarnation and re-mints dots it
-    /// minted before (Riak's KV679).
-    ReuseIncarnationAfterWipe,
-    /// A node receiving a partition in a membership change (a transfer's pull
-    /// reply or a handover push) stores the incoming objects in place of its
-    /// own instead of merging them: a stale old owner's handover overwrites
-    /// the new owners' tombstones and the deleted value comes back.
-    HandoverOverwrites,
-    /// A client retries a failed put as a new write (a fresh write id per
-    /// attempt) instead of the same one: a put stored by its first
-    /// coordinator and again by the next shows as two versions.
-    RetryWithNewWriteId,
-}
+pub use crate::core::node::Bug;
 
 /// A membership change the simulator can make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -15,14 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rand::rngs::StdRng;
 use rand::Rng;
 
-/// An endpoint: a node or a client, by index.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Addr {
-    /// A node.
-    Node(usize),
-    /// A client.
-    Client(usize),
-}
+pub use crate::core::node::Addr;
 
 /// What the network did with one message.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

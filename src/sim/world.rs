@@ -37,12 +37,11 @@ use crate::core::clock::{Dot, Object, VersionVector};
 use crate::core::key::ObjectKey;
 use crate::core::membership::{ClusterState, MemberStatus};
 use crate::core::message::PutRequest;
+use crate::core::node::{ClientOutcome, MemberAction, OpId, Params, Payload, Ready, Shared, Timer};
 use crate::core::ring::Ring;
 use crate::sim::check::{Invariant, Oracle, Violation};
+use crate::sim::host::Host;
 use crate::sim::network::{Addr, Network};
-use crate::sim::node::{
-    ClientOutcome, MemberAction, OpId, Out, Params, Payload, Shared, SimNode, Timer,
-};
 use crate::sim::{
     Bug, Change, FaultKind, FaultSettings, MembershipPlan, SimConfig, SimReport, Stats,
 };
@@ -69,6 +68,11 @@ enum EventKind {
         node: usize,
         generation: u64,
         timer: Timer,
+    },
+    /// A node's group commit.
+    Sync {
+        node: usize,
+        generation: u64,
     },
     ClientNext {
         client: usize,
@@ -155,7 +159,7 @@ pub struct World {
     now: u64,
     seq: u64,
     queue: BinaryHeap<Event>,
-    nodes: Vec<SimNode>,
+    nodes: Vec<Host>,
     shared: Shared,
     network: Network,
     clients: Vec<Client>,
@@ -211,7 +215,6 @@ impl World {
             handoff_us: 2 * request_timeout_us,
             anti_entropy_us: 5 * request_timeout_us,
             membership_us: 2 * request_timeout_us,
-            sync_us_max: settings.sync_us_max,
             bug: config.bug,
         };
         let membership_us = params.membership_us;
@@ -224,7 +227,7 @@ impl World {
         for (i, name) in names.iter().enumerate() {
             let incarnation = fresh_incarnation(&mut rng, &mut used_incarnations);
             let seed = rng.gen();
-            nodes.push(SimNode::new(i, name, incarnation, seed));
+            nodes.push(Host::new(i, name, incarnation, seed, partitions));
         }
         let network = Network::new(
             settings.loss_probability,
@@ -285,7 +288,7 @@ impl World {
         };
         for i in 0..world.nodes.len() {
             let mut out = world.out();
-            world.nodes[i].boot(&world.shared, &mut out);
+            world.nodes[i].node.boot(&world.shared, &mut out);
             world.apply(i, out);
         }
         for client in 0..client_count {
@@ -343,7 +346,7 @@ impl World {
     fn removal_outstanding(&self) -> bool {
         (0..self.nodes.len()).any(|i| {
             self.lost[i]
-                && self.shared.cluster.status_of(&self.nodes[i].name) != Some(MemberStatus::Left)
+                && self.shared.cluster.status_of(self.nodes[i].name()) != Some(MemberStatus::Left)
         })
     }
 
@@ -369,8 +372,9 @@ impl World {
         let name = format!("n{}", index + 1);
         let incarnation = fresh_incarnation(&mut self.rng, &mut self.used_incarnations);
         let seed = self.rng.gen();
+        let partitions = self.shared.ring.partitions();
         self.nodes
-            .push(SimNode::new(index, &name, incarnation, seed));
+            .push(Host::new(index, &name, incarnation, seed, partitions));
         self.gone.push(false);
         self.lost.push(false);
         self.wiped.push(false);
@@ -381,7 +385,7 @@ impl World {
         self.shared.refresh();
         self.stats.joins += 1;
         let mut out = self.out();
-        self.nodes[index].boot(&self.shared, &mut out);
+        self.nodes[index].node.boot(&self.shared, &mut out);
         self.apply(index, out);
         index
     }
@@ -411,7 +415,7 @@ impl World {
         let candidates: Vec<usize> = (0..self.nodes.len())
             .filter(|&i| {
                 self.is_member(i)
-                    && self.shared.cluster.status_of(&self.nodes[i].name) == Some(MemberStatus::Up)
+                    && self.shared.cluster.status_of(self.nodes[i].name()) == Some(MemberStatus::Up)
             })
             .collect();
         let chosen = candidates.choose(&mut self.rng).copied();
@@ -464,7 +468,7 @@ impl World {
         let with_status = |world: &Self, status: MemberStatus| -> Vec<usize> {
             (0..world.nodes.len())
                 .filter(|&i| {
-                    let name = &world.nodes[i].name;
+                    let name = world.nodes[i].name();
                     world.is_member(i)
                         && world.nodes[i].up
                         && world.shared.cluster.status_of(name) == Some(status)
@@ -610,7 +614,7 @@ impl World {
     }
 
     fn on_member_action(&mut self, node: usize, action: MemberAction) {
-        let name = self.nodes[node].name.clone();
+        let name = self.nodes[node].name().to_string();
         let cluster = &mut self.shared.cluster;
         match action {
             MemberAction::Ready(version) => {
@@ -679,18 +683,18 @@ impl World {
 
     /// A node's current incarnation.
     pub fn incarnation(&self, node: usize) -> u64 {
-        self.nodes[node].replica.incarnation
+        self.nodes[node].node.replica.incarnation
     }
 
-    /// A node's synced object for a key.
-    pub fn stored(&self, node: usize, key: &ObjectKey) -> Option<&Object> {
-        self.nodes[node].synced.get(key)
+    /// A node's durable object for a key.
+    pub fn stored(&self, node: usize, key: &ObjectKey) -> Option<Object> {
+        self.nodes[node].node.stored(key)
     }
 
-    fn out(&self) -> Out {
-        Out {
+    fn out(&self) -> Ready {
+        Ready {
             next_id: self.next_id,
-            ..Out::default()
+            ..Ready::default()
         }
     }
 
@@ -735,7 +739,7 @@ impl World {
         }
     }
 
-    fn apply(&mut self, node: usize, out: Out) {
+    fn apply(&mut self, node: usize, mut out: Ready) {
         self.next_id = out.next_id;
         self.stats.hints_delivered += out.hints_delivered;
         self.stats.read_repairs += out.read_repairs;
@@ -751,6 +755,10 @@ impl World {
             }
         }
         let generation = self.nodes[node].generation;
+        if self.nodes[node].take_batch(&mut out) {
+            let delay = self.rng.gen_range(1..=self.settings.sync_us_max.max(1));
+            self.schedule(delay, EventKind::Sync { node, generation });
+        }
         for (delay, timer) in out.timers {
             self.schedule(
                 delay,
@@ -781,7 +789,9 @@ impl World {
                 Addr::Node(i) => {
                     if self.nodes[i].up {
                         let mut out = self.out();
-                        self.nodes[i].on_message(from, payload, &self.shared, &mut out);
+                        self.nodes[i]
+                            .node
+                            .on_message(from, payload, &self.shared, &mut out);
                         self.apply(i, out);
                     }
                 }
@@ -794,7 +804,16 @@ impl World {
             } => {
                 if self.nodes[node].up && self.nodes[node].generation == generation {
                     let mut out = self.out();
-                    self.nodes[node].on_timer(timer, &self.shared, &mut out);
+                    self.nodes[node]
+                        .node
+                        .on_timer(timer, &self.shared, &mut out);
+                    self.apply(node, out);
+                }
+            }
+            EventKind::Sync { node, generation } => {
+                if self.nodes[node].up && self.nodes[node].generation == generation {
+                    let mut out = self.out();
+                    self.nodes[node].sync(&self.shared, &mut out);
                     self.apply(node, out);
                 }
             }
@@ -1113,7 +1132,8 @@ impl World {
         };
         let seed = self.rng.gen();
         let mut out = self.out();
-        self.nodes[node].restart(incarnation, seed, &self.shared, &mut out);
+        self.nodes[node].restart(incarnation, seed);
+        self.nodes[node].node.boot(&self.shared, &mut out);
         self.apply(node, out);
     }
 
@@ -1204,18 +1224,22 @@ impl World {
         let members = (0..self.nodes.len()).filter(|&i| self.is_member(i));
         for i in members {
             let n = &self.nodes[i];
-            if !n.up || n.has_unsynced() || !n.hints.is_empty() {
+            if !n.up || n.has_unsynced() || n.node.hint_total() > 0 {
                 return false;
             }
             // Nothing left to hand over.
-            if n.synced.keys().any(|k| !self.home(k).contains(&i)) {
+            if n.node
+                .stored_keys()
+                .iter()
+                .any(|k| !self.home(k).contains(&i))
+            {
                 return false;
             }
         }
         self.keys.iter().all(|key| {
             let home = self.home(key);
-            let first = self.nodes[home[0]].synced.get(key);
-            home.iter().all(|&i| self.nodes[i].synced.get(key) == first)
+            let first = self.stored(home[0], key);
+            home.iter().all(|&i| self.stored(i, key) == first)
         })
     }
 
@@ -1255,10 +1279,10 @@ impl World {
                 .home(key)
                 .into_iter()
                 .map(|i| {
-                    let node = &self.nodes[i];
+                    let host = &self.nodes[i];
                     (
-                        node.name.clone(),
-                        node.synced.get(key).cloned().unwrap_or_default(),
+                        host.name().to_string(),
+                        host.node.stored(key).unwrap_or_default(),
                     )
                 })
                 .collect::<Vec<_>>();
@@ -1271,7 +1295,7 @@ impl World {
         let mut violations = std::mem::take(&mut self.violations);
         violations.extend(self.oracle.check(&replicas));
         if !self.stats.converged {
-            let left: usize = self.nodes.iter().map(|n| n.hints.len()).sum();
+            let left: u64 = self.nodes.iter().map(|n| n.node.hint_total()).sum();
             if left > 0
                 || violations
                     .iter()

@@ -143,6 +143,16 @@ fn objects_are_set_overwritten_deleted_and_paged_in_key_order() {
             s.reader().object_page(None, 0).expect("page").is_empty(),
             "{name}"
         );
+        assert_eq!(
+            s.reader().key_page(None, 10).expect("keys"),
+            vec![b"a".to_vec(), b"b".to_vec()],
+            "{name}"
+        );
+        assert_eq!(
+            s.reader().key_page(Some(b"a"), 1).expect("keys"),
+            vec![b"b".to_vec()],
+            "{name}"
+        );
     }
 }
 

@@ -228,6 +228,19 @@ where
             .collect()
     }
 
+    fn key_page(&self, after: Option<&[u8]>, limit: usize) -> Result<Vec<Vec<u8>>, StorageError> {
+        let start = match after {
+            Some(after) => Bound::Excluded(after.to_vec()),
+            None => Bound::Unbounded,
+        };
+        Ok(self
+            .objects
+            .range::<Vec<u8>, _>((start, Bound::Unbounded))
+            .take(limit.min(SCAN_ENTRIES_MAX))
+            .map(|(k, _)| k.clone())
+            .collect())
+    }
+
     fn leaves(&self, partition: u32) -> Result<Vec<Digest>, StorageError> {
         let mut leaves = vec![EMPTY; LEAVES];
         for ((_, leaf), hash) in self

@@ -225,6 +225,9 @@ pub trait StorageRead<V> {
         after: Option<&[u8]>,
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, V)>, StorageError>;
+    /// Up to `limit` object keys (at most [`SCAN_ENTRIES_MAX`]) in order
+    /// after `after`, the objects not decoded.
+    fn key_page(&self, after: Option<&[u8]>, limit: usize) -> Result<Vec<Vec<u8>>, StorageError>;
     /// The 1 024 leaf hashes of one partition's Merkle tree.
     fn leaves(&self, partition: u32) -> Result<Vec<Digest>, StorageError>;
     /// One page of the entries of the leaves `first..=last` of a
@@ -880,6 +883,10 @@ where
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, V)>, StorageError> {
         self.read_now(|db| reads::scan(db, &self.inner.path, after, limit))
+    }
+
+    fn key_page(&self, after: Option<&[u8]>, limit: usize) -> Result<Vec<Vec<u8>>, StorageError> {
+        self.read_now(|db| reads::key_scan(db, &self.inner.path, after, limit))
     }
 
     fn leaves(&self, partition: u32) -> Result<Vec<Digest>, StorageError> {

@@ -216,6 +216,35 @@ pub(super) fn scan<V: DeserializeOwned>(
     Ok(entries)
 }
 
+/// Up to `limit` object keys (at most [`SCAN_ENTRIES_MAX`]) in order after
+/// `after`, without decoding the objects.
+pub(super) fn key_scan(
+    db: &Database,
+    path: &Path,
+    after: Option<&[u8]>,
+    limit: usize,
+) -> Result<Vec<Vec<u8>>, StorageError> {
+    let limit = limit.min(SCAN_ENTRIES_MAX);
+    let redb_error = |e: redb::StorageError| StorageError::from_redb(path, e);
+    let txn = begin(db, path)?;
+    let objects = txn
+        .open_table(OBJECTS)
+        .map_err(|e| StorageError::from_redb(path, e))?;
+    let start = match after {
+        Some(after) => Bound::Excluded(after),
+        None => Bound::Unbounded,
+    };
+    let range = objects
+        .range::<&[u8]>((start, Bound::Unbounded))
+        .map_err(redb_error)?;
+    let mut keys = Vec::with_capacity(limit.min(1024));
+    for entry in range.take(limit) {
+        let (key, _) = entry.map_err(redb_error)?;
+        keys.push(key.value().to_vec());
+    }
+    Ok(keys)
+}
+
 /// The 1 024 leaf hashes of one partition.
 pub(super) fn leaves(
     db: &Database,

@@ -1,34 +1,42 @@
-//! One simulated Dynamo node, built from the pure core: an in-memory store
-//! with a synced/un-synced split (group commit), durable hints, a failure
-//! detector, get and put coordination with sloppy quorum
-//! ([`ReplicaPlan::sloppy`], [`PutCoordinator`], [`GetCoordinator`]), hinted
-//! handoff, read repair and a simple anti-entropy push.
+//! The node's protocol as one deterministic state machine (DESIGN.md §3):
+//! get and put coordination with sloppy quorum ([`ReplicaPlan::sloppy`],
+//! [`PutCoordinator`], [`GetCoordinator`]), forwarding, minting, replica
+//! writes and reads, read repair, durable hints and hinted handoff, the
+//! partition transfer and handover of membership changes, and anti-entropy.
 //!
-//! The node never reads a clock or a global random source: the world hands it
-//! messages and timer expiries, and it answers with an [`Out`] of messages to
-//! send, timers to set and versions it minted. Its own random choices (sync
-//! delays, timer phases) come from a generator seeded by the world.
+//! The machine never reads a clock, a global random source or a disk it
+//! writes itself. Its driver hands it messages, timer expiries and storage
+//! completions; each step answers with a [`Ready`]: messages to send, timers
+//! to set, and the step's writes as one [`WriteBatch`] to persist (one group
+//! commit per step). The machine reads its store synchronously through
+//! [`StorageRead`] and keeps the writes it handed out and that are not yet
+//! durable in an overlay, so its own decisions see them at once; when the
+//! driver reports a batch durable ([`Node::persisted`]) the overlay forgets
+//! it and the messages that waited for it go out. A crash is the driver
+//! dropping the batches it had not persisted and building a new machine on
+//! the store. The simulator (`crate::sim`) drives it with
+//! [`MemStore`](crate::storage::MemStore).
 //!
-//! Rules the node keeps, each one a way real stores have lost data:
+//! Rules the machine keeps, each one a way real stores have lost data:
 //! - a coordinator mints a dot in its store and starts replicating only
-//!   after that write is synced, and every answer to another node (a read,
-//!   an anti-entropy push, a handoff) is built from synced state only, so a
+//!   after that write is durable, and every answer to another node (a read,
+//!   an anti-entropy push, a handoff) is built from durable state only, so a
 //!   dot that a crash can take back has never been seen by anyone and may be
 //!   minted again;
-//! - a replica or a fallback acknowledges only after its write is synced;
-//! - a hint is deleted only after its owner acknowledged an object that
-//!   includes it;
+//! - a replica or a fallback acknowledges only after its write is durable;
+//! - a hint is deleted only after its owner acknowledged exactly the hint
+//!   held (the real node's rule: what was sent equals what is held now);
 //! - a node drops a key it no longer replicates (after a membership change)
 //!   only once every current home replica acknowledged an object that
 //!   includes what it holds, and only if the key did not change meanwhile
 //!   (compare-and-delete).
 //!
 //! Membership changes follow [`crate::core::membership`] exactly: the node
-//! reads the one cluster state the world keeps ([`Shared::cluster`]), routes
+//! reads the cluster state its driver gives it ([`Shared::cluster`]), routes
 //! with its current ring, and each membership tick
 //! - pulls every partition [`incoming`] names from all of that partition's
 //!   current replicas but a removed one (merging, retried every tick until
-//!   each has answered and the merge is synced), then reports itself ready
+//!   each has answered and the merge is durable), then reports itself ready
 //!   for the change;
 //! - hands over every key it replicates in neither the current nor the
 //!   target ring (pushing it to the current home replicas, then dropping it);
@@ -46,8 +54,37 @@ use crate::core::key::ObjectKey;
 use crate::core::membership::{incoming, ClusterState, MemberStatus};
 use crate::core::message::{ErrorKind, PutRequest, Request, Response};
 use crate::core::ring::{PartitionId, Ring, RingError};
-use crate::sim::network::Addr;
-use crate::sim::Bug;
+use crate::storage::{HintKey, StorageError, StorageRead, Write, WriteBatch, SCAN_ENTRIES_MAX};
+
+/// An endpoint: a node or a client, by index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Addr {
+    /// A node.
+    Node(usize),
+    /// A client.
+    Client(usize),
+}
+
+/// A deliberate bug, planted in this machine (or in the simulator's client)
+/// so tests can prove the invariants catch one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Bug {
+    /// A replica overwrites its object with the incoming one instead of
+    /// merging (last writer wins).
+    ReplicaOverwrites,
+    /// A wiped node comes back with its old incarnation and re-mints dots it
+    /// minted before (Riak's KV679).
+    ReuseIncarnationAfterWipe,
+    /// A node receiving a partition in a membership change (a transfer's pull
+    /// reply or a handover push) stores the incoming objects in place of its
+    /// own instead of merging them: a stale old owner's handover overwrites
+    /// the new owners' tombstones and the deleted value comes back.
+    HandoverOverwrites,
+    /// A client retries a failed put as a new write (a fresh write id per
+    /// attempt) instead of the same one: a put stored by its first
+    /// coordinator and again by the next shows as two versions.
+    RetryWithNewWriteId,
+}
 
 /// A client operation's id (unique in a run).
 pub type OpId = u64;
@@ -160,8 +197,6 @@ pub enum Payload {
 /// A node's timers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Timer {
-    /// Group commit: the un-synced writes become durable.
-    Sync,
     /// A request got no answer in time.
     RequestTimeout(ReqId),
     /// A put coordination's deadline.
@@ -206,10 +241,14 @@ pub struct Mint {
     pub concurrent: bool,
 }
 
-/// What a node wants done after handling one event.
+/// What a node wants done after one step (raft-rs's `Ready`).
 #[derive(Debug, Default)]
-pub struct Out {
-    /// Messages to send.
+pub struct Ready {
+    /// The step's writes, to persist as one group commit; the driver calls
+    /// [`Node::persisted`] with the id once they (and every earlier batch)
+    /// are durable. Messages that must wait for them are held by the node.
+    pub persist: Option<(u64, WriteBatch<Object>)>,
+    /// Messages that may go now.
     pub sends: Vec<(Addr, Payload)>,
     /// Timers to set: (delay, timer).
     pub timers: Vec<(u64, Timer)>,
@@ -234,7 +273,7 @@ pub struct Out {
     pub retries_deduplicated: u64,
 }
 
-impl Out {
+impl Ready {
     fn id(&mut self) -> ReqId {
         self.next_id += 1;
         self.next_id
@@ -264,8 +303,6 @@ pub struct Params {
     pub anti_entropy_us: u64,
     /// Between membership ticks (transfer, handover, status).
     pub membership_us: u64,
-    /// Longest time from a write to its sync.
-    pub sync_us_max: u64,
     /// A deliberate bug.
     pub bug: Option<Bug>,
 }
@@ -442,27 +479,33 @@ struct ForwardState {
     next: usize,
 }
 
-/// One simulated node.
+/// A write handed out in a batch and not yet reported durable: the batch's
+/// id and the value (`None`: deleted).
+type PendingWrite = (u64, Option<Object>);
+
+/// One node's state machine over a store `S`.
 #[derive(Debug)]
-pub struct SimNode {
+pub struct Node<S> {
     /// Its index.
     pub index: usize,
     /// Its name.
     pub name: String,
     /// Its current incarnation.
     pub replica: ReplicaId,
-    /// Whether it runs.
-    pub up: bool,
-    /// Bumped at every crash; timers of an earlier generation are void.
-    pub generation: u64,
-    /// Durable objects.
-    pub synced: BTreeMap<ObjectKey, Object>,
-    /// Durable hints: (intended owner, key) → object.
-    pub hints: BTreeMap<(String, ObjectKey), Object>,
-    unsynced: BTreeMap<ObjectKey, Object>,
-    hints_unsynced: BTreeMap<(String, ObjectKey), Object>,
-    deferred: Vec<Deferred>,
-    sync_pending: bool,
+    store: S,
+    /// Objects written in batches not yet durable.
+    objects_pending: BTreeMap<ObjectKey, PendingWrite>,
+    /// Hints written in batches not yet durable: (owner, key).
+    hints_pending: BTreeMap<(String, ObjectKey), PendingWrite>,
+    /// The writes of the step in progress (batch `issued + 1`).
+    batch: WriteBatch<Object>,
+    /// The last batch handed out.
+    issued: u64,
+    /// The last batch reported durable.
+    durable: u64,
+    /// Actions waiting for a batch to be durable; `None`: for the batch of
+    /// the step in progress, or the last one handed out if it writes nothing.
+    deferred: Vec<(Option<u64>, Deferred)>,
     unreachable: BTreeSet<String>,
     pending: BTreeMap<ReqId, Pending>,
     puts: BTreeMap<u64, PutState>,
@@ -473,24 +516,26 @@ pub struct SimNode {
     anti_entropy_cursor: usize,
     pulled: BTreeMap<(u64, PartitionId), BTreeSet<String>>,
     handovers: BTreeMap<ObjectKey, Handover>,
+    /// The last storage error, logged by the driver.
+    storage_error: Option<String>,
     rng: StdRng,
 }
 
-impl SimNode {
-    /// A node with an empty store.
-    pub fn new(index: usize, name: &str, incarnation: u64, seed: u64) -> Self {
+impl<S: StorageRead<Object>> Node<S> {
+    /// A node over `store`, with nothing in flight (a fresh start or a
+    /// restart after a crash: what was not durable is gone).
+    pub fn new(index: usize, name: &str, replica: ReplicaId, store: S, seed: u64) -> Self {
         Self {
             index,
             name: name.to_string(),
-            replica: ReplicaId::new(name, incarnation),
-            up: true,
-            generation: 0,
-            synced: BTreeMap::new(),
-            hints: BTreeMap::new(),
-            unsynced: BTreeMap::new(),
-            hints_unsynced: BTreeMap::new(),
+            replica,
+            store,
+            objects_pending: BTreeMap::new(),
+            hints_pending: BTreeMap::new(),
+            batch: WriteBatch::default(),
+            issued: 0,
+            durable: 0,
             deferred: Vec::new(),
-            sync_pending: false,
             unreachable: BTreeSet::new(),
             pending: BTreeMap::new(),
             puts: BTreeMap::new(),
@@ -501,12 +546,33 @@ impl SimNode {
             anti_entropy_cursor: 0,
             pulled: BTreeMap::new(),
             handovers: BTreeMap::new(),
+            storage_error: None,
             rng: StdRng::seed_from_u64(seed),
         }
     }
 
+    /// Its store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Its store, for the driver to apply a batch.
+    pub fn store_mut(&mut self) -> &mut S {
+        &mut self.store
+    }
+
+    /// Gives the store back (a crash: everything else is gone).
+    pub fn into_store(self) -> S {
+        self.store
+    }
+
+    /// The last storage error the node met, if any (taken).
+    pub fn take_storage_error(&mut self) -> Option<String> {
+        self.storage_error.take()
+    }
+
     /// Sets the periodic timers, at random phases.
-    pub fn boot(&mut self, shared: &Shared, out: &mut Out) {
+    pub fn boot(&mut self, shared: &Shared, out: &mut Ready) {
         let p = &shared.params;
         out.timers
             .push((self.rng.gen_range(1..=p.probe_us), Timer::Probe));
@@ -520,43 +586,103 @@ impl SimNode {
             .push((self.rng.gen_range(1..=p.membership_us), Timer::Membership));
     }
 
-    /// A crash: everything not synced is gone, and so is every coordination
-    /// in flight. With `wipe`, the disk is gone too.
-    pub fn crash(&mut self, wipe: bool) {
-        self.up = false;
-        self.generation += 1;
-        self.unsynced.clear();
-        self.hints_unsynced.clear();
-        self.deferred.clear();
-        self.sync_pending = false;
-        self.unreachable.clear();
-        self.pending.clear();
-        self.puts.clear();
-        self.gets.clear();
-        self.forwards.clear();
-        self.handoffs_in_flight.clear();
-        self.pulled.clear();
-        self.handovers.clear();
-        if wipe {
-            self.synced.clear();
-            self.hints.clear();
-        }
-    }
-
-    /// Starts again after a crash; `incarnation` is set when the store was
-    /// wiped (a new replica id).
-    pub fn restart(&mut self, incarnation: Option<u64>, seed: u64, shared: &Shared, out: &mut Out) {
-        self.up = true;
-        if let Some(incarnation) = incarnation {
-            self.replica = ReplicaId::new(&self.name, incarnation);
-        }
-        self.rng = StdRng::seed_from_u64(seed);
-        self.boot(shared, out);
-    }
-
-    /// Whether writes or hints wait for a sync.
+    /// Whether writes handed out wait to be reported durable.
     pub fn has_unsynced(&self) -> bool {
-        !self.unsynced.is_empty() || !self.hints_unsynced.is_empty()
+        self.durable < self.issued
+    }
+
+    /// The durable object under `key`.
+    pub fn stored(&self, key: &ObjectKey) -> Option<Object> {
+        self.store.object(&key.storage_key()).ok().flatten()
+    }
+
+    /// Every durable key.
+    pub fn stored_keys(&self) -> Vec<ObjectKey> {
+        self.scan_keys()
+    }
+
+    /// The number of durable hints.
+    pub fn hint_total(&self) -> u64 {
+        self.store.hint_total().unwrap_or(0)
+    }
+
+    /// Records a storage error (the driver logs it); the step that met it
+    /// does nothing it cannot undo.
+    fn failed<T>(&mut self, result: Result<T, StorageError>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.storage_error = Some(e.to_string());
+                None
+            }
+        }
+    }
+
+    /// Every durable object whose key `keep` accepts, in key order (only
+    /// those are decoded).
+    fn scan_objects(&self, mut keep: impl FnMut(&ObjectKey) -> bool) -> Vec<(ObjectKey, Object)> {
+        let mut found = Vec::new();
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let Ok(page) = self.store.key_page(after.as_deref(), SCAN_ENTRIES_MAX) else {
+                return found;
+            };
+            let full = page.len() == SCAN_ENTRIES_MAX;
+            for raw in page {
+                if let Some(key) = ObjectKey::from_storage_key(&raw) {
+                    if keep(&key) {
+                        if let Ok(Some(object)) = self.store.object(&raw) {
+                            found.push((key, object));
+                        }
+                    }
+                }
+                after = Some(raw);
+            }
+            if !full {
+                return found;
+            }
+        }
+    }
+
+    /// Every durable key, in order.
+    fn scan_keys(&self) -> Vec<ObjectKey> {
+        let mut found = Vec::new();
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let Ok(page) = self.store.key_page(after.as_deref(), SCAN_ENTRIES_MAX) else {
+                return found;
+            };
+            let full = page.len() == SCAN_ENTRIES_MAX;
+            found.extend(
+                page.iter()
+                    .filter_map(|raw| ObjectKey::from_storage_key(raw)),
+            );
+            after = page.last().cloned();
+            if !full {
+                return found;
+            }
+        }
+    }
+
+    /// Every durable hint, in (owner, key) order.
+    fn scan_hints(&self) -> Vec<((String, ObjectKey), Object)> {
+        let mut found = Vec::new();
+        let mut after: Option<HintKey> = None;
+        loop {
+            let Ok(page) = self.store.hint_page(None, after.as_ref(), SCAN_ENTRIES_MAX) else {
+                return found;
+            };
+            let full = page.len() == SCAN_ENTRIES_MAX;
+            for (hint, object) in page {
+                if let Some(key) = ObjectKey::from_storage_key(&hint.key) {
+                    found.push(((hint.owner.clone(), key), object));
+                }
+                after = Some(hint);
+            }
+            if !full {
+                return found;
+            }
+        }
     }
 
     fn reachable(&self, peer: &str) -> bool {
@@ -577,64 +703,153 @@ impl SimNode {
         self.next_local
     }
 
-    /// The object as this node's coordinator sees it (synced or not).
-    fn current(&self, key: &ObjectKey) -> Object {
-        self.unsynced
-            .get(key)
-            .or_else(|| self.synced.get(key))
-            .cloned()
-            .unwrap_or_default()
+    /// The object as this node's coordinator sees it (durable or not);
+    /// `None` when the store could not be read.
+    fn current(&mut self, key: &ObjectKey) -> Option<Object> {
+        if let Some((_, pending)) = self.objects_pending.get(key) {
+            return Some(pending.clone().unwrap_or_default());
+        }
+        let read = self.store.object(&key.storage_key());
+        self.failed(read).map(Option::unwrap_or_default)
     }
 
-    /// What this node tells others about `key`: synced state only, its
-    /// replica merged with the hints it holds for the key.
-    fn served(&self, key: &ObjectKey) -> Option<Object> {
-        let mut object = self.synced.get(key).cloned();
-        for ((_, k), hint) in &self.hints {
-            if k == key {
-                object = Some(match object {
-                    Some(o) => o.merge(hint),
-                    None => hint.clone(),
-                });
+    /// The hint for (`owner`, `key`) as this node sees it (durable or not).
+    fn current_hint(&mut self, owner: &str, key: &ObjectKey) -> Option<Option<Object>> {
+        if let Some((_, pending)) = self.hints_pending.get(&(owner.to_string(), key.clone())) {
+            return Some(pending.clone());
+        }
+        let hint = HintKey::new(owner, key.storage_key())?;
+        let read = self.store.hint(&hint);
+        self.failed(read)
+    }
+
+    /// What this node tells others about `key`: durable state only, its
+    /// replica merged with the hints it holds for the key; `Err` when the
+    /// store could not be read.
+    fn served(&mut self, key: &ObjectKey) -> Result<Option<Object>, String> {
+        let raw = key.storage_key();
+        let read = self
+            .store
+            .object(&raw)
+            .and_then(|o| Ok((o, self.store.hints_of_key(&raw)?)));
+        match read {
+            Ok((mut object, hints)) => {
+                for (_, hint) in hints {
+                    object = Some(match object {
+                        Some(o) => o.merge(&hint),
+                        None => hint,
+                    });
+                }
+                Ok(object)
+            }
+            Err(e) => {
+                let message = e.to_string();
+                self.storage_error = Some(message.clone());
+                Err(message)
             }
         }
-        object
     }
 
-    fn ensure_sync(&mut self, shared: &Shared, out: &mut Out) {
-        if !self.sync_pending {
-            self.sync_pending = true;
-            let delay = self.rng.gen_range(1..=shared.params.sync_us_max.max(1));
-            out.timers.push((delay, Timer::Sync));
-        }
+    /// Writes `object` under `key` in the step's batch (`None`: deletes).
+    fn write_object(&mut self, key: &ObjectKey, object: Option<Object>) {
+        self.objects_pending
+            .insert(key.clone(), (self.issued + 1, object.clone()));
+        self.batch.writes.push(Write::Object {
+            key: key.storage_key(),
+            value: object,
+        });
     }
 
-    fn store(&mut self, key: &ObjectKey, incoming: &Object, shared: &Shared, out: &mut Out) {
+    /// Writes the hint for (`owner`, `key`) in the step's batch.
+    fn write_hint(&mut self, owner: &str, key: &ObjectKey, object: Option<Object>) {
+        let Some(hint) = HintKey::new(owner, key.storage_key()) else {
+            return;
+        };
+        self.hints_pending.insert(
+            (owner.to_string(), key.clone()),
+            (self.issued + 1, object.clone()),
+        );
+        self.batch.writes.push(Write::Hint {
+            hint,
+            value: object,
+        });
+    }
+
+    /// Holds `action` until the writes made so far are durable.
+    fn after_durable(&mut self, action: Deferred) {
+        self.deferred.push((None, action));
+    }
+
+    /// Merges `incoming` into the object under `key`; false when the store
+    /// could not be read (nothing written).
+    fn store_merged(&mut self, key: &ObjectKey, incoming: &Object, shared: &Shared) -> bool {
         let next = match shared.params.bug {
             Some(Bug::ReplicaOverwrites) => incoming.clone(),
-            _ => self.current(key).merge(incoming),
+            _ => match self.current(key) {
+                Some(current) => current.merge(incoming),
+                None => return false,
+            },
         };
-        self.unsynced.insert(key.clone(), next);
-        self.ensure_sync(shared, out);
+        self.write_object(key, Some(next));
+        true
     }
 
-    fn store_hint(
-        &mut self,
-        owner: &str,
-        key: &ObjectKey,
-        incoming: &Object,
-        shared: &Shared,
-        out: &mut Out,
-    ) {
-        let slot = (owner.to_string(), key.clone());
-        let current = self
-            .hints_unsynced
-            .get(&slot)
-            .or_else(|| self.hints.get(&slot))
-            .cloned()
-            .unwrap_or_default();
-        self.hints_unsynced.insert(slot, current.merge(incoming));
-        self.ensure_sync(shared, out);
+    fn store_hint(&mut self, owner: &str, key: &ObjectKey, incoming: &Object) -> bool {
+        let Some(current) = self.current_hint(owner, key) else {
+            return false;
+        };
+        let merged = current.unwrap_or_default().merge(incoming);
+        self.write_hint(owner, key, Some(merged));
+        true
+    }
+
+    /// Ends a step: hands out its batch and releases the actions whose
+    /// writes are durable already.
+    fn finish(&mut self, shared: &Shared, out: &mut Ready) {
+        if !self.batch.is_empty() {
+            self.issued += 1;
+            out.persist = Some((self.issued, std::mem::take(&mut self.batch)));
+        }
+        for (batch, _) in &mut self.deferred {
+            batch.get_or_insert(self.issued);
+        }
+        self.release(shared, out);
+    }
+
+    /// Reports every batch up to `batch` durable: the overlay forgets them
+    /// and the actions that waited for them run.
+    pub fn persisted(&mut self, batch: u64, shared: &Shared, out: &mut Ready) {
+        self.durable = self.durable.max(batch.min(self.issued));
+        let durable = self.durable;
+        self.objects_pending.retain(|_, (b, _)| *b > durable);
+        self.hints_pending.retain(|_, (b, _)| *b > durable);
+        self.release(shared, out);
+        self.finish(shared, out);
+    }
+
+    fn release(&mut self, shared: &Shared, out: &mut Ready) {
+        let durable = self.durable;
+        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.deferred)
+            .into_iter()
+            .partition(|(b, _)| b.is_some_and(|b| b <= durable));
+        self.deferred = waiting;
+        for (_, action) in ready {
+            match action {
+                Deferred::Send(to, payload) => out.sends.push((to, payload)),
+                Deferred::StartPut(pid) => self.start_put(pid, shared, out),
+                Deferred::Pulled {
+                    version,
+                    partition,
+                    peer,
+                } => {
+                    out.partitions_pulled += 1;
+                    self.pulled
+                        .entry((version, partition))
+                        .or_default()
+                        .insert(peer);
+                }
+            }
+        }
     }
 
     fn send_request(
@@ -644,7 +859,7 @@ impl SimNode {
         request: Request,
         purpose: Option<(Purpose, u64)>,
         shared: &Shared,
-        out: &mut Out,
+        out: &mut Ready,
     ) {
         let Some(index) = shared.index_of(to) else {
             return;
@@ -664,8 +879,13 @@ impl SimNode {
             .push((Addr::Node(index), Payload::Request { id, op, request }));
     }
 
-    /// Handles a message.
-    pub fn on_message(&mut self, from: Addr, payload: Payload, shared: &Shared, out: &mut Out) {
+    /// Handles a message (one step).
+    pub fn on_message(&mut self, from: Addr, payload: Payload, shared: &Shared, out: &mut Ready) {
+        self.message(from, payload, shared, out);
+        self.finish(shared, out);
+    }
+
+    fn message(&mut self, from: Addr, payload: Payload, shared: &Shared, out: &mut Ready) {
         if let Addr::Node(j) = from {
             if let Some(name) = shared.names.get(j) {
                 self.unreachable.remove(name);
@@ -715,19 +935,14 @@ impl SimNode {
             Payload::Push { objects } => {
                 for (key, object) in objects {
                     if shared.home(&key).contains(&self.name)
-                        && !self.current(&key).includes(&object)
+                        && self.current(&key).is_some_and(|c| !c.includes(&object))
                     {
-                        self.store(&key, &object, shared, out);
+                        self.store_merged(&key, &object, shared);
                     }
                 }
             }
             Payload::Pull { version, partition } => {
-                let objects: Vec<(ObjectKey, Object)> = self
-                    .synced
-                    .iter()
-                    .filter(|(k, _)| shared.placement(k).0 == partition)
-                    .map(|(k, o)| (k.clone(), o.clone()))
-                    .collect();
+                let objects = self.scan_objects(|k| shared.placement(k).0 == partition);
                 out.sends.push((
                     from,
                     Payload::PullReply {
@@ -749,21 +964,24 @@ impl SimNode {
                 if shared.next.is_none() || shared.cluster.owners_version() != version {
                     return;
                 }
+                let mut stored = true;
                 for (key, object) in objects {
-                    self.receive_moved(&key, &object, shared, out);
+                    stored &= self.receive_moved(&key, &object, shared);
                 }
                 // Pulled counts once the merge is durable.
-                self.ensure_sync(shared, out);
-                self.deferred.push(Deferred::Pulled {
-                    version,
-                    partition,
-                    peer,
-                });
+                if stored {
+                    self.after_durable(Deferred::Pulled {
+                        version,
+                        partition,
+                        peer,
+                    });
+                }
             }
             Payload::Handover { id, key, object } => {
-                self.receive_moved(&key, &object, shared, out);
-                self.ensure_sync(shared, out);
-                self.deferred.push(Deferred::Send(
+                if !self.receive_moved(&key, &object, shared) {
+                    return;
+                }
+                self.after_durable(Deferred::Send(
                     from,
                     Payload::Response {
                         id,
@@ -777,13 +995,17 @@ impl SimNode {
     }
 
     /// Stores an object that moves with a partition (pulled or handed over):
-    /// merged, unless the planted bug overwrites.
-    fn receive_moved(&mut self, key: &ObjectKey, object: &Object, shared: &Shared, out: &mut Out) {
+    /// merged, unless the planted bug overwrites. False when the store could
+    /// not be read.
+    fn receive_moved(&mut self, key: &ObjectKey, object: &Object, shared: &Shared) -> bool {
         if shared.params.bug == Some(Bug::HandoverOverwrites) {
-            self.unsynced.insert(key.clone(), object.clone());
-            self.ensure_sync(shared, out);
-        } else if !self.current(key).includes(object) {
-            self.store(key, object, shared, out);
+            self.write_object(key, Some(object.clone()));
+            return true;
+        }
+        match self.current(key) {
+            Some(current) if current.includes(object) => true,
+            Some(_) => self.store_merged(key, object, shared),
+            None => false,
         }
     }
 
@@ -794,7 +1016,7 @@ impl SimNode {
         op: Option<OpId>,
         request: Request,
         shared: &Shared,
-        out: &mut Out,
+        out: &mut Ready,
     ) {
         match request {
             Request::Coordinate(put) => {
@@ -805,15 +1027,24 @@ impl SimNode {
                 object,
                 hint_for,
             } => {
-                match hint_for {
-                    Some(owner) if owner != self.name => {
-                        self.store_hint(&owner, &key, &object, shared, out)
-                    }
-                    _ => self.store(&key, &object, shared, out),
+                let stored = match hint_for {
+                    Some(owner) if owner != self.name => self.store_hint(&owner, &key, &object),
+                    _ => self.store_merged(&key, &object, shared),
+                };
+                if !stored {
+                    let response = Response::error(ErrorKind::Internal, "storage failed");
+                    out.sends.push((
+                        Addr::Node(from),
+                        Payload::Response {
+                            id,
+                            response,
+                            minted: None,
+                        },
+                    ));
+                    return;
                 }
-                // The acknowledgement waits for the sync.
-                self.ensure_sync(shared, out);
-                self.deferred.push(Deferred::Send(
+                // The acknowledgement waits for the write to be durable.
+                self.after_durable(Deferred::Send(
                     Addr::Node(from),
                     Payload::Response {
                         id,
@@ -822,14 +1053,20 @@ impl SimNode {
                     },
                 ));
             }
-            Request::Read { key } => out.sends.push((
-                Addr::Node(from),
-                Payload::Response {
-                    id,
-                    response: Response::Replica(self.served(&key)),
-                    minted: None,
-                },
-            )),
+            Request::Read { key } => {
+                let response = match self.served(&key) {
+                    Ok(object) => Response::Replica(object),
+                    Err(e) => Response::error(ErrorKind::Internal, e),
+                };
+                out.sends.push((
+                    Addr::Node(from),
+                    Payload::Response {
+                        id,
+                        response,
+                        minted: None,
+                    },
+                ));
+            }
             _ => out.sends.push((
                 Addr::Node(from),
                 Payload::Response {
@@ -847,7 +1084,7 @@ impl SimNode {
         response: Response,
         minted: Option<Dot>,
         shared: &Shared,
-        out: &mut Out,
+        out: &mut Ready,
     ) {
         let Some(pending) = self.pending.remove(&id) else {
             return;
@@ -910,13 +1147,12 @@ impl SimNode {
                 self.handoffs_in_flight.remove(&slot);
                 if response == Response::Replicated {
                     out.hints_delivered += 1;
-                    let current = self
-                        .hints_unsynced
-                        .get(&slot)
-                        .or_else(|| self.hints.get(&slot));
-                    if current.is_some_and(|c| sent.includes(c)) {
-                        self.hints.remove(&slot);
-                        self.hints_unsynced.remove(&slot);
+                    // Deleted only when what is held is exactly what the
+                    // owner acknowledged (a write that came in meanwhile
+                    // keeps the hint for the next round).
+                    let (owner, key) = slot;
+                    if self.current_hint(&owner, &key) == Some(Some(sent)) {
+                        self.write_hint(&owner, &key, None);
                     }
                 }
             }
@@ -937,7 +1173,7 @@ impl SimNode {
         outbound: Outbound,
         purpose: Purpose,
         shared: &Shared,
-        out: &mut Out,
+        out: &mut Ready,
     ) {
         let timeout = shared.params.request_timeout_us;
         self.send_request(
@@ -950,11 +1186,15 @@ impl SimNode {
         );
     }
 
-    /// Handles a timer.
-    pub fn on_timer(&mut self, timer: Timer, shared: &Shared, out: &mut Out) {
+    /// Handles a timer (one step).
+    pub fn on_timer(&mut self, timer: Timer, shared: &Shared, out: &mut Ready) {
+        self.timer(timer, shared, out);
+        self.finish(shared, out);
+    }
+
+    fn timer(&mut self, timer: Timer, shared: &Shared, out: &mut Ready) {
         let p = &shared.params;
         match timer {
-            Timer::Sync => self.sync(shared, out),
             Timer::RequestTimeout(id) => self.on_timeout(id, shared, out),
             Timer::PutDeadline(pid) => {
                 if let Some(state) = self.puts.remove(&pid) {
@@ -988,32 +1228,7 @@ impl SimNode {
         }
     }
 
-    fn sync(&mut self, shared: &Shared, out: &mut Out) {
-        self.sync_pending = false;
-        let objects = std::mem::take(&mut self.unsynced);
-        self.synced.extend(objects);
-        let hints = std::mem::take(&mut self.hints_unsynced);
-        self.hints.extend(hints);
-        for action in std::mem::take(&mut self.deferred) {
-            match action {
-                Deferred::Send(to, payload) => out.sends.push((to, payload)),
-                Deferred::StartPut(pid) => self.start_put(pid, shared, out),
-                Deferred::Pulled {
-                    version,
-                    partition,
-                    peer,
-                } => {
-                    out.partitions_pulled += 1;
-                    self.pulled
-                        .entry((version, partition))
-                        .or_default()
-                        .insert(peer);
-                }
-            }
-        }
-    }
-
-    fn on_timeout(&mut self, id: ReqId, shared: &Shared, out: &mut Out) {
+    fn on_timeout(&mut self, id: ReqId, shared: &Shared, out: &mut Ready) {
         let Some(pending) = self.pending.remove(&id) else {
             return;
         };
@@ -1057,7 +1272,7 @@ impl SimNode {
         ReplicaPlan::sloppy(&names, shared.params.n, |peer| self.reachable(peer))
     }
 
-    fn start_get(&mut self, reply: ReplyTo, key: ObjectKey, shared: &Shared, out: &mut Out) {
+    fn start_get(&mut self, reply: ReplyTo, key: ObjectKey, shared: &Shared, out: &mut Ready) {
         let plan = self.plan(&key, shared);
         let (mut coordinator, outbound) =
             GetCoordinator::start(&key, &plan, shared.params.n, shared.params.r);
@@ -1065,7 +1280,12 @@ impl SimNode {
         let mut remote = Vec::new();
         for o in outbound {
             if o.to == self.name {
-                coordinator.on_reply(&self.name, self.served(&key));
+                match self.served(&key) {
+                    Ok(object) => {
+                        coordinator.on_reply(&self.name, object);
+                    }
+                    Err(_) => remote.extend(coordinator.on_failure(&self.name)),
+                }
             } else {
                 remote.push(o);
             }
@@ -1087,7 +1307,7 @@ impl SimNode {
         self.check_get(gid, shared, out);
     }
 
-    fn check_get(&mut self, gid: u64, shared: &Shared, out: &mut Out) {
+    fn check_get(&mut self, gid: u64, shared: &Shared, out: &mut Ready) {
         let Some(state) = self.gets.get_mut(&gid) else {
             return;
         };
@@ -1109,7 +1329,7 @@ impl SimNode {
     }
 
     /// Ends a get: answers if it has not yet, and repairs stale home replicas.
-    fn finish_get(&mut self, gid: u64, shared: &Shared, out: &mut Out) {
+    fn finish_get(&mut self, gid: u64, shared: &Shared, out: &mut Ready) {
         let Some(state) = self.gets.remove(&gid) else {
             return;
         };
@@ -1126,7 +1346,7 @@ impl SimNode {
         for (node, object) in state.coordinator.stale_replicas() {
             out.read_repairs += 1;
             if node == self.name {
-                self.store(&state.key, &object, shared, out);
+                self.store_merged(&state.key, &object, shared);
             } else {
                 let request = Request::Replicate {
                     key: state.key.clone(),
@@ -1145,7 +1365,7 @@ impl SimNode {
         op: Option<OpId>,
         put: PutRequest,
         shared: &Shared,
-        out: &mut Out,
+        out: &mut Ready,
     ) {
         if !shared.home(&put.key).contains(&self.name) {
             reply_put_to(
@@ -1156,7 +1376,10 @@ impl SimNode {
             );
             return;
         }
-        let current = self.current(&put.key);
+        let Some(current) = self.current(&put.key) else {
+            reply_put_to(reply, Err("storage failed".into()), None, out);
+            return;
+        };
         let minted = match put.write_id {
             Some(id) => current.update_once(&put.context, put.value.clone(), &self.replica, id),
             None => {
@@ -1189,8 +1412,7 @@ impl SimNode {
                 (object, dot)
             }
         };
-        self.unsynced.insert(put.key.clone(), object.clone());
-        self.ensure_sync(shared, out);
+        self.write_object(&put.key, Some(object.clone()));
         let pid = self.local_id();
         self.puts.insert(
             pid,
@@ -1203,12 +1425,12 @@ impl SimNode {
                 replied: false,
             },
         );
-        self.deferred.push(Deferred::StartPut(pid));
+        self.after_durable(Deferred::StartPut(pid));
         out.timers
             .push((shared.params.put_deadline_us, Timer::PutDeadline(pid)));
     }
 
-    fn start_put(&mut self, pid: u64, shared: &Shared, out: &mut Out) {
+    fn start_put(&mut self, pid: u64, shared: &Shared, out: &mut Ready) {
         let Some(state) = self.puts.get(&pid) else {
             return;
         };
@@ -1230,7 +1452,7 @@ impl SimNode {
         self.check_put(pid, out);
     }
 
-    fn check_put(&mut self, pid: u64, out: &mut Out) {
+    fn check_put(&mut self, pid: u64, out: &mut Ready) {
         let Some(state) = self.puts.get_mut(&pid) else {
             return;
         };
@@ -1260,7 +1482,7 @@ impl SimNode {
         op: OpId,
         put: PutRequest,
         shared: &Shared,
-        out: &mut Out,
+        out: &mut Ready,
     ) {
         let mut candidates = shared.home(&put.key);
         // Reachable ones first, keeping ring order otherwise.
@@ -1279,7 +1501,7 @@ impl SimNode {
         self.try_forward(fid, shared, out);
     }
 
-    fn try_forward(&mut self, fid: u64, shared: &Shared, out: &mut Out) {
+    fn try_forward(&mut self, fid: u64, shared: &Shared, out: &mut Ready) {
         let Some(state) = self.forwards.get_mut(&fid) else {
             return;
         };
@@ -1309,39 +1531,30 @@ impl SimNode {
         );
     }
 
-    fn handoff(&mut self, shared: &Shared, out: &mut Out) {
+    fn handoff(&mut self, shared: &Shared, out: &mut Ready) {
         // A hint for a member that left can never be handed to it: it moves
         // into this node's own store (one local transaction), and the
         // handover takes it to the key's replicas.
-        let orphaned: Vec<(String, ObjectKey)> = self
-            .hints
-            .keys()
-            .filter(|(owner, _)| shared.cluster.status_of(owner) == Some(MemberStatus::Left))
-            .cloned()
-            .collect();
-        for slot in orphaned {
-            let Some(hint) = self.hints.remove(&slot) else {
+        let hints = self.scan_hints();
+        let orphaned = hints
+            .iter()
+            .filter(|((owner, _), _)| shared.cluster.status_of(owner) == Some(MemberStatus::Left));
+        for ((owner, key), _) in orphaned {
+            // Both writes go in this step's batch: one transaction.
+            let (Some(Some(hint)), Some(current)) =
+                (self.current_hint(owner, key), self.current(key))
+            else {
                 continue;
             };
-            let key = slot.1;
-            let merged = self
-                .synced
-                .get(&key)
-                .cloned()
-                .unwrap_or_default()
-                .merge(&hint);
-            self.synced.insert(key.clone(), merged);
-            if let Some(pending) = self.unsynced.get_mut(&key) {
-                *pending = pending.merge(&hint);
-            }
+            self.write_object(key, Some(current.merge(&hint)));
+            self.write_hint(owner, key, None);
         }
-        let ready: Vec<((String, ObjectKey), Object)> = self
-            .hints
-            .iter()
-            .filter(|(slot, _)| !self.handoffs_in_flight.contains(*slot))
+        let ready: Vec<((String, ObjectKey), Object)> = hints
+            .into_iter()
+            .filter(|((owner, _), _)| shared.cluster.status_of(owner) != Some(MemberStatus::Left))
+            .filter(|(slot, _)| !self.handoffs_in_flight.contains(slot))
             .filter(|((owner, _), _)| self.reachable(owner))
             .take(HANDOFF_BATCH_MAX)
-            .map(|(slot, object)| (slot.clone(), object.clone()))
             .collect();
         for ((owner, key), object) in ready {
             self.handoffs_in_flight.insert((owner.clone(), key.clone()));
@@ -1361,7 +1574,7 @@ impl SimNode {
     }
 
     /// One membership tick: transfer, status, handover.
-    fn membership_tick(&mut self, shared: &Shared, out: &mut Out) {
+    fn membership_tick(&mut self, shared: &Shared, out: &mut Ready) {
         let n = shared.params.n;
         let Some(entry) = shared.cluster.members.get(&self.name) else {
             return;
@@ -1416,10 +1629,10 @@ impl SimNode {
             .next
             .as_ref()
             .is_none_or(|r| r.owned_by(&self.name) == 0)
-            && self.synced.is_empty()
-            && self.unsynced.is_empty()
-            && self.hints.is_empty()
-            && self.hints_unsynced.is_empty()
+            && self.store.object_total().is_ok_and(|n| n == 0)
+            && self.objects_pending.is_empty()
+            && self.store.hint_total().is_ok_and(|n| n == 0)
+            && self.hints_pending.is_empty()
             && self.puts.is_empty()
             && self.deferred.is_empty()
     }
@@ -1431,25 +1644,19 @@ impl SimNode {
     /// Pushes the synced keys this node replicates in neither the current
     /// nor the target ring to their current home replicas; a key is dropped
     /// once all of them acknowledged it unchanged ([`Self::try_drop`]).
-    fn handover(&mut self, shared: &Shared, out: &mut Out) {
+    fn handover(&mut self, shared: &Shared, out: &mut Ready) {
         let held: Vec<ObjectKey> = self.handovers.keys().cloned().collect();
         for key in held {
-            if !self.synced.contains_key(&key) || self.replicates_key(&key, shared) {
+            if self.stored(&key).is_none() || self.replicates_key(&key, shared) {
                 self.handovers.remove(&key);
             }
         }
-        let keys: Vec<ObjectKey> = self
-            .synced
-            .keys()
-            .filter(|k| !self.replicates_key(k, shared) && !self.unsynced.contains_key(*k))
-            .take(HANDOVER_BATCH_MAX)
-            .cloned()
-            .collect();
+        let mut keys = self.scan_objects(|k| {
+            !self.replicates_key(k, shared) && !self.objects_pending.contains_key(k)
+        });
+        keys.truncate(HANDOVER_BATCH_MAX);
         let timeout = shared.params.request_timeout_us;
-        for key in keys {
-            let Some(object) = self.synced.get(&key).cloned() else {
-                continue;
-            };
+        for (key, object) in keys {
             let fresh = self.handovers.get(&key).is_none_or(|h| h.sent != object);
             if fresh {
                 self.handovers.insert(
@@ -1501,17 +1708,17 @@ impl SimNode {
 
     /// Compare-and-delete: drops a handed-over key once every current home
     /// replica acknowledged the object sent and the key is unchanged here.
-    fn try_drop(&mut self, key: &ObjectKey, shared: &Shared, out: &mut Out) -> bool {
+    fn try_drop(&mut self, key: &ObjectKey, shared: &Shared, out: &mut Ready) -> bool {
         let Some(state) = self.handovers.get(key) else {
             return false;
         };
         let all_acked = shared.home(key).iter().all(|h| state.acked.contains(h));
-        let unchanged =
-            !self.unsynced.contains_key(key) && self.synced.get(key) == Some(&state.sent);
+        let unchanged = !self.objects_pending.contains_key(key)
+            && self.stored(key).as_ref() == Some(&state.sent);
         if !all_acked || !unchanged || self.replicates_key(key, shared) {
             return false;
         }
-        self.synced.remove(key);
+        self.write_object(key, None);
         self.handovers.remove(key);
         out.keys_handed_over += 1;
         true
@@ -1520,7 +1727,7 @@ impl SimNode {
     /// Pushes the synced objects of the next partition this node replicates
     /// to that partition's other home replicas (a stand-in for the Merkle
     /// exchange: simple, and enough to converge).
-    fn anti_entropy(&mut self, shared: &Shared, out: &mut Out) {
+    fn anti_entropy(&mut self, shared: &Shared, out: &mut Ready) {
         let q = shared.ring.partitions();
         let n = shared.params.n;
         let mine: Vec<u32> = (0..q)
@@ -1536,12 +1743,7 @@ impl SimNode {
         }
         let p = mine[self.anti_entropy_cursor % mine.len()];
         self.anti_entropy_cursor = self.anti_entropy_cursor.wrapping_add(1);
-        let objects: Vec<(ObjectKey, Object)> = self
-            .synced
-            .iter()
-            .filter(|(k, _)| shared.placement(k).0 == p)
-            .map(|(k, o)| (k.clone(), o.clone()))
-            .collect();
+        let objects = self.scan_objects(|k| shared.placement(k).0 == p);
         if objects.is_empty() {
             return;
         }
@@ -1561,7 +1763,7 @@ impl SimNode {
     }
 }
 
-fn reply_get(reply: ReplyTo, result: Result<Object, String>, out: &mut Out) {
+fn reply_get(reply: ReplyTo, result: Result<Object, String>, out: &mut Ready) {
     match reply {
         ReplyTo::Client { client, op } => {
             let outcome = match result {
@@ -1575,7 +1777,7 @@ fn reply_get(reply: ReplyTo, result: Result<Object, String>, out: &mut Out) {
     }
 }
 
-fn reply_put(state: &PutState, result: Result<(), String>, out: &mut Out) {
+fn reply_put(state: &PutState, result: Result<(), String>, out: &mut Ready) {
     reply_put_to(
         state.reply,
         result.map(|()| state.object.context().clone()),
@@ -1588,7 +1790,7 @@ fn reply_put_to(
     reply: ReplyTo,
     result: Result<VersionVector, String>,
     dot: Option<Dot>,
-    out: &mut Out,
+    out: &mut Ready,
 ) {
     match reply {
         ReplyTo::Client { client, op } => {

@@ -1,0 +1,135 @@
+//! One simulated machine around one node state machine
+//! ([`crate::core::node::Node`]): its in-memory store, the batches the node
+//! handed out that are not durable yet, and whether it runs.
+//!
+//! The host is the simulator's storage driver. A batch becomes durable at a
+//! group commit the world schedules a seeded delay after the first batch
+//! that waits for one ([`Host::sync`]): every waiting batch is applied to the
+//! [`MemStore`] in order and the node is told. A crash drops the waiting
+//! batches and everything the node held in memory: the host builds a new
+//! machine on the store (a new, empty store when the disk is wiped), as a
+//! real node starts again on its redb file.
+
+use crate::core::clock::{Object, ReplicaId};
+use crate::core::node::{Node, Ready, Shared};
+use crate::storage::{MemStore, WriteBatch};
+
+/// The simulator's node: a state machine over an in-memory store.
+pub type SimNode = Node<MemStore<Object>>;
+
+/// One simulated machine.
+#[derive(Debug)]
+pub struct Host {
+    /// The node.
+    pub node: SimNode,
+    /// Whether it runs.
+    pub up: bool,
+    /// Bumped at every crash; timers and syncs of an earlier generation are
+    /// void.
+    pub generation: u64,
+    partitions: u32,
+    waiting: Vec<(u64, WriteBatch<Object>)>,
+    sync_scheduled: bool,
+}
+
+impl Host {
+    /// A running machine with an empty store.
+    pub fn new(index: usize, name: &str, incarnation: u64, seed: u64, partitions: u32) -> Self {
+        let node = Node::new(
+            index,
+            name,
+            ReplicaId::new(name, incarnation),
+            empty_store(partitions),
+            seed,
+        );
+        Self {
+            node,
+            up: true,
+            generation: 0,
+            partitions,
+            waiting: Vec::new(),
+            sync_scheduled: false,
+        }
+    }
+
+    /// Its name.
+    pub fn name(&self) -> &str {
+        &self.node.name
+    }
+
+    /// Takes the batch of a step; true when a group commit must be
+    /// scheduled for it.
+    pub fn take_batch(&mut self, out: &mut Ready) -> bool {
+        let Some(batch) = out.persist.take() else {
+            return false;
+        };
+        self.waiting.push(batch);
+        !std::mem::replace(&mut self.sync_scheduled, true)
+    }
+
+    /// The group commit: every waiting batch becomes durable, in order.
+    pub fn sync(&mut self, shared: &Shared, out: &mut Ready) {
+        self.sync_scheduled = false;
+        let mut last = None;
+        for (id, batch) in std::mem::take(&mut self.waiting) {
+            if let Err(e) = self.node.store_mut().apply(&batch) {
+                panic!("the in-memory store refused a batch the node built: {e}");
+            }
+            last = Some(id);
+        }
+        if let Some(id) = last {
+            self.node.persisted(id, shared, out);
+        }
+    }
+
+    /// Whether batches wait for a group commit.
+    pub fn has_unsynced(&self) -> bool {
+        !self.waiting.is_empty() || self.node.has_unsynced()
+    }
+
+    /// A crash: what was not durable is gone, and so is every coordination
+    /// in flight. With `wipe`, the disk is gone too.
+    pub fn crash(&mut self, wipe: bool) {
+        self.up = false;
+        self.generation += 1;
+        self.waiting.clear();
+        self.sync_scheduled = false;
+        self.rebuild(None, 0, wipe);
+    }
+
+    /// Starts again after a crash; `incarnation` is set when the store was
+    /// wiped (a new replica id).
+    pub fn restart(&mut self, incarnation: Option<u64>, seed: u64) {
+        self.up = true;
+        self.rebuild(incarnation, seed, false);
+    }
+
+    fn rebuild(&mut self, incarnation: Option<u64>, seed: u64, wipe: bool) {
+        let mut replica = self.node.replica.clone();
+        if let Some(incarnation) = incarnation {
+            replica = ReplicaId::new(&self.node.name, incarnation);
+        }
+        let (index, name) = (self.node.index, self.node.name.clone());
+        let placeholder = Node::new(
+            index,
+            &name,
+            replica.clone(),
+            empty_store(self.partitions),
+            0,
+        );
+        let old = std::mem::replace(&mut self.node, placeholder);
+        let store = if wipe {
+            empty_store(self.partitions)
+        } else {
+            old.into_store()
+        };
+        self.node = Node::new(index, &name, replica, store, seed);
+    }
+}
+
+fn empty_store(partitions: u32) -> MemStore<Object> {
+    match MemStore::new(partitions) {
+        Ok(store) => store,
+        Err(e) => panic!("the simulator's ring has a power-of-two partition count: {e}"),
+    }
+}
