@@ -91,6 +91,9 @@ pub type OpId = u64;
 /// A node-to-node request's id (unique in a run).
 pub type ReqId = u64;
 
+/// The meta entry holding the node's incarnation (8 bytes, big-endian).
+pub const INCARNATION_META: &str = "incarnation";
+
 /// Hints handed off per handoff tick (a limit on background work).
 pub const HANDOFF_BATCH_MAX: usize = 8;
 /// Keys handed over per membership tick (a limit on background work).
@@ -271,6 +274,11 @@ pub struct Ready {
     pub refusals: u64,
     /// Puts whose write was already stored here by an earlier attempt.
     pub retries_deduplicated: u64,
+    /// Puts this node coordinated although it is no home replica of the key
+    /// (no home replica would: a fallback mints).
+    pub fallback_puts: u64,
+    /// Incarnations renewed (before dropping handed-over keys).
+    pub incarnations_renewed: u64,
 }
 
 impl Ready {
@@ -458,6 +466,7 @@ struct PutState {
     key: ObjectKey,
     object: Object,
     dot: Dot,
+    plan: ReplicaPlan,
     coordinator: Option<PutCoordinator>,
     replied: bool,
 }
@@ -524,7 +533,19 @@ pub struct Node<S> {
 impl<S: StorageRead<Object>> Node<S> {
     /// A node over `store`, with nothing in flight (a fresh start or a
     /// restart after a crash: what was not durable is gone).
+    /// The incarnation is the one the store keeps, `replica`'s when it
+    /// keeps none.
     pub fn new(index: usize, name: &str, replica: ReplicaId, store: S, seed: u64) -> Self {
+        let kept = store
+            .meta(INCARNATION_META)
+            .ok()
+            .flatten()
+            .and_then(|bytes| <[u8; 8]>::try_from(bytes.as_slice()).ok())
+            .map(u64::from_be_bytes);
+        let replica = match kept {
+            Some(incarnation) => ReplicaId::new(name, incarnation),
+            None => replica,
+        };
         Self {
             index,
             name: name.to_string(),
@@ -1020,7 +1041,24 @@ impl<S: StorageRead<Object>> Node<S> {
     ) {
         match request {
             Request::Coordinate(put) => {
-                self.coordinate(ReplyTo::Node { node: from, id }, op, put, shared, out)
+                let reply = ReplyTo::Node { node: from, id };
+                if !put.last_resort && !self.can_reach(&put.key, shared.params.w, shared) {
+                    // Refused before minting, so the forwarder may try the
+                    // next home replica without risk.
+                    out.refusals += 1;
+                    let response =
+                        Response::error(ErrorKind::CannotReach, "cannot reach W replicas");
+                    out.sends.push((
+                        Addr::Node(from),
+                        Payload::Response {
+                            id,
+                            response,
+                            minted: None,
+                        },
+                    ));
+                    return;
+                }
+                self.coordinate(reply, op, put, shared, out)
             }
             Request::Replicate {
                 key,
@@ -1126,6 +1164,13 @@ impl<S: StorageRead<Object>> Node<S> {
                 self.check_get(gid, shared, out);
             }
             Purpose::Forward(fid) => {
+                if let Response::Error(e) = &response {
+                    if e.kind == ErrorKind::CannotReach {
+                        // Refused before minting: the next one may take it.
+                        self.try_forward(fid, shared, out);
+                        return;
+                    }
+                }
                 let Some(state) = self.forwards.remove(&fid) else {
                     return;
                 };
@@ -1163,7 +1208,7 @@ impl<S: StorageRead<Object>> Node<S> {
                         state.acked.insert(pending.peer.clone());
                     }
                 }
-                self.try_drop(&key, shared, out);
+                // Dropped at the next membership tick, with the others.
             }
         }
     }
@@ -1367,15 +1412,6 @@ impl<S: StorageRead<Object>> Node<S> {
         shared: &Shared,
         out: &mut Ready,
     ) {
-        if !shared.home(&put.key).contains(&self.name) {
-            reply_put_to(
-                reply,
-                Err("not a home replica of the key".into()),
-                None,
-                out,
-            );
-            return;
-        }
         let Some(current) = self.current(&put.key) else {
             reply_put_to(reply, Err("storage failed".into()), None, out);
             return;
@@ -1408,11 +1444,33 @@ impl<S: StorageRead<Object>> Node<S> {
                     .iter()
                     .find(|s| s.write == put.write_id)
                     .map(|s| s.dot.clone());
-                let Some(dot) = held else { return };
+                let Some(dot) = held else {
+                    reply_put_to(reply, Err("the write's copy is gone".into()), None, out);
+                    return;
+                };
                 (object, dot)
             }
         };
+        // The mint always goes to this node's objects, even at a fallback,
+        // so its counter for the key is never forgotten; at a fallback the
+        // object is also kept as a hint for the home replica it stands in
+        // for, in the same batch, and handed off from there.
         self.write_object(&put.key, Some(object.clone()));
+        let plan = self.plan(&put.key, shared);
+        let stands_in_for = plan
+            .targets
+            .iter()
+            .find(|t| t.node == self.name)
+            .and_then(|t| t.hint_for.clone());
+        if let Some(owner) = stands_in_for {
+            if !self.store_hint(&owner, &put.key, &object) {
+                reply_put_to(reply, Err("storage failed".into()), None, out);
+                return;
+            }
+        }
+        if !shared.home(&put.key).contains(&self.name) {
+            out.fallback_puts += 1;
+        }
         let pid = self.local_id();
         self.puts.insert(
             pid,
@@ -1421,6 +1479,7 @@ impl<S: StorageRead<Object>> Node<S> {
                 key: put.key,
                 object,
                 dot,
+                plan,
                 coordinator: None,
                 replied: false,
             },
@@ -1434,11 +1493,10 @@ impl<S: StorageRead<Object>> Node<S> {
         let Some(state) = self.puts.get(&pid) else {
             return;
         };
-        let plan = self.plan(&state.key, shared);
         let (coordinator, outbound) = PutCoordinator::start(
             &state.key,
             &state.object,
-            &plan,
+            &state.plan,
             shared.params.n,
             &self.name,
             shared.params.w,
@@ -1484,9 +1542,13 @@ impl<S: StorageRead<Object>> Node<S> {
         shared: &Shared,
         out: &mut Ready,
     ) {
-        let mut candidates = shared.home(&put.key);
-        // Reachable ones first, keeping ring order otherwise.
-        candidates.sort_by_key(|c| !self.reachable(c));
+        // The reachable home replicas, in ring order; when none of them
+        // coordinates it, this node does, as a fallback.
+        let candidates: Vec<String> = shared
+            .home(&put.key)
+            .into_iter()
+            .filter(|c| self.reachable(c))
+            .collect();
         let fid = self.local_id();
         self.forwards.insert(
             fid,
@@ -1506,15 +1568,15 @@ impl<S: StorageRead<Object>> Node<S> {
             return;
         };
         let Some(to) = state.candidates.get(state.next).cloned() else {
-            let (client, op) = (state.client, state.op);
-            self.forwards.remove(&fid);
-            out.sends.push((
-                Addr::Client(client),
-                Payload::ClientReply {
-                    op,
-                    outcome: ClientOutcome::Failed("no replica of the key answers".into()),
-                },
-            ));
+            // No home replica coordinated it: this node does, as a fallback.
+            let Some(state) = self.forwards.remove(&fid) else {
+                return;
+            };
+            let reply = ReplyTo::Client {
+                client: state.client,
+                op: state.op,
+            };
+            self.coordinate(reply, Some(state.op), state.put, shared, out);
             return;
         };
         state.next += 1;
@@ -1656,6 +1718,7 @@ impl<S: StorageRead<Object>> Node<S> {
         });
         keys.truncate(HANDOVER_BATCH_MAX);
         let timeout = shared.params.request_timeout_us;
+        let mut droppable = Vec::new();
         for (key, object) in keys {
             let fresh = self.handovers.get(&key).is_none_or(|h| h.sent != object);
             if fresh {
@@ -1668,7 +1731,8 @@ impl<S: StorageRead<Object>> Node<S> {
                     },
                 );
             }
-            if self.try_drop(&key, shared, out) {
+            if self.may_drop(&key, shared) {
+                droppable.push(key);
                 continue;
             }
             let Some(state) = self.handovers.get_mut(&key) else {
@@ -1704,24 +1768,52 @@ impl<S: StorageRead<Object>> Node<S> {
                 ));
             }
         }
+        self.drop_handed_over(droppable, out);
     }
 
-    /// Compare-and-delete: drops a handed-over key once every current home
-    /// replica acknowledged the object sent and the key is unchanged here.
-    fn try_drop(&mut self, key: &ObjectKey, shared: &Shared, out: &mut Ready) -> bool {
+    /// Compare-and-delete: a handed-over key may be dropped once min(N, W)
+    /// of its current home replicas acknowledged the object sent and the
+    /// key is unchanged here (the real node's rule: W durable copies, and
+    /// anti-entropy takes it to the rest).
+    fn may_drop(&self, key: &ObjectKey, shared: &Shared) -> bool {
         let Some(state) = self.handovers.get(key) else {
             return false;
         };
-        let all_acked = shared.home(key).iter().all(|h| state.acked.contains(h));
+        let home = shared.home(key);
+        let needed = home.len().min(shared.params.w).max(1);
+        let acked = home.iter().filter(|h| state.acked.contains(*h)).count();
         let unchanged = !self.objects_pending.contains_key(key)
             && self.stored(key).as_ref() == Some(&state.sent);
-        if !all_acked || !unchanged || self.replicates_key(key, shared) {
-            return false;
+        acked >= needed && unchanged && !self.replicates_key(key, shared)
+    }
+
+    /// Drops handed-over keys, after taking a new incarnation in the same
+    /// batch: no dot minted from here on can repeat one minted for a key
+    /// dropped here (this node forgets its counters for them).
+    fn drop_handed_over(&mut self, keys: Vec<ObjectKey>, out: &mut Ready) {
+        if keys.is_empty() {
+            return;
         }
-        self.write_object(key, None);
-        self.handovers.remove(key);
-        out.keys_handed_over += 1;
-        true
+        self.renew_incarnation(out);
+        for key in keys {
+            self.write_object(&key, None);
+            self.handovers.remove(&key);
+            out.keys_handed_over += 1;
+        }
+    }
+
+    /// Takes a fresh incarnation, written in the step's batch.
+    fn renew_incarnation(&mut self, out: &mut Ready) {
+        let mut fresh = self.rng.gen::<u64>();
+        while fresh == self.replica.incarnation {
+            fresh = self.rng.gen();
+        }
+        self.replica = ReplicaId::new(&self.name, fresh);
+        self.batch.writes.push(Write::Meta {
+            name: INCARNATION_META.to_string(),
+            value: fresh.to_be_bytes().to_vec(),
+        });
+        out.incarnations_renewed += 1;
     }
 
     /// Pushes the synced objects of the next partition this node replicates

@@ -11,8 +11,8 @@
 //! real node starts again on its redb file.
 
 use crate::core::clock::{Object, ReplicaId};
-use crate::core::node::{Node, Ready, Shared};
-use crate::storage::{MemStore, WriteBatch};
+use crate::core::node::{Node, Ready, Shared, INCARNATION_META};
+use crate::storage::{MemStore, Write, WriteBatch};
 
 /// The simulator's node: a state machine over an in-memory store.
 pub type SimNode = Node<MemStore<Object>>;
@@ -35,13 +35,9 @@ pub struct Host {
 impl Host {
     /// A running machine with an empty store.
     pub fn new(index: usize, name: &str, incarnation: u64, seed: u64, partitions: u32) -> Self {
-        let node = Node::new(
-            index,
-            name,
-            ReplicaId::new(name, incarnation),
-            empty_store(partitions),
-            seed,
-        );
+        let mut store = empty_store(partitions);
+        keep_incarnation(&mut store, incarnation);
+        let node = Node::new(index, name, ReplicaId::new(name, incarnation), store, seed);
         Self {
             node,
             up: true,
@@ -104,11 +100,12 @@ impl Host {
         self.rebuild(incarnation, seed, false);
     }
 
+    /// A new machine on the store (a new, empty one with `wipe`): the node
+    /// takes the incarnation the store keeps; `incarnation` is written first
+    /// when given. A wiped store keeps none, and the node then goes on with
+    /// the one it had (only the planted bug restarts it so).
     fn rebuild(&mut self, incarnation: Option<u64>, seed: u64, wipe: bool) {
-        let mut replica = self.node.replica.clone();
-        if let Some(incarnation) = incarnation {
-            replica = ReplicaId::new(&self.node.name, incarnation);
-        }
+        let replica = self.node.replica.clone();
         let (index, name) = (self.node.index, self.node.name.clone());
         let placeholder = Node::new(
             index,
@@ -118,12 +115,27 @@ impl Host {
             0,
         );
         let old = std::mem::replace(&mut self.node, placeholder);
-        let store = if wipe {
+        let mut store = if wipe {
             empty_store(self.partitions)
         } else {
             old.into_store()
         };
+        if let Some(incarnation) = incarnation {
+            keep_incarnation(&mut store, incarnation);
+        }
         self.node = Node::new(index, &name, replica, store, seed);
+    }
+}
+
+fn keep_incarnation(store: &mut MemStore<Object>, incarnation: u64) {
+    let batch = WriteBatch {
+        writes: vec![Write::Meta {
+            name: INCARNATION_META.to_string(),
+            value: incarnation.to_be_bytes().to_vec(),
+        }],
+    };
+    if let Err(e) = store.apply(&batch) {
+        panic!("the in-memory store refused a meta entry: {e}");
     }
 }
 

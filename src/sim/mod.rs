@@ -550,6 +550,11 @@ pub struct Stats {
     /// Puts that found a copy of their write already stored at the
     /// coordinator (an earlier attempt reached it) and minted nothing.
     pub retries_deduplicated: u64,
+    /// Puts coordinated by a node that is no home replica of the key (no
+    /// home replica took it): the fallback minted.
+    pub fallback_puts: u64,
+    /// Incarnations nodes renewed before dropping handed-over keys.
+    pub incarnations_renewed: u64,
     /// Gets answered.
     pub gets_ok: u64,
     /// Gets that failed or timed out.

@@ -747,6 +747,8 @@ impl World {
         self.stats.keys_handed_over += out.keys_handed_over;
         self.stats.refusals += out.refusals;
         self.stats.retries_deduplicated += out.retries_deduplicated;
+        self.stats.fallback_puts += out.fallback_puts;
+        self.stats.incarnations_renewed += out.incarnations_renewed;
         for mint in &out.mints {
             self.oracle
                 .mint(&mint.key, &mint.dot, &mint.value, &mint.seen);
