@@ -126,6 +126,7 @@ fn report_json(report: &SimReport, wall_s: f64) -> serde_json::Value {
         "messages": s.messages,
         "hints_delivered": s.hints_delivered,
         "read_repairs": s.read_repairs,
+        "paths": PathTally::of(report),
         "membership": {
             "plan": report.membership,
             "joins": s.joins,
@@ -217,6 +218,44 @@ fn report_text(report: &SimReport, wall_s: f64) -> String {
     text
 }
 
+/// How often each path of the node state machine ran, summed over runs
+/// (issue 9: each real path must run under the seeds).
+#[derive(Debug, Default, serde::Serialize)]
+struct PathTally {
+    fallback_puts: u64,
+    hints_handed_off: u64,
+    read_repairs: u64,
+    merkle_exchanges: u64,
+    keys_repaired: u64,
+    tombstones_collected: u64,
+    incarnations_renewed: u64,
+    suspicions: u64,
+    gossip_rounds: u64,
+    joins: u64,
+    leaves: u64,
+}
+
+impl PathTally {
+    fn of(report: &SimReport) -> Self {
+        let mut tally = Self::default();
+        tally.add(report);
+        tally
+    }
+
+    fn add(&mut self, report: &SimReport) {
+        let s = &report.stats;
+        self.fallback_puts += s.fallback_puts;
+        self.hints_handed_off += s.hints_delivered;
+        self.read_repairs += s.read_repairs;
+        self.merkle_exchanges += s.merkle_exchanges;
+        self.keys_repaired += s.keys_repaired;
+        self.incarnations_renewed += s.incarnations_renewed;
+        self.suspicions += s.suspicions;
+        self.joins += s.joins;
+        self.leaves += s.leaves;
+    }
+}
+
 /// Membership changes summed over a range of seeds.
 #[derive(Debug, Default, serde::Serialize)]
 struct MembershipTally {
@@ -263,6 +302,7 @@ fn run_range(config: SimConfig, range: &str, json: bool) -> anyhow::Result<ExitC
     let progress = output::stderr_is_terminal();
     let (mut seeds, mut ops, mut faults, mut sim_us) = (0u64, 0u64, 0u64, 0u64);
     let mut tally = MembershipTally::default();
+    let mut paths = PathTally::default();
     let mut failed: Option<(SimReport, f64)> = None;
     let mut last_progress = Instant::now();
     for seed in first..end {
@@ -276,6 +316,7 @@ fn run_range(config: SimConfig, range: &str, json: bool) -> anyhow::Result<ExitC
         faults += report.stats.faults_total();
         sim_us += report.stats.sim_us;
         tally.add(&report);
+        paths.add(&report);
         if !report.passed() {
             failed = Some((report, wall_s));
             break;
@@ -306,6 +347,7 @@ fn run_range(config: SimConfig, range: &str, json: bool) -> anyhow::Result<ExitC
             "wall_time_s": wall_s,
             "sim_ops_per_sec": ops_per_sec(ops, wall_s),
             "membership": tally,
+            "paths": paths,
             "failure": failed.as_ref().map(|(r, w)| report_json(r, *w)),
         }))?;
     } else {
@@ -325,6 +367,16 @@ fn run_range(config: SimConfig, range: &str, json: bool) -> anyhow::Result<ExitC
             tally.removals_done,
             tally.ring_aborts,
             tally.ring_installs
+        ))?;
+        output::print(format!(
+            "paths       {} fallback puts, {} hints handed off, {} read repairs, {} Merkle exchanges ({} keys repaired), {} incarnations renewed, {} suspicions",
+            paths.fallback_puts,
+            paths.hints_handed_off,
+            paths.read_repairs,
+            paths.merkle_exchanges,
+            paths.keys_repaired,
+            paths.incarnations_renewed,
+            paths.suspicions
         ))?;
         match &failed {
             Some((report, _)) => {

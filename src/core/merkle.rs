@@ -267,9 +267,48 @@ pub fn answer(tree: &MerkleTree, wanted: &[NodeId]) -> Vec<(NodeId, Digest)> {
     wanted.iter().map(|&n| (n, tree.hash(n))).collect()
 }
 
+/// Most leaves fetched as one run (a sixteenth of a partition: bounds the
+/// objects an exchange holds in memory at once).
+pub const RUN_LEAVES_MAX: u32 = 64;
+/// Most entries of one leaf page.
+pub const LEAF_PAGE_ENTRIES: usize = 1000;
+/// Stored bytes after which a leaf page ends (objects are at most 6 MiB and
+/// a frame 8 MiB, so a page just under this plus one big object still fits).
+pub const LEAF_PAGE_BYTES: usize = 512 * 1024;
+
+/// Consecutive leaves grouped into runs of at most [`RUN_LEAVES_MAX`], so
+/// that one request fetches many neighbouring leaves (a replica that lacks
+/// a whole partition differs in every leaf).
+pub fn leaf_runs(leaves: &[u32]) -> Vec<(u32, u32)> {
+    let mut runs: Vec<(u32, u32)> = Vec::new();
+    for &leaf in leaves {
+        match runs.last_mut() {
+            Some((first, last)) if *last + 1 == leaf && leaf - *first < RUN_LEAVES_MAX => {
+                *last = leaf
+            }
+            _ => runs.push((leaf, leaf)),
+        }
+    }
+    runs
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn neighbouring_leaves_make_runs_of_bounded_length() {
+        assert_eq!(leaf_runs(&[]), vec![]);
+        assert_eq!(
+            leaf_runs(&[3, 4, 5, 9, 11, 12]),
+            vec![(3, 5), (9, 9), (11, 12)]
+        );
+        let all: Vec<u32> = (0..1024).collect();
+        let runs = leaf_runs(&all);
+        assert_eq!(runs.len(), 16);
+        assert_eq!(runs[0], (0, 63));
+        assert_eq!(runs[15], (960, 1023));
+    }
     use proptest::prelude::*;
 
     fn version(v: u64) -> Digest {

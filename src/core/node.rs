@@ -44,15 +44,21 @@
 //!   owns nothing and holds nothing when leaving.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::core::clock::{Dot, Object, ReplicaId, VersionVector};
 use crate::core::coordinator::{GetCoordinator, Outbound, PutCoordinator, Quorum, ReplicaPlan};
+use crate::core::detector::{Detector, DetectorConfig};
 use crate::core::key::ObjectKey;
 use crate::core::membership::{incoming, ClusterState, MemberStatus};
+use crate::core::merkle::{
+    self, leaf_runs, DiffWalk, MerkleTree, NodeId, LEAF_PAGE_BYTES, LEAF_PAGE_ENTRIES, LEAVES,
+};
 use crate::core::message::{ErrorKind, PutRequest, Request, Response};
+use crate::core::message::{MERKLE_NODES_MAX, REPLICATE_BATCH_MAX};
 use crate::core::ring::{PartitionId, Ring, RingError};
 use crate::storage::{HintKey, StorageError, StorageRead, Write, WriteBatch, SCAN_ENTRIES_MAX};
 
@@ -163,11 +169,6 @@ pub enum Payload {
     Ping,
     /// Answer to a probe.
     Pong,
-    /// Anti-entropy: a replica's synced objects of one partition.
-    Push {
-        /// The objects.
-        objects: Vec<(ObjectKey, Object)>,
-    },
     /// Transfer: a member the target ring makes a replica of `partition`
     /// asks a current replica for it.
     Pull {
@@ -206,11 +207,11 @@ pub enum Timer {
     PutDeadline(u64),
     /// A get's deadline; read repair runs then at the latest.
     GetDone(u64),
-    /// Probe peers marked unreachable.
+    /// Heartbeats: the failure detector's tick.
     Probe,
     /// Hand hints off.
     Handoff,
-    /// Push one partition to its other replicas.
+    /// Start a Merkle exchange of one partition with one other replica.
     AntiEntropy,
     /// Transfer, handover and status changes of membership.
     Membership,
@@ -279,6 +280,13 @@ pub struct Ready {
     pub fallback_puts: u64,
     /// Incarnations renewed (before dropping handed-over keys).
     pub incarnations_renewed: u64,
+    /// Peers the failure detector newly suspected (a request or a heartbeat
+    /// unanswered).
+    pub suspicions: u64,
+    /// Merkle exchanges completed.
+    pub merkle_exchanges: u64,
+    /// Keys anti-entropy merged here or pushed to the peer.
+    pub keys_repaired: u64,
 }
 
 impl Ready {
@@ -303,7 +311,8 @@ pub struct Params {
     pub put_deadline_us: u64,
     /// How long a node waits for a coordinator it forwarded a put to.
     pub forward_timeout_us: u64,
-    /// Between probes of unreachable peers.
+    /// Between two heartbeats to one peer (a heartbeat unanswered for
+    /// `request_timeout_us` marks it unreachable).
     pub probe_us: u64,
     /// Between handoff rounds.
     pub handoff_us: u64,
@@ -443,6 +452,25 @@ enum Purpose {
         key: ObjectKey,
         sent: Object,
     },
+    /// A step of the Merkle exchange with this id.
+    Exchange(u64),
+}
+
+/// The Merkle exchange in progress (one at a time, as the real node runs
+/// them): the walk down the two trees, then the differing leaves fetched
+/// run by run, merged here, and what the peer lacks pushed to it.
+#[derive(Debug)]
+struct MerkleExchange {
+    id: u64,
+    partition: PartitionId,
+    peer: String,
+    /// This replica's tree when the exchange started (durable state).
+    tree: MerkleTree,
+    walk: DiffWalk,
+    /// Leaf runs still to fetch, after the walk.
+    runs: Vec<(u32, u32)>,
+    /// The peer's objects of the run being fetched.
+    theirs: BTreeMap<ObjectKey, Object>,
 }
 
 /// A key being handed over: the object pushed, and the replicas that
@@ -515,7 +543,12 @@ pub struct Node<S> {
     /// Actions waiting for a batch to be durable; `None`: for the batch of
     /// the step in progress, or the last one handed out if it writes nothing.
     deferred: Vec<(Option<u64>, Deferred)>,
-    unreachable: BTreeSet<String>,
+    /// Which peers this node can reach (its own view, §4.8.3).
+    detector: Detector,
+    /// The peers the detector watches (the cluster's names but its own).
+    watched: usize,
+    /// The time of the step in progress.
+    now: Duration,
     pending: BTreeMap<ReqId, Pending>,
     puts: BTreeMap<u64, PutState>,
     gets: BTreeMap<u64, GetState>,
@@ -523,6 +556,7 @@ pub struct Node<S> {
     handoffs_in_flight: BTreeSet<(String, ObjectKey)>,
     next_local: u64,
     anti_entropy_cursor: usize,
+    exchange: Option<MerkleExchange>,
     pulled: BTreeMap<(u64, PartitionId), BTreeSet<String>>,
     handovers: BTreeMap<ObjectKey, Handover>,
     /// The last storage error, logged by the driver.
@@ -557,7 +591,9 @@ impl<S: StorageRead<Object>> Node<S> {
             issued: 0,
             durable: 0,
             deferred: Vec::new(),
-            unreachable: BTreeSet::new(),
+            detector: Detector::new(Vec::new(), DetectorConfig::default()),
+            watched: 0,
+            now: Duration::ZERO,
             pending: BTreeMap::new(),
             puts: BTreeMap::new(),
             gets: BTreeMap::new(),
@@ -565,6 +601,7 @@ impl<S: StorageRead<Object>> Node<S> {
             handoffs_in_flight: BTreeSet::new(),
             next_local: 0,
             anti_entropy_cursor: 0,
+            exchange: None,
             pulled: BTreeMap::new(),
             handovers: BTreeMap::new(),
             storage_error: None,
@@ -592,8 +629,10 @@ impl<S: StorageRead<Object>> Node<S> {
         self.storage_error.take()
     }
 
-    /// Sets the periodic timers, at random phases.
-    pub fn boot(&mut self, shared: &Shared, out: &mut Ready) {
+    /// Sets the periodic timers, at random phases (the first step, at
+    /// `now`).
+    pub fn boot(&mut self, now: Duration, shared: &Shared, out: &mut Ready) {
+        self.begin(now, shared);
         let p = &shared.params;
         out.timers
             .push((self.rng.gen_range(1..=p.probe_us), Timer::Probe));
@@ -707,7 +746,7 @@ impl<S: StorageRead<Object>> Node<S> {
     }
 
     fn reachable(&self, peer: &str) -> bool {
-        peer == self.name || !self.unreachable.contains(peer)
+        peer == self.name || self.detector.is_reachable(peer)
     }
 
     /// The real node's check before it coordinates (`check_reach`): at
@@ -839,7 +878,8 @@ impl<S: StorageRead<Object>> Node<S> {
 
     /// Reports every batch up to `batch` durable: the overlay forgets them
     /// and the actions that waited for them run.
-    pub fn persisted(&mut self, batch: u64, shared: &Shared, out: &mut Ready) {
+    pub fn persisted(&mut self, now: Duration, batch: u64, shared: &Shared, out: &mut Ready) {
+        self.begin(now, shared);
         self.durable = self.durable.max(batch.min(self.issued));
         let durable = self.durable;
         self.objects_pending.retain(|_, (b, _)| *b > durable);
@@ -900,16 +940,49 @@ impl<S: StorageRead<Object>> Node<S> {
             .push((Addr::Node(index), Payload::Request { id, op, request }));
     }
 
-    /// Handles a message (one step).
-    pub fn on_message(&mut self, from: Addr, payload: Payload, shared: &Shared, out: &mut Ready) {
+    /// Handles a message that arrived at `now` (one step).
+    pub fn on_message(
+        &mut self,
+        now: Duration,
+        from: Addr,
+        payload: Payload,
+        shared: &Shared,
+        out: &mut Ready,
+    ) {
+        self.begin(now, shared);
         self.message(from, payload, shared, out);
         self.finish(shared, out);
+    }
+
+    /// Starts a step at `now`: the detector watches every other member.
+    fn begin(&mut self, now: Duration, shared: &Shared) {
+        self.now = self.now.max(now);
+        if self.watched == 0 {
+            let config = DetectorConfig {
+                probe_interval: Duration::from_micros(shared.params.probe_us),
+                probe_timeout: Duration::from_micros(shared.params.request_timeout_us),
+            };
+            self.detector = Detector::new(Vec::new(), config);
+        }
+        if self.watched != shared.names.len() {
+            self.watched = shared.names.len();
+            let peers = shared.names.iter().filter(|n| **n != self.name).cloned();
+            self.detector.set_peers(peers, self.now);
+        }
+    }
+
+    /// A request to `peer` failed or timed out: it is suspected.
+    fn suspect(&mut self, peer: &str, out: &mut Ready) {
+        if self.detector.is_reachable(peer) {
+            out.suspicions += 1;
+        }
+        self.detector.on_failure(peer, self.now);
     }
 
     fn message(&mut self, from: Addr, payload: Payload, shared: &Shared, out: &mut Ready) {
         if let Addr::Node(j) = from {
             if let Some(name) = shared.names.get(j) {
-                self.unreachable.remove(name);
+                self.detector.on_success(name, self.now);
             }
         }
         match payload {
@@ -953,15 +1026,6 @@ impl<S: StorageRead<Object>> Node<S> {
             } => self.on_response(id, response, minted, shared, out),
             Payload::Ping => out.sends.push((from, Payload::Pong)),
             Payload::Pong => {}
-            Payload::Push { objects } => {
-                for (key, object) in objects {
-                    if shared.home(&key).contains(&self.name)
-                        && self.current(&key).is_some_and(|c| !c.includes(&object))
-                    {
-                        self.store_merged(&key, &object, shared);
-                    }
-                }
-            }
             Payload::Pull { version, partition } => {
                 let objects = self.scan_objects(|k| shared.placement(k).0 == partition);
                 out.sends.push((
@@ -1105,6 +1169,63 @@ impl<S: StorageRead<Object>> Node<S> {
                     },
                 ));
             }
+            Request::MerkleHashes { partition, nodes } => {
+                let response = self.answer_hashes(partition, &nodes);
+                out.sends.push((
+                    Addr::Node(from),
+                    Payload::Response {
+                        id,
+                        response,
+                        minted: None,
+                    },
+                ));
+            }
+            Request::LeafObjects {
+                partition,
+                leaf,
+                last_leaf,
+                after,
+            } => {
+                let response = match self.leaf_run(partition, (leaf, last_leaf), after) {
+                    Ok((entries, next)) => Response::LeafObjects { entries, next },
+                    Err(e) => Response::error(ErrorKind::InvalidInput, e),
+                };
+                out.sends.push((
+                    Addr::Node(from),
+                    Payload::Response {
+                        id,
+                        response,
+                        minted: None,
+                    },
+                ));
+            }
+            Request::ReplicateMany { entries } => {
+                if entries.len() > REPLICATE_BATCH_MAX {
+                    let response = Response::error(ErrorKind::InvalidInput, "too many entries");
+                    out.sends.push((
+                        Addr::Node(from),
+                        Payload::Response {
+                            id,
+                            response,
+                            minted: None,
+                        },
+                    ));
+                    return;
+                }
+                for (key, object) in &entries {
+                    if self.current(key).is_some_and(|c| !c.includes(object)) {
+                        self.store_merged(key, object, shared);
+                    }
+                }
+                self.after_durable(Deferred::Send(
+                    Addr::Node(from),
+                    Payload::Response {
+                        id,
+                        response: Response::Replicated,
+                        minted: None,
+                    },
+                ));
+            }
             _ => out.sends.push((
                 Addr::Node(from),
                 Payload::Response {
@@ -1210,6 +1331,7 @@ impl<S: StorageRead<Object>> Node<S> {
                 }
                 // Dropped at the next membership tick, with the others.
             }
+            Purpose::Exchange(id) => self.on_exchange_answer(id, response, shared, out),
         }
     }
 
@@ -1231,8 +1353,9 @@ impl<S: StorageRead<Object>> Node<S> {
         );
     }
 
-    /// Handles a timer (one step).
-    pub fn on_timer(&mut self, timer: Timer, shared: &Shared, out: &mut Ready) {
+    /// Handles a timer that expired at `now` (one step).
+    pub fn on_timer(&mut self, now: Duration, timer: Timer, shared: &Shared, out: &mut Ready) {
+        self.begin(now, shared);
         self.timer(timer, shared, out);
         self.finish(shared, out);
     }
@@ -1250,8 +1373,11 @@ impl<S: StorageRead<Object>> Node<S> {
             }
             Timer::GetDone(gid) => self.finish_get(gid, shared, out),
             Timer::Probe => {
-                let peers: Vec<String> = self.unreachable.iter().cloned().collect();
-                for peer in peers {
+                let before = self.detector.unreachable().len();
+                let due = self.detector.tick(self.now);
+                // Heartbeats unanswered in time made suspects.
+                out.suspicions += self.detector.unreachable().len().saturating_sub(before) as u64;
+                for peer in due {
                     if let Some(j) = shared.index_of(&peer) {
                         out.sends.push((Addr::Node(j), Payload::Ping));
                     }
@@ -1277,7 +1403,7 @@ impl<S: StorageRead<Object>> Node<S> {
         let Some(pending) = self.pending.remove(&id) else {
             return;
         };
-        self.unreachable.insert(pending.peer.clone());
+        self.suspect(&pending.peer, out);
         match pending.purpose {
             Purpose::Put(pid) => {
                 let Some(coordinator) =
@@ -1306,6 +1432,11 @@ impl<S: StorageRead<Object>> Node<S> {
             Purpose::Handover { key, .. } => {
                 if let Some(state) = self.handovers.get_mut(&key) {
                     state.in_flight.remove(&pending.peer);
+                }
+            }
+            Purpose::Exchange(id) => {
+                if self.exchange.as_ref().is_some_and(|e| e.id == id) {
+                    self.exchange = None;
                 }
             }
         }
@@ -1816,13 +1947,14 @@ impl<S: StorageRead<Object>> Node<S> {
         out.incarnations_renewed += 1;
     }
 
-    /// Pushes the synced objects of the next partition this node replicates
-    /// to that partition's other home replicas (a stand-in for the Merkle
-    /// exchange: simple, and enough to converge).
+    /// Starts a Merkle exchange of the next partition this node replicates
+    /// with one of its other home replicas, unless one is running.
     fn anti_entropy(&mut self, shared: &Shared, out: &mut Ready) {
-        let q = shared.ring.partitions();
+        if self.exchange.is_some() {
+            return;
+        }
         let n = shared.params.n;
-        let mine: Vec<u32> = (0..q)
+        let mine: Vec<u32> = (0..shared.ring.partitions())
             .filter(|&p| {
                 shared
                     .ring
@@ -1833,25 +1965,215 @@ impl<S: StorageRead<Object>> Node<S> {
         if mine.is_empty() {
             return;
         }
-        let p = mine[self.anti_entropy_cursor % mine.len()];
+        let partition = mine[self.anti_entropy_cursor % mine.len()];
         self.anti_entropy_cursor = self.anti_entropy_cursor.wrapping_add(1);
-        let objects = self.scan_objects(|k| shared.placement(k).0 == p);
-        if objects.is_empty() {
+        let peers: Vec<String> = shared
+            .ring
+            .preference_list(partition, n)
+            .into_iter()
+            .filter(|p| *p != self.name && self.reachable(p))
+            .map(str::to_string)
+            .collect();
+        if peers.is_empty() {
             return;
         }
-        for peer in shared.ring.preference_list(p, n) {
-            if peer == self.name {
-                continue;
+        let peer = peers[self.rng.gen_range(0..peers.len())].clone();
+        let leaves = self.store.leaves(partition);
+        let Some(leaves) = self.failed(leaves) else {
+            return;
+        };
+        let Some(tree) = MerkleTree::from_leaves(leaves) else {
+            return;
+        };
+        let id = self.local_id();
+        self.exchange = Some(MerkleExchange {
+            id,
+            partition,
+            peer,
+            tree,
+            walk: DiffWalk::new(),
+            runs: Vec::new(),
+            theirs: BTreeMap::new(),
+        });
+        self.exchange_next(shared, out);
+    }
+
+    /// Sends the exchange's next request: tree hashes while the walk goes
+    /// on, then the next page of the next differing leaf run; ends it when
+    /// nothing is left.
+    fn exchange_next(&mut self, shared: &Shared, out: &mut Ready) {
+        let Some(exchange) = self.exchange.as_mut() else {
+            return;
+        };
+        let request = if !exchange.walk.done() {
+            let mut nodes = exchange.walk.wanted().to_vec();
+            nodes.truncate(MERKLE_NODES_MAX);
+            Request::MerkleHashes {
+                partition: exchange.partition,
+                nodes,
             }
-            if let Some(j) = shared.index_of(peer) {
-                out.sends.push((
-                    Addr::Node(j),
-                    Payload::Push {
-                        objects: objects.clone(),
-                    },
-                ));
+        } else if let Some(&(leaf, last_leaf)) = exchange.runs.first() {
+            Request::LeafObjects {
+                partition: exchange.partition,
+                leaf,
+                last_leaf,
+                after: None,
+            }
+        } else {
+            self.exchange = None;
+            out.merkle_exchanges += 1;
+            return;
+        };
+        let (id, peer) = (exchange.id, exchange.peer.clone());
+        let timeout = shared.params.request_timeout_us;
+        self.send_request(
+            &peer,
+            None,
+            request,
+            Some((Purpose::Exchange(id), timeout)),
+            shared,
+            out,
+        );
+    }
+
+    fn on_exchange_answer(
+        &mut self,
+        id: u64,
+        response: Response,
+        shared: &Shared,
+        out: &mut Ready,
+    ) {
+        let Some(exchange) = self.exchange.as_mut().filter(|e| e.id == id) else {
+            return;
+        };
+        match response {
+            Response::MerkleHashes(hashes) if !exchange.walk.done() => {
+                exchange.walk.on_hashes(&exchange.tree, &hashes);
+                if exchange.walk.done() {
+                    let leaves: Vec<u32> =
+                        exchange.walk.differing_leaves().map(|l| l as u32).collect();
+                    exchange.runs = leaf_runs(&leaves);
+                }
+                self.exchange_next(shared, out);
+            }
+            Response::LeafObjects { entries, next } if !exchange.runs.is_empty() => {
+                exchange.theirs.extend(entries);
+                if let Some(after) = next {
+                    let (leaf, last_leaf) = exchange.runs[0];
+                    let request = Request::LeafObjects {
+                        partition: exchange.partition,
+                        leaf,
+                        last_leaf,
+                        after: Some(after),
+                    };
+                    let peer = exchange.peer.clone();
+                    let timeout = shared.params.request_timeout_us;
+                    self.send_request(
+                        &peer,
+                        None,
+                        request,
+                        Some((Purpose::Exchange(id), timeout)),
+                        shared,
+                        out,
+                    );
+                    return;
+                }
+                let run = exchange.runs.remove(0);
+                let theirs = std::mem::take(&mut exchange.theirs);
+                let (partition, peer) = (exchange.partition, exchange.peer.clone());
+                self.reconcile_run(partition, run, &peer, theirs, shared, out);
+                self.exchange_next(shared, out);
+            }
+            _ => self.exchange = None,
+        }
+    }
+
+    /// One differing leaf run: the peer's objects merged here where they
+    /// add something, and ours it lacks pushed to it.
+    fn reconcile_run(
+        &mut self,
+        partition: PartitionId,
+        run: (u32, u32),
+        peer: &str,
+        theirs: BTreeMap<ObjectKey, Object>,
+        shared: &Shared,
+        out: &mut Ready,
+    ) {
+        let mut ours = BTreeMap::new();
+        let mut after = None;
+        loop {
+            let Ok((entries, next)) = self.leaf_run(partition, run, after) else {
+                return;
+            };
+            ours.extend(entries);
+            match next {
+                Some(n) => after = Some(n),
+                None => break,
             }
         }
+        for (key, object) in &theirs {
+            if ours.get(key).is_some_and(|o| o.includes(object)) {
+                continue;
+            }
+            if self.current(key).is_some_and(|c| !c.includes(object))
+                && self.store_merged(key, object, shared)
+            {
+                out.keys_repaired += 1;
+            }
+        }
+        let lacking: Vec<(ObjectKey, Object)> = ours
+            .into_iter()
+            .filter(|(key, object)| !theirs.get(key).is_some_and(|t| t.includes(object)))
+            .collect();
+        for chunk in lacking.chunks(REPLICATE_BATCH_MAX) {
+            out.keys_repaired += chunk.len() as u64;
+            let request = Request::ReplicateMany {
+                entries: chunk.to_vec(),
+            };
+            self.send_request(peer, None, request, None, shared, out);
+        }
+    }
+
+    /// Answers [`Request::MerkleHashes`] from the durable tree.
+    fn answer_hashes(&mut self, partition: PartitionId, nodes: &[NodeId]) -> Response {
+        if nodes.len() > MERKLE_NODES_MAX {
+            return Response::error(ErrorKind::InvalidInput, "too many tree nodes asked for");
+        }
+        let leaves = self.store.leaves(partition);
+        match self.failed(leaves).and_then(MerkleTree::from_leaves) {
+            Some(tree) => Response::MerkleHashes(merkle::answer(&tree, nodes)),
+            None => Response::error(ErrorKind::Internal, "no Merkle tree for the partition"),
+        }
+    }
+
+    /// One page of the durable objects of a leaf run, and where the next
+    /// page starts.
+    #[allow(clippy::type_complexity)]
+    fn leaf_run(
+        &self,
+        partition: PartitionId,
+        (leaf, last_leaf): (u32, u32),
+        after: Option<Vec<u8>>,
+    ) -> Result<(Vec<(ObjectKey, Object)>, Option<Vec<u8>>), String> {
+        if leaf > last_leaf || last_leaf as usize >= LEAVES {
+            return Err(format!("leaves {leaf}..={last_leaf} are not in the tree"));
+        }
+        let page = self
+            .store
+            .leaf_page(
+                partition,
+                (leaf, last_leaf),
+                after.as_deref(),
+                LEAF_PAGE_ENTRIES,
+                LEAF_PAGE_BYTES,
+            )
+            .map_err(|e| e.to_string())?;
+        let entries = page
+            .entries
+            .into_iter()
+            .filter_map(|(k, o, _)| ObjectKey::from_storage_key(&k).map(|k| (k, o)))
+            .collect();
+        Ok((entries, page.next))
     }
 }
 

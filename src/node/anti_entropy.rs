@@ -22,7 +22,8 @@ use serde::Serialize;
 
 use crate::core::clock::Object;
 use crate::core::key::ObjectKey;
-use crate::core::merkle::{DiffWalk, Digest, NodeId, LEAVES};
+use crate::core::merkle::{leaf_runs, DiffWalk, Digest, NodeId, LEAVES};
+pub use crate::core::merkle::{LEAF_PAGE_BYTES, LEAF_PAGE_ENTRIES, RUN_LEAVES_MAX};
 use crate::core::message::{Request, Response, MERKLE_NODES_MAX, REPLICATE_BATCH_MAX};
 use crate::storage::{StorageError, Store};
 
@@ -33,14 +34,6 @@ pub const PARTITION_PAUSE: Duration = Duration::from_millis(200);
 /// Time between the starts of two background rounds (the first one waits
 /// this long after the node starts).
 pub const ROUND_INTERVAL: Duration = Duration::from_secs(60);
-/// Most leaves fetched as one run (a sixteenth of a partition: bounds the
-/// objects an exchange holds in memory at once).
-pub const RUN_LEAVES_MAX: u32 = 64;
-/// Most entries of one leaf page.
-pub const LEAF_PAGE_ENTRIES: usize = 1000;
-/// Stored bytes after which a leaf page ends (objects are at most 6 MiB and
-/// a frame 8 MiB, so a page just under this plus one big object still fits).
-pub const LEAF_PAGE_BYTES: usize = 512 * 1024;
 
 /// The other side of an exchange.
 pub trait Peer: Sync {
@@ -221,22 +214,6 @@ fn unexpected<P: Peer>(peer: &P, response: &Response) -> String {
     format!("{} answered {response:?}", peer.name())
 }
 
-/// Consecutive leaves grouped into runs of at most [`RUN_LEAVES_MAX`], so
-/// that one request fetches many neighbouring leaves (a replica that lacks
-/// a whole partition differs in every leaf).
-fn leaf_runs(leaves: &[u32]) -> Vec<(u32, u32)> {
-    let mut runs: Vec<(u32, u32)> = Vec::new();
-    for &leaf in leaves {
-        match runs.last_mut() {
-            Some((first, last)) if *last + 1 == leaf && leaf - *first < RUN_LEAVES_MAX => {
-                *last = leaf
-            }
-            _ => runs.push((leaf, leaf)),
-        }
-    }
-    runs
-}
-
 async fn remote_leaf<P: Peer>(
     peer: &P,
     partition: u32,
@@ -339,19 +316,6 @@ pub fn valid_leaf(leaf: u32) -> bool {
 mod tests {
     use super::*;
 
-    #[test]
-    fn neighbouring_leaves_make_runs_of_bounded_length() {
-        assert_eq!(leaf_runs(&[]), vec![]);
-        assert_eq!(
-            leaf_runs(&[3, 4, 5, 9, 11, 12]),
-            vec![(3, 5), (9, 9), (11, 12)]
-        );
-        let all: Vec<u32> = (0..1024).collect();
-        let runs = leaf_runs(&all);
-        assert_eq!(runs.len(), 16);
-        assert_eq!(runs[0], (0, 63));
-        assert_eq!(runs[15], (960, 1023));
-    }
     use crate::core::clock::{ReplicaId, VersionVector};
     use crate::core::merkle::DEPTH;
 

@@ -10,6 +10,8 @@
 //! machine on the store (a new, empty store when the disk is wiped), as a
 //! real node starts again on its redb file.
 
+use std::time::Duration;
+
 use crate::core::clock::{Object, ReplicaId};
 use crate::core::node::{Node, Ready, Shared, INCARNATION_META};
 use crate::storage::{MemStore, Write, WriteBatch};
@@ -64,7 +66,7 @@ impl Host {
     }
 
     /// The group commit: every waiting batch becomes durable, in order.
-    pub fn sync(&mut self, shared: &Shared, out: &mut Ready) {
+    pub fn sync(&mut self, now: Duration, shared: &Shared, out: &mut Ready) {
         self.sync_scheduled = false;
         let mut last = None;
         for (id, batch) in std::mem::take(&mut self.waiting) {
@@ -74,7 +76,7 @@ impl Host {
             last = Some(id);
         }
         if let Some(id) = last {
-            self.node.persisted(id, shared, out);
+            self.node.persisted(now, id, shared, out);
         }
     }
 

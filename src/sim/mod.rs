@@ -555,6 +555,12 @@ pub struct Stats {
     pub fallback_puts: u64,
     /// Incarnations nodes renewed before dropping handed-over keys.
     pub incarnations_renewed: u64,
+    /// Peers nodes' failure detectors newly suspected.
+    pub suspicions: u64,
+    /// Merkle exchanges completed.
+    pub merkle_exchanges: u64,
+    /// Keys anti-entropy merged or pushed.
+    pub keys_repaired: u64,
     /// Gets answered.
     pub gets_ok: u64,
     /// Gets that failed or timed out.

@@ -28,6 +28,7 @@
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
+use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -211,7 +212,7 @@ impl World {
             request_timeout_us,
             put_deadline_us: 4 * request_timeout_us,
             forward_timeout_us: 6 * request_timeout_us,
-            probe_us: request_timeout_us,
+            probe_us: 2 * request_timeout_us,
             handoff_us: 2 * request_timeout_us,
             anti_entropy_us: 5 * request_timeout_us,
             membership_us: 2 * request_timeout_us,
@@ -288,7 +289,8 @@ impl World {
         };
         for i in 0..world.nodes.len() {
             let mut out = world.out();
-            world.nodes[i].node.boot(&world.shared, &mut out);
+            let now = Duration::from_micros(world.now);
+            world.nodes[i].node.boot(now, &world.shared, &mut out);
             world.apply(i, out);
         }
         for client in 0..client_count {
@@ -385,7 +387,9 @@ impl World {
         self.shared.refresh();
         self.stats.joins += 1;
         let mut out = self.out();
-        self.nodes[index].node.boot(&self.shared, &mut out);
+        self.nodes[index]
+            .node
+            .boot(Duration::from_micros(self.now), &self.shared, &mut out);
         self.apply(index, out);
         index
     }
@@ -749,6 +753,9 @@ impl World {
         self.stats.retries_deduplicated += out.retries_deduplicated;
         self.stats.fallback_puts += out.fallback_puts;
         self.stats.incarnations_renewed += out.incarnations_renewed;
+        self.stats.suspicions += out.suspicions;
+        self.stats.merkle_exchanges += out.merkle_exchanges;
+        self.stats.keys_repaired += out.keys_repaired;
         for mint in &out.mints {
             self.oracle
                 .mint(&mint.key, &mint.dot, &mint.value, &mint.seen);
@@ -791,9 +798,13 @@ impl World {
                 Addr::Node(i) => {
                     if self.nodes[i].up {
                         let mut out = self.out();
-                        self.nodes[i]
-                            .node
-                            .on_message(from, payload, &self.shared, &mut out);
+                        self.nodes[i].node.on_message(
+                            Duration::from_micros(self.now),
+                            from,
+                            payload,
+                            &self.shared,
+                            &mut out,
+                        );
                         self.apply(i, out);
                     }
                 }
@@ -806,16 +817,19 @@ impl World {
             } => {
                 if self.nodes[node].up && self.nodes[node].generation == generation {
                     let mut out = self.out();
-                    self.nodes[node]
-                        .node
-                        .on_timer(timer, &self.shared, &mut out);
+                    self.nodes[node].node.on_timer(
+                        Duration::from_micros(self.now),
+                        timer,
+                        &self.shared,
+                        &mut out,
+                    );
                     self.apply(node, out);
                 }
             }
             EventKind::Sync { node, generation } => {
                 if self.nodes[node].up && self.nodes[node].generation == generation {
                     let mut out = self.out();
-                    self.nodes[node].sync(&self.shared, &mut out);
+                    self.nodes[node].sync(Duration::from_micros(self.now), &self.shared, &mut out);
                     self.apply(node, out);
                 }
             }
@@ -1135,7 +1149,9 @@ impl World {
         let seed = self.rng.gen();
         let mut out = self.out();
         self.nodes[node].restart(incarnation, seed);
-        self.nodes[node].node.boot(&self.shared, &mut out);
+        self.nodes[node]
+            .node
+            .boot(Duration::from_micros(self.now), &self.shared, &mut out);
         self.apply(node, out);
     }
 
