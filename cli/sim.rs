@@ -248,6 +248,7 @@ impl PathTally {
         self.hints_handed_off += s.hints_delivered;
         self.read_repairs += s.read_repairs;
         self.merkle_exchanges += s.merkle_exchanges;
+        self.tombstones_collected += s.tombstones_collected;
         self.keys_repaired += s.keys_repaired;
         self.incarnations_renewed += s.incarnations_renewed;
         self.suspicions += s.suspicions;
@@ -369,12 +370,13 @@ fn run_range(config: SimConfig, range: &str, json: bool) -> anyhow::Result<ExitC
             tally.ring_installs
         ))?;
         output::print(format!(
-            "paths       {} fallback puts, {} hints handed off, {} read repairs, {} Merkle exchanges ({} keys repaired), {} incarnations renewed, {} suspicions",
+            "paths       {} fallback puts, {} hints handed off, {} read repairs, {} Merkle exchanges ({} keys repaired), {} tombstones collected, {} incarnations renewed, {} suspicions",
             paths.fallback_puts,
             paths.hints_handed_off,
             paths.read_repairs,
             paths.merkle_exchanges,
             paths.keys_repaired,
+            paths.tombstones_collected,
             paths.incarnations_renewed,
             paths.suspicions
         ))?;

@@ -655,3 +655,62 @@ fn a_member_removed_during_a_join_does_not_livelock() {
         report.stats.ring_aborts
     );
 }
+
+/// A key written, deleted, and collected everywhere; then written again
+/// blind at the same coordinator, and once more by a client still holding
+/// its context from before the delete. The coordinator forgot its counter
+/// for the key when the tombstone was dropped: without a new incarnation
+/// it mints the old dot again, and the stale context supersedes the new
+/// write although nobody read it.
+fn collected_then_written_again(bug: Option<Bug>) -> SimReport {
+    let mut world = quiet(11, bug);
+    let k = key("k1");
+    let home = world.home(&k);
+    written(world.put(home[0], &k, Some(b"first")));
+    world.advance(100_000);
+    let before_delete = match world.get(home[0], &k) {
+        ClientOutcome::Got(object) => object.context().clone(),
+        other => panic!("get failed: {other:?}"),
+    };
+    world.set_context(&k, before_delete.clone());
+    written(world.put(home[0], &k, None));
+    for _ in 0..5_000 {
+        if world.stats().tombstones_collected > 0 {
+            break;
+        }
+        world.advance(10_000);
+    }
+    assert!(
+        world.stats().tombstones_collected > 0,
+        "the scenario needs the tombstone collected"
+    );
+    world.advance(100_000);
+    assert!(
+        home.iter().all(|&i| world.stored(i, &k).is_none()),
+        "collected on every home replica"
+    );
+    world.forget_context(&k);
+    written(world.put(home[0], &k, Some(b"second")));
+    world.advance(100_000);
+    world.set_context(&k, before_delete);
+    written(world.put(home[0], &k, Some(b"third")));
+    finish(world)
+}
+
+#[test]
+fn a_collected_tombstone_is_gone_and_a_new_write_beside_a_stale_context_survives() {
+    let report = collected_then_written_again(None);
+    assert!(report.passed(), "{:?}", report.failure());
+    assert!(report.stats.tombstones_collected > 0);
+    assert!(report.stats.incarnations_renewed > 0);
+}
+
+#[test]
+fn dropping_tombstones_without_a_new_incarnation_is_caught() {
+    let report = collected_then_written_again(Some(Bug::KeepIncarnationAfterCollection));
+    assert_caught(
+        &report,
+        Invariant::NoLostWrite,
+        "expected the reminted dot to lose the new write",
+    );
+}

@@ -60,6 +60,10 @@ use crate::core::merkle::{
 use crate::core::message::{ErrorKind, PutRequest, Request, Response};
 use crate::core::message::{MERKLE_NODES_MAX, REPLICATE_BATCH_MAX};
 use crate::core::ring::{PartitionId, Ring, RingError};
+use crate::core::tombstone::{
+    decide, holding, is_collectable, Action, Holding, Tracker, Verdict, TOMBSTONES_TRACKED_MAX,
+    TOMBSTONE_BATCH_MAX,
+};
 use crate::storage::{HintKey, StorageError, StorageRead, Write, WriteBatch, SCAN_ENTRIES_MAX};
 
 /// An endpoint: a node or a client, by index.
@@ -86,6 +90,10 @@ pub enum Bug {
     /// own instead of merging them: a stale old owner's handover overwrites
     /// the new owners' tombstones and the deleted value comes back.
     HandoverOverwrites,
+    /// A node drops collected tombstones without taking a new incarnation:
+    /// it forgets its counters for the keys, mints the same dots again, and
+    /// a client's context from before the delete supersedes the new write.
+    KeepIncarnationAfterCollection,
     /// A client retries a failed put as a new write (a fresh write id per
     /// attempt) instead of the same one: a put stored by its first
     /// coordinator and again by the next shows as two versions.
@@ -215,6 +223,8 @@ pub enum Timer {
     AntiEntropy,
     /// Transfer, handover and status changes of membership.
     Membership,
+    /// A tombstone sweep, and a check round if tombstones are due.
+    Tombstones,
 }
 
 /// A change of the cluster state a node asks the world to make.
@@ -285,6 +295,12 @@ pub struct Ready {
     pub suspicions: u64,
     /// Merkle exchanges completed.
     pub merkle_exchanges: u64,
+    /// Keys this node found held as the same tombstone by every member,
+    /// twice, and dropped everywhere (it collected them).
+    pub tombstones_collected: u64,
+    /// What this node collected: each key with its tombstone (for the
+    /// oracle: the deletes they held may vanish).
+    pub collected: Vec<(ObjectKey, Object)>,
     /// Keys anti-entropy merged here or pushed to the peer.
     pub keys_repaired: u64,
 }
@@ -320,6 +336,11 @@ pub struct Params {
     pub anti_entropy_us: u64,
     /// Between membership ticks (transfer, handover, status).
     pub membership_us: u64,
+    /// Between tombstone sweeps.
+    pub tombstone_sweep_us: u64,
+    /// How long a tombstone stays unchanged before it is checked
+    /// (`tombstone_grace_ms`).
+    pub tombstone_grace_us: u64,
     /// A deliberate bug.
     pub bug: Option<Bug>,
 }
@@ -454,6 +475,19 @@ enum Purpose {
     },
     /// A step of the Merkle exchange with this id.
     Exchange(u64),
+    /// A member's answer to the tombstone check round with this id.
+    TombstoneCheck(u64),
+}
+
+/// A tombstone check round in progress (one at a time): every member is
+/// asked what it holds for each key compared with the tombstone.
+#[derive(Debug)]
+struct TombstoneRound {
+    id: u64,
+    entries: Vec<(ObjectKey, Object)>,
+    members: Vec<String>,
+    answers: BTreeMap<String, Vec<Holding>>,
+    waiting: BTreeSet<String>,
 }
 
 /// The Merkle exchange in progress (one at a time, as the real node runs
@@ -557,6 +591,9 @@ pub struct Node<S> {
     next_local: u64,
     anti_entropy_cursor: usize,
     exchange: Option<MerkleExchange>,
+    /// Per-key timers of the tombstones this node may collect.
+    tombstones: Option<Tracker>,
+    tombstone_round: Option<TombstoneRound>,
     pulled: BTreeMap<(u64, PartitionId), BTreeSet<String>>,
     handovers: BTreeMap<ObjectKey, Handover>,
     /// The last storage error, logged by the driver.
@@ -602,6 +639,8 @@ impl<S: StorageRead<Object>> Node<S> {
             next_local: 0,
             anti_entropy_cursor: 0,
             exchange: None,
+            tombstones: None,
+            tombstone_round: None,
             pulled: BTreeMap::new(),
             handovers: BTreeMap::new(),
             storage_error: None,
@@ -644,6 +683,10 @@ impl<S: StorageRead<Object>> Node<S> {
         ));
         out.timers
             .push((self.rng.gen_range(1..=p.membership_us), Timer::Membership));
+        out.timers.push((
+            self.rng.gen_range(1..=p.tombstone_sweep_us),
+            Timer::Tombstones,
+        ));
     }
 
     /// Whether writes handed out wait to be reported durable.
@@ -1169,6 +1212,39 @@ impl<S: StorageRead<Object>> Node<S> {
                     },
                 ));
             }
+            Request::TombstoneCheck { entries } => {
+                let response = if entries.len() > TOMBSTONE_BATCH_MAX {
+                    Response::error(ErrorKind::InvalidInput, "too many keys")
+                } else {
+                    match self.holdings(&entries) {
+                        Some(h) => Response::Holdings(h),
+                        None => Response::error(ErrorKind::Internal, "storage failed"),
+                    }
+                };
+                out.sends.push((
+                    Addr::Node(from),
+                    Payload::Response {
+                        id,
+                        response,
+                        minted: None,
+                    },
+                ));
+            }
+            Request::TombstoneDrop { entries } => {
+                let response = if entries.len() > TOMBSTONE_BATCH_MAX {
+                    Response::error(ErrorKind::InvalidInput, "too many keys")
+                } else {
+                    Response::Dropped(self.drop_tombstones(&entries, shared, out))
+                };
+                out.sends.push((
+                    Addr::Node(from),
+                    Payload::Response {
+                        id,
+                        response,
+                        minted: None,
+                    },
+                ));
+            }
             Request::MerkleHashes { partition, nodes } => {
                 let response = self.answer_hashes(partition, &nodes);
                 out.sends.push((
@@ -1332,6 +1408,13 @@ impl<S: StorageRead<Object>> Node<S> {
                 // Dropped at the next membership tick, with the others.
             }
             Purpose::Exchange(id) => self.on_exchange_answer(id, response, shared, out),
+            Purpose::TombstoneCheck(id) => {
+                let holdings = match response {
+                    Response::Holdings(h) => Some(h),
+                    _ => None,
+                };
+                self.on_holdings(id, &pending.peer, holdings, shared, out);
+            }
         }
     }
 
@@ -1396,6 +1479,10 @@ impl<S: StorageRead<Object>> Node<S> {
                 self.membership_tick(shared, out);
                 out.timers.push((p.membership_us, Timer::Membership));
             }
+            Timer::Tombstones => {
+                self.tombstone_sweep(shared, out);
+                out.timers.push((p.tombstone_sweep_us, Timer::Tombstones));
+            }
         }
     }
 
@@ -1438,6 +1525,9 @@ impl<S: StorageRead<Object>> Node<S> {
                 if self.exchange.as_ref().is_some_and(|e| e.id == id) {
                     self.exchange = None;
                 }
+            }
+            Purpose::TombstoneCheck(id) => {
+                self.on_holdings(id, &pending.peer, None, shared, out);
             }
         }
     }
@@ -2174,6 +2264,212 @@ impl<S: StorageRead<Object>> Node<S> {
             .filter_map(|(k, o, _)| ObjectKey::from_storage_key(&k).map(|k| (k, o)))
             .collect();
         Ok((entries, page.next))
+    }
+
+    /// The members tombstone collection asks: every node of the cluster
+    /// state that has not left or been removed.
+    fn collection_members(&self, shared: &Shared) -> Vec<String> {
+        shared
+            .cluster
+            .members
+            .iter()
+            .filter(|(_, e)| !matches!(e.status, MemberStatus::Left | MemberStatus::Removed))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// A sweep: every durable tombstone-only object is observed by the
+    /// tracker (checked after the grace period, one more where this node is
+    /// not the key's first replica), and a check round starts if some are
+    /// due and none is running (the real node's rule, `crate::node`'s
+    /// tombstones task, now one state machine).
+    fn tombstone_sweep(&mut self, shared: &Shared, out: &mut Ready) {
+        let grace = Duration::from_micros(shared.params.tombstone_grace_us);
+        let settle = Duration::from_micros(shared.params.request_timeout_us * 2).max(grace);
+        let mut tracker = self
+            .tombstones
+            .take()
+            .unwrap_or_else(|| Tracker::new(grace, settle, TOMBSTONES_TRACKED_MAX));
+        tracker.begin_sweep();
+        for (key, object) in self.scan_objects(|_| true) {
+            let first = shared.home(&key).first().is_some_and(|f| *f == self.name);
+            let extra = if first { Duration::ZERO } else { grace };
+            tracker.observe(&key.storage_key(), &object, self.now, extra);
+        }
+        tracker.end_sweep();
+        let due = tracker.due(self.now, TOMBSTONE_BATCH_MAX);
+        self.tombstones = Some(tracker);
+        if due.is_empty() || self.tombstone_round.is_some() {
+            return;
+        }
+        let entries: Vec<(ObjectKey, Object)> = due
+            .into_iter()
+            .filter_map(|(raw, t)| ObjectKey::from_storage_key(&raw).map(|k| (k, t)))
+            .collect();
+        let members = self.collection_members(shared);
+        let id = self.local_id();
+        let mut round = TombstoneRound {
+            id,
+            entries: entries.clone(),
+            members: members.clone(),
+            answers: BTreeMap::new(),
+            waiting: BTreeSet::new(),
+        };
+        if let Some(own) = self.holdings(&entries) {
+            round.answers.insert(self.name.clone(), own);
+        }
+        let timeout = shared.params.request_timeout_us;
+        let me = self.name.clone();
+        for member in members.iter().filter(|m| **m != me) {
+            round.waiting.insert(member.clone());
+            let request = Request::TombstoneCheck {
+                entries: entries.clone(),
+            };
+            self.send_request(
+                member,
+                None,
+                request,
+                Some((Purpose::TombstoneCheck(id), timeout)),
+                shared,
+                out,
+            );
+        }
+        self.tombstone_round = Some(round);
+        self.on_holdings(id, &self.name.clone(), None, shared, out);
+    }
+
+    /// What this node holds for each key compared with its tombstone (its
+    /// object and hints as it sees them, written or not yet durable).
+    fn holdings(&mut self, entries: &[(ObjectKey, Object)]) -> Option<Vec<Holding>> {
+        let mut holdings = Vec::with_capacity(entries.len());
+        for (key, tombstone) in entries {
+            let own = self.current(key)?;
+            let own = (!own.siblings().is_empty()).then_some(own);
+            let hints = self.holds_hints(key)?;
+            holdings.push(holding(own.as_ref(), hints, tombstone));
+        }
+        Some(holdings)
+    }
+
+    /// Whether any hint for `key` is held, durable or not.
+    fn holds_hints(&mut self, key: &ObjectKey) -> Option<bool> {
+        let pending = self
+            .hints_pending
+            .iter()
+            .any(|((_, k), (_, v))| k == key && v.is_some());
+        let read = self.store.hints_of_key(&key.storage_key());
+        let durable = self.failed(read)?;
+        let deleted_pending = |owner: &str| {
+            self.hints_pending
+                .get(&(owner.to_string(), key.clone()))
+                .is_some_and(|(_, v)| v.is_none())
+        };
+        Some(pending || durable.iter().any(|(h, _)| !deleted_pending(&h.owner)))
+    }
+
+    /// A member's answer to a check round (`None`: it failed or did not
+    /// answer); when every member answered, decides each key: members that
+    /// are behind get the tombstone, keys whose second check passed are
+    /// dropped on every member, this node last.
+    fn on_holdings(
+        &mut self,
+        id: u64,
+        member: &str,
+        holdings: Option<Vec<Holding>>,
+        shared: &Shared,
+        out: &mut Ready,
+    ) {
+        let Some(round) = self.tombstone_round.as_mut().filter(|r| r.id == id) else {
+            return;
+        };
+        round.waiting.remove(member);
+        if let Some(h) = holdings.filter(|h| h.len() == round.entries.len()) {
+            round.answers.insert(member.to_string(), h);
+        }
+        if !round.waiting.is_empty() {
+            return;
+        }
+        let Some(round) = self.tombstone_round.take() else {
+            return;
+        };
+        let Some(mut tracker) = self.tombstones.take() else {
+            return;
+        };
+        let mut to_drop = Vec::new();
+        for (i, (key, tombstone)) in round.entries.iter().enumerate() {
+            let answers: BTreeMap<String, Option<Holding>> = round
+                .members
+                .iter()
+                .map(|m| (m.clone(), round.answers.get(m).map(|h| h[i])))
+                .collect();
+            let verdict = decide(&round.members, &answers);
+            if let Verdict::Repair(behind) = &verdict {
+                for member in behind {
+                    if *member == self.name {
+                        self.store_merged(key, tombstone, shared);
+                    } else {
+                        let request = Request::Replicate {
+                            key: key.clone(),
+                            object: tombstone.clone(),
+                            hint_for: None,
+                        };
+                        self.send_request(member, None, request, None, shared, out);
+                    }
+                }
+            }
+            if tracker.on_check(&key.storage_key(), &verdict, self.now) == Action::Drop {
+                to_drop.push((key.clone(), tombstone.clone()));
+            }
+        }
+        self.tombstones = Some(tracker);
+        if to_drop.is_empty() {
+            return;
+        }
+        for chunk in to_drop.chunks(TOMBSTONE_BATCH_MAX) {
+            let me = self.name.clone();
+            for member in round.members.iter().filter(|m| **m != me) {
+                let request = Request::TombstoneDrop {
+                    entries: chunk.to_vec(),
+                };
+                self.send_request(member, None, request, None, shared, out);
+            }
+        }
+        out.tombstones_collected += to_drop.len() as u64;
+        self.drop_tombstones(&to_drop, shared, out);
+        out.collected.extend(to_drop);
+    }
+
+    /// Drops each key whose object is still exactly the given tombstone and
+    /// for which no hint is held, after a new incarnation in the same batch
+    /// (this node forgets its counters for the keys it drops, so no dot it
+    /// mints later may repeat one minted before: a client still holding a
+    /// context from before the delete would supersede the new write
+    /// unseen). Returns how many it dropped.
+    fn drop_tombstones(
+        &mut self,
+        entries: &[(ObjectKey, Object)],
+        shared: &Shared,
+        out: &mut Ready,
+    ) -> u32 {
+        let mut doomed = Vec::new();
+        for (key, tombstone) in entries {
+            if !is_collectable(tombstone) || self.holds_hints(key) != Some(false) {
+                continue;
+            }
+            if self.current(key).as_ref() == Some(tombstone) {
+                doomed.push(key.clone());
+            }
+        }
+        if doomed.is_empty() {
+            return 0;
+        }
+        if shared.params.bug != Some(Bug::KeepIncarnationAfterCollection) {
+            self.renew_incarnation(out);
+        }
+        for key in &doomed {
+            self.write_object(key, None);
+        }
+        doomed.len() as u32
     }
 }
 

@@ -49,6 +49,7 @@ use crate::core::message::{
     ErrorKind, ErrorReply, NodeReport, PartitionRoot, PutRequest, RepairReport, Request, Response,
     Role, MERKLE_NODES_MAX, REPLICATE_BATCH_MAX,
 };
+use crate::core::node::INCARNATION_META;
 use crate::net::tls::{self, Credentials, Identity};
 use crate::net::transport::{self, Handler, Peer, RpcClient, TransportErrorKind};
 use crate::storage::{HintKey, StorageError, Store};
@@ -58,8 +59,6 @@ mod tombstones;
 /// Largest total of sibling values one object may hold; a put that would
 /// exceed it is refused until someone resolves the siblings.
 pub const OBJECT_VALUE_BYTES_MAX: usize = 6 * 1024 * 1024;
-
-const INCARNATION_META: &str = "incarnation";
 
 /// Why a node could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -1725,7 +1724,7 @@ impl NodeInner {
         self.store
             .meta_put(INCARNATION_META, fresh.to_be_bytes().to_vec())
             .await?;
-        info!("new replica incarnation {fresh:016x} (keys were handed over and dropped)");
+        info!("new replica incarnation {fresh:016x} (it is about to drop keys)");
         *self
             .replica
             .write()

@@ -252,11 +252,23 @@ impl NodeInner {
                 format!("at most {TOMBSTONE_BATCH_MAX} keys per tombstone drop"),
             );
         }
-        let mut dropped = 0u32;
-        for (key, tombstone) in entries {
+        for (key, _) in entries {
             if let Err(e) = key.validate() {
                 return Response::error(ErrorKind::InvalidInput, e.to_string());
             }
+        }
+        // A new incarnation first: this node forgets its counters for the
+        // keys it drops, so a dot it mints later must not repeat one minted
+        // before (a client holding a context from before the delete would
+        // supersede the new write unseen; the simulator's planted
+        // `KeepIncarnationAfterCollection` shows it).
+        if entries.iter().any(|(_, t)| is_collectable(t)) {
+            if let Err(e) = self.renew_incarnation().await {
+                return storage_failure(e);
+            }
+        }
+        let mut dropped = 0u32;
+        for (key, tombstone) in entries {
             if !is_collectable(tombstone) {
                 continue;
             }

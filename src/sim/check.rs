@@ -109,6 +109,9 @@ pub struct Oracle {
     pub contexts: BTreeMap<(ObjectKey, Dot), VersionVector>,
     /// Acknowledged deletes.
     pub deletes: Vec<AckedDelete>,
+    /// Per key, the union of the contexts of the tombstones collected: every
+    /// version they superseded is legitimately gone, and none may show again.
+    pub collected: BTreeMap<ObjectKey, VersionVector>,
 }
 
 impl Oracle {
@@ -125,6 +128,19 @@ impl Oracle {
         self.contexts
             .insert((key.clone(), dot.clone()), seen.clone());
         self.seen.entry(key.clone()).or_default().merge(seen);
+    }
+
+    /// Records a tombstone collection: `tombstone` (deletes only) was held by
+    /// every member and dropped.
+    pub fn collect(&mut self, key: &ObjectKey, tombstone: &Object) {
+        self.collected
+            .entry(key.clone())
+            .or_default()
+            .merge(tombstone.context());
+    }
+
+    fn collected_covers(&self, key: &ObjectKey, dot: &Dot) -> bool {
+        self.collected.get(key).is_some_and(|c| c.covers(dot))
     }
 
     /// Records what a get returned: a put can only be superseded legitimately
@@ -163,6 +179,21 @@ impl Oracle {
         if let Some(v) = duplicate_write(key, object, "a get answered with") {
             return Some(v);
         }
+        if let Some(s) = object
+            .siblings()
+            .iter()
+            .find(|s| s.value.is_some() && self.collected_covers(key, &s.dot))
+        {
+            return Some(Violation {
+                invariant: Invariant::NoResurrection,
+                key: key.display_key(),
+                detail: format!(
+                    "a get answered with {} ({}), superseded by a tombstone that was collected",
+                    dot_text(&s.dot),
+                    value_text(&s.value)
+                ),
+            });
+        }
         self.deletes
             .iter()
             .filter(|d| d.key == *key && object.context().covers(&d.dot))
@@ -196,11 +227,20 @@ impl Oracle {
                         value_text(&put.value)
                     )),
                     Some(_) => None,
-                    None if !object.context().covers(&put.dot) => Some(format!(
-                        "acknowledged put {} ({}) is missing at {node}",
-                        dot_text(&put.dot),
-                        value_text(&put.value)
-                    )),
+                    // A delete whose tombstone was collected is gone, as
+                    // it should be.
+                    None if put.value.is_none() && self.collected_covers(&put.key, &put.dot) => {
+                        None
+                    }
+                    None if !object.context().covers(&put.dot)
+                        && !self.collected_covers(&put.key, &put.dot) =>
+                    {
+                        Some(format!(
+                            "acknowledged put {} ({}) is missing at {node}",
+                            dot_text(&put.dot),
+                            value_text(&put.value)
+                        ))
+                    }
                     None if !self
                         .seen
                         .get(&put.key)

@@ -559,6 +559,9 @@ pub struct Stats {
     pub suspicions: u64,
     /// Merkle exchanges completed.
     pub merkle_exchanges: u64,
+    /// Tombstones collected (dropped everywhere once every member held the
+    /// same tombstone twice).
+    pub tombstones_collected: u64,
     /// Keys anti-entropy merged or pushed.
     pub keys_repaired: u64,
     /// Gets answered.

@@ -216,6 +216,8 @@ impl World {
             handoff_us: 2 * request_timeout_us,
             anti_entropy_us: 5 * request_timeout_us,
             membership_us: 2 * request_timeout_us,
+            tombstone_sweep_us: 4 * request_timeout_us,
+            tombstone_grace_us: 10 * request_timeout_us,
             bug: config.bug,
         };
         let membership_us = params.membership_us;
@@ -755,6 +757,10 @@ impl World {
         self.stats.incarnations_renewed += out.incarnations_renewed;
         self.stats.suspicions += out.suspicions;
         self.stats.merkle_exchanges += out.merkle_exchanges;
+        self.stats.tombstones_collected += out.tombstones_collected;
+        for (key, tombstone) in &out.collected {
+            self.oracle.collect(key, tombstone);
+        }
         self.stats.keys_repaired += out.keys_repaired;
         for mint in &out.mints {
             self.oracle
