@@ -127,9 +127,10 @@ pub enum ClientOutcome {
     Failed(String),
 }
 
-/// The simulator's envelope: the core's messages plus the client link,
-/// heartbeats, anti-entropy pushes, and the oracle's bookkeeping (op ids and
-/// minted dots, which a real node would not send).
+/// The envelope the drivers deliver: the core's messages plus the client
+/// link, heartbeats, partition transfer and handover, and the simulator
+/// oracle's bookkeeping (op ids and minted dots, which a real node would
+/// not send; they go when the real node drives this machine).
 #[derive(Debug, Clone)]
 pub enum Payload {
     /// Client → node: get.
@@ -332,7 +333,7 @@ pub struct Params {
     pub probe_us: u64,
     /// Between handoff rounds.
     pub handoff_us: u64,
-    /// Between anti-entropy pushes.
+    /// Between the starts of two Merkle exchanges.
     pub anti_entropy_us: u64,
     /// Between membership ticks (transfer, handover, status).
     pub membership_us: u64,
