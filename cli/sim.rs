@@ -124,8 +124,8 @@ fn report_json(report: &SimReport, wall_s: f64) -> serde_json::Value {
         "keys": s.keys,
         "keys_with_siblings": s.keys_with_siblings,
         "messages": s.messages,
-        "hints_delivered": s.hints_delivered,
-        "read_repairs": s.read_repairs,
+        "hints_delivered": s.counts.hints_delivered,
+        "read_repairs": s.counts.read_repairs,
         "paths": PathTally::of(report),
         "membership": {
             "plan": report.membership,
@@ -142,8 +142,8 @@ fn report_json(report: &SimReport, wall_s: f64) -> serde_json::Value {
             "ring_proposals": s.ring_proposals,
             "ring_installs": s.ring_installs,
             "ring_installs_in_safety": s.ring_installs_in_safety,
-            "partitions_pulled": s.partitions_pulled,
-            "keys_handed_over": s.keys_handed_over,
+            "partitions_pulled": s.counts.partitions_pulled,
+            "keys_handed_over": s.counts.keys_handed_over,
         },
         "events": s.events,
         "converged": s.converged,
@@ -186,8 +186,8 @@ fn report_text(report: &SimReport, wall_s: f64) -> String {
         s.keys_with_siblings,
         s.keys,
         s.messages,
-        s.hints_delivered,
-        s.read_repairs,
+        s.counts.hints_delivered,
+        s.counts.read_repairs,
         s.joins,
         s.leaves,
         s.nodes_left,
@@ -200,8 +200,8 @@ fn report_text(report: &SimReport, wall_s: f64) -> String {
         s.ring_aborts,
         s.ring_installs,
         s.ring_installs_in_safety,
-        s.partitions_pulled,
-        s.keys_handed_over,
+        s.counts.partitions_pulled,
+        s.counts.keys_handed_over,
         invariants.join(", "),
         s.sim_us as f64 / 1e6,
         s.safety_us as f64 / 1e6,
@@ -244,14 +244,14 @@ impl PathTally {
 
     fn add(&mut self, report: &SimReport) {
         let s = &report.stats;
-        self.fallback_puts += s.fallback_puts;
-        self.hints_handed_off += s.hints_delivered;
-        self.read_repairs += s.read_repairs;
-        self.merkle_exchanges += s.merkle_exchanges;
-        self.tombstones_collected += s.tombstones_collected;
-        self.keys_repaired += s.keys_repaired;
-        self.incarnations_renewed += s.incarnations_renewed;
-        self.suspicions += s.suspicions;
+        self.fallback_puts += s.counts.fallback_puts;
+        self.hints_handed_off += s.counts.hints_delivered;
+        self.read_repairs += s.counts.read_repairs;
+        self.merkle_exchanges += s.counts.merkle_exchanges;
+        self.tombstones_collected += s.counts.tombstones_collected;
+        self.keys_repaired += s.counts.keys_repaired;
+        self.incarnations_renewed += s.counts.incarnations_renewed;
+        self.suspicions += s.counts.suspicions;
         self.joins += s.joins;
         self.leaves += s.leaves;
     }

@@ -80,14 +80,14 @@ fn run_shard(shard: u64) {
         installs += report.stats.ring_installs;
         installs_in_safety += report.stats.ring_installs_in_safety;
         left += report.stats.nodes_left;
-        handed += report.stats.keys_handed_over;
+        handed += report.stats.counts.keys_handed_over;
         lost += report.stats.nodes_lost;
         joiners_lost += report.stats.joiners_lost;
         removed += report.stats.removals_done;
         aborts += report.stats.ring_aborts;
         retries += report.stats.client_retries;
-        refusals += report.stats.refusals;
-        deduplicated += report.stats.retries_deduplicated;
+        refusals += report.stats.counts.refusals;
+        deduplicated += report.stats.counts.retries_deduplicated;
         if let Some(failure) = report.failure() {
             panic!(
                 "{failure}\n  replay in tests: DYNAMO_SIM_SEED={seed} cargo test --test sim\n  replay with the binary: cargo run --release -- sim {}",
@@ -264,7 +264,7 @@ fn a_same_context_write_on_both_sides_of_a_partition_gives_two_siblings() {
     let report = world.finish();
     assert!(report.passed(), "{:?}", report.failure());
     assert!(
-        report.stats.hints_delivered > 0,
+        report.stats.counts.hints_delivered > 0,
         "the fallback's hint went home"
     );
 }
@@ -412,7 +412,7 @@ fn a_joining_node_receives_its_partitions_and_no_write_is_lost() {
     };
     assert!(report.passed(), "{:?}", report.failure());
     assert_eq!((report.stats.joins, report.stats.ring_installs), (1, 1));
-    assert!(report.stats.partitions_pulled > 0);
+    assert!(report.stats.counts.partitions_pulled > 0);
 }
 
 #[test]
@@ -435,7 +435,7 @@ fn a_leaving_node_hands_everything_over_and_stops() {
     let report = world.finish();
     assert!(report.passed(), "{:?}", report.failure());
     assert_eq!(report.stats.nodes_left, 1);
-    assert!(report.stats.keys_handed_over > 0);
+    assert!(report.stats.counts.keys_handed_over > 0);
 }
 
 /// A key's third home replica misses a delete (cut off while it is written,
@@ -565,7 +565,7 @@ fn a_node_lost_for_good_is_force_removed_and_no_write_is_lost() {
     assert_eq!((s.nodes_lost, s.removals, s.removals_done), (1, 1, 1));
     assert_eq!((s.ring_installs, s.ring_aborts), (1, 0));
     assert!(
-        s.partitions_pulled > 0,
+        s.counts.partitions_pulled > 0,
         "the survivors pulled its partitions"
     );
 }
@@ -675,13 +675,13 @@ fn collected_then_written_again(bug: Option<Bug>) -> SimReport {
     world.set_context(&k, before_delete.clone());
     written(world.put(home[0], &k, None));
     for _ in 0..5_000 {
-        if world.stats().tombstones_collected > 0 {
+        if world.stats().counts.tombstones_collected > 0 {
             break;
         }
         world.advance(10_000);
     }
     assert!(
-        world.stats().tombstones_collected > 0,
+        world.stats().counts.tombstones_collected > 0,
         "the scenario needs the tombstone collected"
     );
     world.advance(100_000);
@@ -701,8 +701,8 @@ fn collected_then_written_again(bug: Option<Bug>) -> SimReport {
 fn a_collected_tombstone_is_gone_and_a_new_write_beside_a_stale_context_survives() {
     let report = collected_then_written_again(None);
     assert!(report.passed(), "{:?}", report.failure());
-    assert!(report.stats.tombstones_collected > 0);
-    assert!(report.stats.incarnations_renewed > 0);
+    assert!(report.stats.counts.tombstones_collected > 0);
+    assert!(report.stats.counts.incarnations_renewed > 0);
 }
 
 #[test]

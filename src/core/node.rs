@@ -256,27 +256,14 @@ pub struct Mint {
     pub concurrent: bool,
 }
 
-/// What a node wants done after one step (raft-rs's `Ready`).
-#[derive(Debug, Default)]
-pub struct Ready {
-    /// The step's writes, to persist as one group commit; the driver calls
-    /// [`Node::persisted`] with the id once they (and every earlier batch)
-    /// are durable. Messages that must wait for them are held by the node.
-    pub persist: Option<(u64, WriteBatch<Object>)>,
-    /// Messages that may go now.
-    pub sends: Vec<(Addr, Payload)>,
-    /// Timers to set: (delay, timer).
-    pub timers: Vec<(u64, Timer)>,
-    /// Versions minted.
-    pub mints: Vec<Mint>,
-    /// The next request id to use (the world's counter, lent).
-    pub next_id: u64,
+/// How often the node's counted paths ran (per step in [`Ready`], summed
+/// over a run by the simulator).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PathCounts {
     /// Hints delivered.
     pub hints_delivered: u64,
     /// Read repairs sent.
     pub read_repairs: u64,
-    /// Changes to the cluster state.
-    pub membership: Vec<MemberAction>,
     /// Pull replies merged and synced.
     pub partitions_pulled: u64,
     /// Keys handed over and dropped.
@@ -299,11 +286,50 @@ pub struct Ready {
     /// Keys this node found held as the same tombstone by every member,
     /// twice, and dropped everywhere (it collected them).
     pub tombstones_collected: u64,
+    /// Keys anti-entropy merged here or pushed to the peer.
+    pub keys_repaired: u64,
+}
+
+impl PathCounts {
+    /// Adds `other`'s counts.
+    pub fn add(&mut self, other: &PathCounts) {
+        self.hints_delivered += other.hints_delivered;
+        self.read_repairs += other.read_repairs;
+        self.partitions_pulled += other.partitions_pulled;
+        self.keys_handed_over += other.keys_handed_over;
+        self.refusals += other.refusals;
+        self.retries_deduplicated += other.retries_deduplicated;
+        self.fallback_puts += other.fallback_puts;
+        self.incarnations_renewed += other.incarnations_renewed;
+        self.suspicions += other.suspicions;
+        self.merkle_exchanges += other.merkle_exchanges;
+        self.tombstones_collected += other.tombstones_collected;
+        self.keys_repaired += other.keys_repaired;
+    }
+}
+
+/// What a node wants done after one step (raft-rs's `Ready`).
+#[derive(Debug, Default)]
+pub struct Ready {
+    /// The step's writes, to persist as one group commit; the driver calls
+    /// [`Node::persisted`] with the id once they (and every earlier batch)
+    /// are durable. Messages that must wait for them are held by the node.
+    pub persist: Option<(u64, WriteBatch<Object>)>,
+    /// Messages that may go now.
+    pub sends: Vec<(Addr, Payload)>,
+    /// How often each counted path ran in the step.
+    pub counts: PathCounts,
+    /// Timers to set: (delay, timer).
+    pub timers: Vec<(u64, Timer)>,
+    /// Versions minted.
+    pub mints: Vec<Mint>,
+    /// The next request id to use (the world's counter, lent).
+    pub next_id: u64,
+    /// Changes to the cluster state.
+    pub membership: Vec<MemberAction>,
     /// What this node collected: each key with its tombstone (for the
     /// oracle: the deletes they held may vanish).
     pub collected: Vec<(ObjectKey, Object)>,
-    /// Keys anti-entropy merged here or pushed to the peer.
-    pub keys_repaired: u64,
 }
 
 impl Ready {
@@ -947,7 +973,7 @@ impl<S: StorageRead<Object>> Node<S> {
                     partition,
                     peer,
                 } => {
-                    out.partitions_pulled += 1;
+                    out.counts.partitions_pulled += 1;
                     self.pulled
                         .entry((version, partition))
                         .or_default()
@@ -1018,7 +1044,7 @@ impl<S: StorageRead<Object>> Node<S> {
     /// A request to `peer` failed or timed out: it is suspected.
     fn suspect(&mut self, peer: &str, out: &mut Ready) {
         if self.detector.is_reachable(peer) {
-            out.suspicions += 1;
+            out.counts.suspicions += 1;
         }
         self.detector.on_failure(peer, self.now);
     }
@@ -1037,7 +1063,7 @@ impl<S: StorageRead<Object>> Node<S> {
             } => {
                 if let Addr::Client(client) = from {
                     if !last_resort && !self.can_reach(&key, shared.params.r, shared) {
-                        out.refusals += 1;
+                        out.counts.refusals += 1;
                         let outcome = ClientOutcome::Failed("cannot reach R replicas".into());
                         out.sends.push((from, Payload::ClientReply { op, outcome }));
                         return;
@@ -1048,7 +1074,7 @@ impl<S: StorageRead<Object>> Node<S> {
             Payload::ClientPut { op, put } => {
                 let Addr::Client(client) = from else { return };
                 if !put.last_resort && !self.can_reach(&put.key, shared.params.w, shared) {
-                    out.refusals += 1;
+                    out.counts.refusals += 1;
                     let outcome = ClientOutcome::Failed("cannot reach W replicas".into());
                     out.sends.push((from, Payload::ClientReply { op, outcome }));
                     return;
@@ -1153,17 +1179,10 @@ impl<S: StorageRead<Object>> Node<S> {
                 if !put.last_resort && !self.can_reach(&put.key, shared.params.w, shared) {
                     // Refused before minting, so the forwarder may try the
                     // next home replica without risk.
-                    out.refusals += 1;
+                    out.counts.refusals += 1;
                     let response =
                         Response::error(ErrorKind::CannotReach, "cannot reach W replicas");
-                    out.sends.push((
-                        Addr::Node(from),
-                        Payload::Response {
-                            id,
-                            response,
-                            minted: None,
-                        },
-                    ));
+                    respond(out, from, id, response);
                     return;
                 }
                 self.coordinate(reply, op, put, shared, out)
@@ -1179,14 +1198,7 @@ impl<S: StorageRead<Object>> Node<S> {
                 };
                 if !stored {
                     let response = Response::error(ErrorKind::Internal, "storage failed");
-                    out.sends.push((
-                        Addr::Node(from),
-                        Payload::Response {
-                            id,
-                            response,
-                            minted: None,
-                        },
-                    ));
+                    respond(out, from, id, response);
                     return;
                 }
                 // The acknowledgement waits for the write to be durable.
@@ -1204,14 +1216,7 @@ impl<S: StorageRead<Object>> Node<S> {
                     Ok(object) => Response::Replica(object),
                     Err(e) => Response::error(ErrorKind::Internal, e),
                 };
-                out.sends.push((
-                    Addr::Node(from),
-                    Payload::Response {
-                        id,
-                        response,
-                        minted: None,
-                    },
-                ));
+                respond(out, from, id, response);
             }
             Request::TombstoneCheck { entries } => {
                 let response = if entries.len() > TOMBSTONE_BATCH_MAX {
@@ -1222,14 +1227,7 @@ impl<S: StorageRead<Object>> Node<S> {
                         None => Response::error(ErrorKind::Internal, "storage failed"),
                     }
                 };
-                out.sends.push((
-                    Addr::Node(from),
-                    Payload::Response {
-                        id,
-                        response,
-                        minted: None,
-                    },
-                ));
+                respond(out, from, id, response);
             }
             Request::TombstoneDrop { entries } => {
                 let response = if entries.len() > TOMBSTONE_BATCH_MAX {
@@ -1237,25 +1235,11 @@ impl<S: StorageRead<Object>> Node<S> {
                 } else {
                     Response::Dropped(self.drop_tombstones(&entries, shared, out))
                 };
-                out.sends.push((
-                    Addr::Node(from),
-                    Payload::Response {
-                        id,
-                        response,
-                        minted: None,
-                    },
-                ));
+                respond(out, from, id, response);
             }
             Request::MerkleHashes { partition, nodes } => {
                 let response = self.answer_hashes(partition, &nodes);
-                out.sends.push((
-                    Addr::Node(from),
-                    Payload::Response {
-                        id,
-                        response,
-                        minted: None,
-                    },
-                ));
+                respond(out, from, id, response);
             }
             Request::LeafObjects {
                 partition,
@@ -1267,26 +1251,12 @@ impl<S: StorageRead<Object>> Node<S> {
                     Ok((entries, next)) => Response::LeafObjects { entries, next },
                     Err(e) => Response::error(ErrorKind::InvalidInput, e),
                 };
-                out.sends.push((
-                    Addr::Node(from),
-                    Payload::Response {
-                        id,
-                        response,
-                        minted: None,
-                    },
-                ));
+                respond(out, from, id, response);
             }
             Request::ReplicateMany { entries } => {
                 if entries.len() > REPLICATE_BATCH_MAX {
                     let response = Response::error(ErrorKind::InvalidInput, "too many entries");
-                    out.sends.push((
-                        Addr::Node(from),
-                        Payload::Response {
-                            id,
-                            response,
-                            minted: None,
-                        },
-                    ));
+                    respond(out, from, id, response);
                     return;
                 }
                 for (key, object) in &entries {
@@ -1389,7 +1359,7 @@ impl<S: StorageRead<Object>> Node<S> {
                 let slot = (owner, key);
                 self.handoffs_in_flight.remove(&slot);
                 if response == Response::Replicated {
-                    out.hints_delivered += 1;
+                    out.counts.hints_delivered += 1;
                     // Deleted only when what is held is exactly what the
                     // owner acknowledged (a write that came in meanwhile
                     // keeps the hint for the next round).
@@ -1460,7 +1430,8 @@ impl<S: StorageRead<Object>> Node<S> {
                 let before = self.detector.unreachable().len();
                 let due = self.detector.tick(self.now);
                 // Heartbeats unanswered in time made suspects.
-                out.suspicions += self.detector.unreachable().len().saturating_sub(before) as u64;
+                out.counts.suspicions +=
+                    self.detector.unreachable().len().saturating_sub(before) as u64;
                 for peer in due {
                     if let Some(j) = shared.index_of(&peer) {
                         out.sends.push((Addr::Node(j), Payload::Ping));
@@ -1611,7 +1582,7 @@ impl<S: StorageRead<Object>> Node<S> {
             return;
         }
         for (node, object) in state.coordinator.stale_replicas() {
-            out.read_repairs += 1;
+            out.counts.read_repairs += 1;
             if node == self.name {
                 self.store_merged(&state.key, &object, shared);
             } else {
@@ -1660,7 +1631,7 @@ impl<S: StorageRead<Object>> Node<S> {
             }
             (object, None) => {
                 // An earlier attempt of this put is here: replicate it again.
-                out.retries_deduplicated += 1;
+                out.counts.retries_deduplicated += 1;
                 let held = object
                     .siblings()
                     .iter()
@@ -1691,7 +1662,7 @@ impl<S: StorageRead<Object>> Node<S> {
             }
         }
         if !shared.home(&put.key).contains(&self.name) {
-            out.fallback_puts += 1;
+            out.counts.fallback_puts += 1;
         }
         let pid = self.local_id();
         self.puts.insert(
@@ -2020,7 +1991,7 @@ impl<S: StorageRead<Object>> Node<S> {
         for key in keys {
             self.write_object(&key, None);
             self.handovers.remove(&key);
-            out.keys_handed_over += 1;
+            out.counts.keys_handed_over += 1;
         }
     }
 
@@ -2035,7 +2006,7 @@ impl<S: StorageRead<Object>> Node<S> {
             name: INCARNATION_META.to_string(),
             value: fresh.to_be_bytes().to_vec(),
         });
-        out.incarnations_renewed += 1;
+        out.counts.incarnations_renewed += 1;
     }
 
     /// Starts a Merkle exchange of the next partition this node replicates
@@ -2112,7 +2083,7 @@ impl<S: StorageRead<Object>> Node<S> {
             }
         } else {
             self.exchange = None;
-            out.merkle_exchanges += 1;
+            out.counts.merkle_exchanges += 1;
             return;
         };
         let (id, peer) = (exchange.id, exchange.peer.clone());
@@ -2209,7 +2180,7 @@ impl<S: StorageRead<Object>> Node<S> {
             if self.current(key).is_some_and(|c| !c.includes(object))
                 && self.store_merged(key, object, shared)
             {
-                out.keys_repaired += 1;
+                out.counts.keys_repaired += 1;
             }
         }
         let lacking: Vec<(ObjectKey, Object)> = ours
@@ -2217,7 +2188,7 @@ impl<S: StorageRead<Object>> Node<S> {
             .filter(|(key, object)| !theirs.get(key).is_some_and(|t| t.includes(object)))
             .collect();
         for chunk in lacking.chunks(REPLICATE_BATCH_MAX) {
-            out.keys_repaired += chunk.len() as u64;
+            out.counts.keys_repaired += chunk.len() as u64;
             let request = Request::ReplicateMany {
                 entries: chunk.to_vec(),
             };
@@ -2435,7 +2406,7 @@ impl<S: StorageRead<Object>> Node<S> {
                 self.send_request(member, None, request, None, shared, out);
             }
         }
-        out.tombstones_collected += to_drop.len() as u64;
+        out.counts.tombstones_collected += to_drop.len() as u64;
         self.drop_tombstones(&to_drop, shared, out);
         out.collected.extend(to_drop);
     }
@@ -2472,6 +2443,18 @@ impl<S: StorageRead<Object>> Node<S> {
         }
         doomed.len() as u32
     }
+}
+
+/// Answers node `from`'s request `id` now.
+fn respond(out: &mut Ready, from: usize, id: ReqId, response: Response) {
+    out.sends.push((
+        Addr::Node(from),
+        Payload::Response {
+            id,
+            response,
+            minted: None,
+        },
+    ));
 }
 
 fn reply_get(reply: ReplyTo, result: Result<Object, String>, out: &mut Ready) {

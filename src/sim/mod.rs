@@ -539,31 +539,14 @@ impl fmt::Display for FaultSettings {
 /// What happened in a run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Stats {
+    /// How often each counted path of the node state machine ran.
+    #[serde(flatten)]
+    pub counts: crate::core::node::PathCounts,
     /// Client operations issued.
     pub ops: u64,
     /// Attempts of an operation on another node after one failed, timed
     /// out, or was refused (the coordinator could not reach a quorum).
     pub client_retries: u64,
-    /// Puts refused by their coordinator before anything was stored (it
-    /// counted fewer reachable nodes than W, or R for gets).
-    pub refusals: u64,
-    /// Puts that found a copy of their write already stored at the
-    /// coordinator (an earlier attempt reached it) and minted nothing.
-    pub retries_deduplicated: u64,
-    /// Puts coordinated by a node that is no home replica of the key (no
-    /// home replica took it): the fallback minted.
-    pub fallback_puts: u64,
-    /// Incarnations nodes renewed before dropping handed-over keys.
-    pub incarnations_renewed: u64,
-    /// Peers nodes' failure detectors newly suspected.
-    pub suspicions: u64,
-    /// Merkle exchanges completed.
-    pub merkle_exchanges: u64,
-    /// Tombstones collected (dropped everywhere once every member held the
-    /// same tombstone twice).
-    pub tombstones_collected: u64,
-    /// Keys anti-entropy merged or pushed.
-    pub keys_repaired: u64,
     /// Gets answered.
     pub gets_ok: u64,
     /// Gets that failed or timed out.
@@ -582,10 +565,6 @@ pub struct Stats {
     pub faults: BTreeMap<String, u64>,
     /// Node-to-node messages sent.
     pub messages: u64,
-    /// Hints handed off and acknowledged by their owner.
-    pub hints_delivered: u64,
-    /// Read repairs sent.
-    pub read_repairs: u64,
     /// Events processed.
     pub events: u64,
     /// Virtual time at the end of the safety phase.
@@ -612,10 +591,6 @@ pub struct Stats {
     pub ring_installs: u64,
     /// Of those, installed during the safety phase (with faults on).
     pub ring_installs_in_safety: u64,
-    /// Pull replies of a transfer merged (one partition from one replica).
-    pub partitions_pulled: u64,
-    /// Keys a node handed over to their new replicas and then dropped.
-    pub keys_handed_over: u64,
     /// Nodes lost for good (disk gone, never restarted; each counts as a
     /// wipe against the W - 1 budget, not in `faults`).
     pub nodes_lost: u64,

@@ -747,21 +747,10 @@ impl World {
 
     fn apply(&mut self, node: usize, mut out: Ready) {
         self.next_id = out.next_id;
-        self.stats.hints_delivered += out.hints_delivered;
-        self.stats.read_repairs += out.read_repairs;
-        self.stats.partitions_pulled += out.partitions_pulled;
-        self.stats.keys_handed_over += out.keys_handed_over;
-        self.stats.refusals += out.refusals;
-        self.stats.retries_deduplicated += out.retries_deduplicated;
-        self.stats.fallback_puts += out.fallback_puts;
-        self.stats.incarnations_renewed += out.incarnations_renewed;
-        self.stats.suspicions += out.suspicions;
-        self.stats.merkle_exchanges += out.merkle_exchanges;
-        self.stats.tombstones_collected += out.tombstones_collected;
+        self.stats.counts.add(&out.counts);
         for (key, tombstone) in &out.collected {
             self.oracle.collect(key, tombstone);
         }
-        self.stats.keys_repaired += out.keys_repaired;
         for mint in &out.mints {
             self.oracle
                 .mint(&mint.key, &mint.dot, &mint.value, &mint.seen);

@@ -186,13 +186,15 @@ pub(super) fn meta(
     Ok(value.map(|stored| stored.value().to_vec()))
 }
 
-/// Up to `limit` objects in key order after `after`.
-pub(super) fn scan<V: DeserializeOwned>(
+/// Calls `each` with the key and stored bytes of up to `limit` objects (at
+/// most [`SCAN_ENTRIES_MAX`]) in key order after `after`.
+fn each_object(
     db: &Database,
     path: &Path,
     after: Option<&[u8]>,
     limit: usize,
-) -> Result<Vec<(Vec<u8>, V)>, StorageError> {
+    mut each: impl FnMut(&[u8], &[u8]) -> Result<(), StorageError>,
+) -> Result<(), StorageError> {
     let limit = limit.min(SCAN_ENTRIES_MAX);
     let redb_error = |e: redb::StorageError| StorageError::from_redb(path, e);
     let txn = begin(db, path)?;
@@ -206,13 +208,26 @@ pub(super) fn scan<V: DeserializeOwned>(
     let range = objects
         .range::<&[u8]>((start, Bound::Unbounded))
         .map_err(redb_error)?;
-    let mut entries = Vec::with_capacity(limit.min(1024));
     for entry in range.take(limit) {
         let (key, value) = entry.map_err(redb_error)?;
-        let key = key.value().to_vec();
-        let value = decode_value(&key, value.value())?;
-        entries.push((key, value));
+        each(key.value(), value.value())?;
     }
+    Ok(())
+}
+
+/// Up to `limit` objects (at most [`SCAN_ENTRIES_MAX`]) in key order after
+/// `after`, decoded.
+pub(super) fn scan<V: DeserializeOwned>(
+    db: &Database,
+    path: &Path,
+    after: Option<&[u8]>,
+    limit: usize,
+) -> Result<Vec<(Vec<u8>, V)>, StorageError> {
+    let mut entries = Vec::with_capacity(limit.min(1024));
+    each_object(db, path, after, limit, |key, value| {
+        entries.push((key.to_vec(), decode_value(key, value)?));
+        Ok(())
+    })?;
     Ok(entries)
 }
 
@@ -224,24 +239,11 @@ pub(super) fn key_scan(
     after: Option<&[u8]>,
     limit: usize,
 ) -> Result<Vec<Vec<u8>>, StorageError> {
-    let limit = limit.min(SCAN_ENTRIES_MAX);
-    let redb_error = |e: redb::StorageError| StorageError::from_redb(path, e);
-    let txn = begin(db, path)?;
-    let objects = txn
-        .open_table(OBJECTS)
-        .map_err(|e| StorageError::from_redb(path, e))?;
-    let start = match after {
-        Some(after) => Bound::Excluded(after),
-        None => Bound::Unbounded,
-    };
-    let range = objects
-        .range::<&[u8]>((start, Bound::Unbounded))
-        .map_err(redb_error)?;
     let mut keys = Vec::with_capacity(limit.min(1024));
-    for entry in range.take(limit) {
-        let (key, _) = entry.map_err(redb_error)?;
-        keys.push(key.value().to_vec());
-    }
+    each_object(db, path, after, limit, |key, _| {
+        keys.push(key.to_vec());
+        Ok(())
+    })?;
     Ok(keys)
 }
 
