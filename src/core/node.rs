@@ -1296,40 +1296,8 @@ impl<S: StorageRead<Object>> Node<S> {
             return;
         };
         match pending.purpose {
-            Purpose::Put(pid) => {
-                let Some(state) = self.puts.get_mut(&pid) else {
-                    return;
-                };
-                let Some(coordinator) = state.coordinator.as_mut() else {
-                    return;
-                };
-                match response {
-                    Response::Replicated => {
-                        coordinator.on_ack(&pending.peer);
-                    }
-                    _ => {
-                        if let Some(next) = coordinator.on_failure(&pending.peer) {
-                            self.send_outbound(next, Purpose::Put(pid), shared, out);
-                        }
-                    }
-                }
-                self.check_put(pid, out);
-            }
-            Purpose::Get(gid) => {
-                let Some(state) = self.gets.get_mut(&gid) else {
-                    return;
-                };
-                match response {
-                    Response::Replica(object) => {
-                        state.coordinator.on_reply(&pending.peer, object);
-                    }
-                    _ => {
-                        if let Some(next) = state.coordinator.on_failure(&pending.peer) {
-                            self.send_outbound(next, Purpose::Get(gid), shared, out);
-                        }
-                    }
-                }
-                self.check_get(gid, shared, out);
+            purpose @ (Purpose::Put(_) | Purpose::Get(_)) => {
+                self.replica_answer(&purpose, &pending.peer, Some(response), shared, out)
             }
             Purpose::Forward(fid) => {
                 if let Response::Error(e) = &response {
@@ -1458,19 +1426,26 @@ impl<S: StorageRead<Object>> Node<S> {
         }
     }
 
-    fn on_timeout(&mut self, id: ReqId, shared: &Shared, out: &mut Ready) {
-        let Some(pending) = self.pending.remove(&id) else {
-            return;
-        };
-        self.suspect(&pending.peer, out);
-        match pending.purpose {
+    /// A replica's answer to a put's replication or a get's read (`None`:
+    /// it timed out): counted, or replaced by a spare when it failed.
+    fn replica_answer(
+        &mut self,
+        purpose: &Purpose,
+        peer: &str,
+        response: Option<Response>,
+        shared: &Shared,
+        out: &mut Ready,
+    ) {
+        match *purpose {
             Purpose::Put(pid) => {
                 let Some(coordinator) =
                     self.puts.get_mut(&pid).and_then(|s| s.coordinator.as_mut())
                 else {
                     return;
                 };
-                if let Some(next) = coordinator.on_failure(&pending.peer) {
+                if response == Some(Response::Replicated) {
+                    coordinator.on_ack(peer);
+                } else if let Some(next) = coordinator.on_failure(peer) {
                     self.send_outbound(next, Purpose::Put(pid), shared, out);
                 }
                 self.check_put(pid, out);
@@ -1479,10 +1454,30 @@ impl<S: StorageRead<Object>> Node<S> {
                 let Some(state) = self.gets.get_mut(&gid) else {
                     return;
                 };
-                if let Some(next) = state.coordinator.on_failure(&pending.peer) {
-                    self.send_outbound(next, Purpose::Get(gid), shared, out);
+                match response {
+                    Some(Response::Replica(object)) => {
+                        state.coordinator.on_reply(peer, object);
+                    }
+                    _ => {
+                        if let Some(next) = state.coordinator.on_failure(peer) {
+                            self.send_outbound(next, Purpose::Get(gid), shared, out);
+                        }
+                    }
                 }
                 self.check_get(gid, shared, out);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_timeout(&mut self, id: ReqId, shared: &Shared, out: &mut Ready) {
+        let Some(pending) = self.pending.remove(&id) else {
+            return;
+        };
+        self.suspect(&pending.peer, out);
+        match pending.purpose {
+            purpose @ (Purpose::Put(_) | Purpose::Get(_)) => {
+                self.replica_answer(&purpose, &pending.peer, None, shared, out)
             }
             Purpose::Forward(fid) => self.try_forward(fid, shared, out),
             Purpose::Handoff { owner, key, .. } => {
