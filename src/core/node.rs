@@ -228,6 +228,29 @@ pub enum Timer {
     Tombstones,
 }
 
+impl Timer {
+    /// The timers that fire periodically, set at boot at random phases.
+    pub const PERIODIC: [Timer; 5] = [
+        Timer::Probe,
+        Timer::Handoff,
+        Timer::AntiEntropy,
+        Timer::Membership,
+        Timer::Tombstones,
+    ];
+
+    /// Its period, for a periodic timer.
+    pub fn period(&self, p: &Params) -> Option<u64> {
+        match self {
+            Timer::Probe => Some(p.probe_us),
+            Timer::Handoff => Some(p.handoff_us),
+            Timer::AntiEntropy => Some(p.anti_entropy_us),
+            Timer::Membership => Some(p.membership_us),
+            Timer::Tombstones => Some(p.tombstone_sweep_us),
+            _ => None,
+        }
+    }
+}
+
 /// A change of the cluster state a node asks the world to make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MemberAction {
@@ -699,21 +722,11 @@ impl<S: StorageRead<Object>> Node<S> {
     /// `now`).
     pub fn boot(&mut self, now: Duration, shared: &Shared, out: &mut Ready) {
         self.begin(now, shared);
-        let p = &shared.params;
-        out.timers
-            .push((self.rng.gen_range(1..=p.probe_us), Timer::Probe));
-        out.timers
-            .push((self.rng.gen_range(1..=p.handoff_us), Timer::Handoff));
-        out.timers.push((
-            self.rng.gen_range(1..=p.anti_entropy_us),
-            Timer::AntiEntropy,
-        ));
-        out.timers
-            .push((self.rng.gen_range(1..=p.membership_us), Timer::Membership));
-        out.timers.push((
-            self.rng.gen_range(1..=p.tombstone_sweep_us),
-            Timer::Tombstones,
-        ));
+        for timer in Timer::PERIODIC {
+            if let Some(period) = timer.period(&shared.params) {
+                out.timers.push((self.rng.gen_range(1..=period), timer));
+            }
+        }
     }
 
     /// Whether writes handed out wait to be reported durable.
@@ -1383,7 +1396,10 @@ impl<S: StorageRead<Object>> Node<S> {
     }
 
     fn timer(&mut self, timer: Timer, shared: &Shared, out: &mut Ready) {
-        let p = &shared.params;
+        // A periodic timer is set again after its work.
+        if let Some(period) = timer.period(&shared.params) {
+            out.timers.push((period, timer.clone()));
+        }
         match timer {
             Timer::RequestTimeout(id) => self.on_timeout(id, shared, out),
             Timer::PutDeadline(pid) => {
@@ -1405,24 +1421,11 @@ impl<S: StorageRead<Object>> Node<S> {
                         out.sends.push((Addr::Node(j), Payload::Ping));
                     }
                 }
-                out.timers.push((p.probe_us, Timer::Probe));
             }
-            Timer::Handoff => {
-                self.handoff(shared, out);
-                out.timers.push((p.handoff_us, Timer::Handoff));
-            }
-            Timer::AntiEntropy => {
-                self.anti_entropy(shared, out);
-                out.timers.push((p.anti_entropy_us, Timer::AntiEntropy));
-            }
-            Timer::Membership => {
-                self.membership_tick(shared, out);
-                out.timers.push((p.membership_us, Timer::Membership));
-            }
-            Timer::Tombstones => {
-                self.tombstone_sweep(shared, out);
-                out.timers.push((p.tombstone_sweep_us, Timer::Tombstones));
-            }
+            Timer::Handoff => self.handoff(shared, out),
+            Timer::AntiEntropy => self.anti_entropy(shared, out),
+            Timer::Membership => self.membership_tick(shared, out),
+            Timer::Tombstones => self.tombstone_sweep(shared, out),
         }
     }
 
