@@ -257,14 +257,29 @@ impl ClusterState {
     /// for the first joining member that owns nothing; else for the first
     /// leaving member that still owns partitions.
     pub fn proposal(&self, n: usize) -> Option<Vec<String>> {
-        let table = self.owners.as_ref()?;
+        self.proposals(n).into_iter().next()
+    }
+
+    /// Every change a member could propose now, in the order
+    /// [`ClusterState::proposal`] prefers them: removing every removed
+    /// member that owns partitions, adding a joining member that owns
+    /// nothing, removing a leaving member that owns partitions. A member
+    /// that has not heard of a removal or a join yet proposes one of the
+    /// later ones, so a node judging a proposal it hears by gossip accepts
+    /// any of them (`admit_owners`).
+    pub fn proposals(&self, n: usize) -> Vec<Vec<String>> {
+        let Some(table) = self.owners.as_ref() else {
+            return Vec::new();
+        };
         if table.next.is_some() {
-            return None;
+            return Vec::new();
         }
         let mut owner_names: Vec<String> = table.owners.clone();
         owner_names.sort();
         owner_names.dedup();
-        let current = Ring::from_owners(&owner_names, &table.owners).ok()?;
+        let Ok(current) = Ring::from_owners(&owner_names, &table.owners) else {
+            return Vec::new();
+        };
         let owns = |name: &str| table.owners.iter().any(|o| o == name);
         let with_status = |status: MemberStatus| {
             self.members
@@ -272,25 +287,27 @@ impl ClusterState {
                 .filter(move |(_, e)| e.status == status)
                 .map(|(name, _)| name.as_str())
         };
+        let mut targets = Vec::new();
         // Removed members first, all at once: any other plan made over
         // owners that include them would give them partitions and be
         // abandoned again.
         let removed: Vec<&str> = with_status(MemberStatus::Removed)
             .filter(|name| owns(name))
             .collect();
-        let after = if !removed.is_empty() {
-            let mut ring = current;
+        if !removed.is_empty() {
+            let mut ring = Some(current.clone());
             for name in removed {
-                ring = plan_remove(&ring, name, n).ok()?.after;
+                ring = ring.and_then(|r| plan_remove(&r, name, n).ok().map(|p| p.after));
             }
-            ring
-        } else if let Some(name) = with_status(MemberStatus::Joining).find(|name| !owns(name)) {
-            plan_add(&current, name, n).ok()?.after
-        } else {
-            let name = with_status(MemberStatus::Leaving).find(|name| owns(name))?;
-            plan_remove(&current, name, n).ok()?.after
-        };
-        Some(after.owner_table())
+            targets.extend(ring.map(|r| r.owner_table()));
+        }
+        for name in with_status(MemberStatus::Joining).filter(|name| !owns(name)) {
+            targets.extend(plan_add(&current, name, n).ok().map(|p| p.after.owner_table()));
+        }
+        for name in with_status(MemberStatus::Leaving).filter(|name| owns(name)) {
+            targets.extend(plan_remove(&current, name, n).ok().map(|p| p.after.owner_table()));
+        }
+        targets
     }
 
     /// Starts a change towards `target` (a new table version).
@@ -468,8 +485,10 @@ impl ClusterState {
             Some(o) if theirs.version == o.version + 1 => {
                 let proposed = o.next.is_none()
                     && theirs.owners == o.owners
-                    && theirs.next.is_some()
-                    && theirs.next == self.proposal(n);
+                    && theirs
+                        .next
+                        .as_ref()
+                        .is_some_and(|t| self.proposals(n).contains(t));
                 let installed = o.next.as_ref() == Some(&theirs.owners)
                     && theirs.next.is_none()
                     && self.ready_to_install(n);
@@ -501,7 +520,7 @@ impl ClusterState {
                         owners: theirs.owners.clone(),
                         next: None,
                     });
-                    if base.proposal(n).as_ref() != Some(target) {
+                    if !base.proposals(n).contains(target) {
                         return Err(format!(
                             "owner table version {} moves towards a target the membership \
                              protocol does not propose",

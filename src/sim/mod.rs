@@ -559,6 +559,10 @@ pub struct Stats {
     pub suspicions: u64,
     /// Merkle exchanges completed.
     pub merkle_exchanges: u64,
+    /// Gossip exchanges answered.
+    pub gossip_rounds: u64,
+    /// Owner tables nodes heard by gossip and did not take in yet.
+    pub gossip_refusals: u64,
     /// Tombstones collected (dropped everywhere once every member held the
     /// same tombstone twice).
     pub tombstones_collected: u64,
