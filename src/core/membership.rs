@@ -260,6 +260,19 @@ impl ClusterState {
         self.proposals(n).into_iter().next()
     }
 
+    /// The member that proposes and installs changes, as `me` sees it: the
+    /// first member, by name, that is up and that `me` can reach (`me`
+    /// itself included). One claimant keeps two members from proposing at
+    /// once from different knowledge, which would fork the owner table
+    /// (readiness is per version, not per target); a claimant that cannot
+    /// be reached hands the role to the next.
+    pub fn claimant<'a>(&'a self, me: &str, reachable: impl Fn(&str) -> bool) -> Option<&'a str> {
+        self.members
+            .iter()
+            .find(|(name, e)| e.status == MemberStatus::Up && (*name == me || reachable(name)))
+            .map(|(name, _)| name.as_str())
+    }
+
     /// Every change a member could propose now, in the order
     /// [`ClusterState::proposal`] prefers them: removing every removed
     /// member that owns partitions, adding a joining member that owns
@@ -302,10 +315,18 @@ impl ClusterState {
             targets.extend(ring.map(|r| r.owner_table()));
         }
         for name in with_status(MemberStatus::Joining).filter(|name| !owns(name)) {
-            targets.extend(plan_add(&current, name, n).ok().map(|p| p.after.owner_table()));
+            targets.extend(
+                plan_add(&current, name, n)
+                    .ok()
+                    .map(|p| p.after.owner_table()),
+            );
         }
         for name in with_status(MemberStatus::Leaving).filter(|name| owns(name)) {
-            targets.extend(plan_remove(&current, name, n).ok().map(|p| p.after.owner_table()));
+            targets.extend(
+                plan_remove(&current, name, n)
+                    .ok()
+                    .map(|p| p.after.owner_table()),
+            );
         }
         targets
     }
@@ -941,6 +962,25 @@ mod tests {
             Ok(()),
             "owning nothing, it may be marked left by anyone"
         );
+    }
+
+    #[test]
+    fn a_proposal_made_without_knowing_an_earlier_join_is_admitted() {
+        let n = 3;
+        // The proposer has heard of n7's join only; the judge of n6's too,
+        // so its own first choice would be n6.
+        let mut proposer = five_nodes();
+        proposer.set_member("n7", "127.0.0.1:7", MemberStatus::Joining);
+        let mut judge = proposer.clone();
+        judge.set_member("n6", "127.0.0.1:6", MemberStatus::Joining);
+        let before = proposer.clone();
+        let target = proposer.proposal(n).expect("a proposal");
+        assert_ne!(judge.proposal(n).as_ref(), Some(&target));
+        assert!(judge.proposals(n).contains(&target));
+        proposer.propose(target);
+        judge.owners = before.owners;
+        let table = proposer.owners.clone().expect("owners");
+        assert_eq!(judge.admit_owners(&table, n), Ok(()));
     }
 
     #[test]

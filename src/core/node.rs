@@ -1973,7 +1973,7 @@ impl<S: StorageRead<Object>> Node<S> {
                 if done {
                     shared.cluster.set_ready(&self.name, version);
                     shared.refresh();
-                out.view_changed = true;
+                    out.view_changed = true;
                 }
             }
         }
@@ -1984,12 +1984,16 @@ impl<S: StorageRead<Object>> Node<S> {
         };
         match status {
             MemberStatus::Joining if owns > 0 => {
-                shared.cluster.set_member(&self.name, &addr, MemberStatus::Up);
+                shared
+                    .cluster
+                    .set_member(&self.name, &addr, MemberStatus::Up);
                 shared.refresh();
                 out.view_changed = true;
             }
             MemberStatus::Leaving if owns == 0 && self.holds_nothing(shared) => {
-                shared.cluster.set_member(&self.name, &addr, MemberStatus::Left);
+                shared
+                    .cluster
+                    .set_member(&self.name, &addr, MemberStatus::Left);
                 shared.refresh();
                 out.view_changed = true;
                 // It stops once a member answered that it knows.
@@ -2032,7 +2036,13 @@ impl<S: StorageRead<Object>> Node<S> {
             out.steps.push(MembershipStep::RemovalDone(gone));
             changed = true;
         }
-        if shared.cluster.ready_to_install(n) {
+        // Proposals and installs are the claimant's (the first member that
+        // is up, by name, in this node's view): two members proposing at
+        // once from different knowledge would fork the owner table, and
+        // readiness is per version.
+        let claimant =
+            shared.cluster.claimant(&self.name, |p| self.reachable(p)) == Some(self.name.as_str());
+        if claimant && shared.cluster.ready_to_install(n) {
             let before = shared.cluster.clone();
             shared.cluster.install();
             judge_own_step(&before, &shared.cluster, n, out);
@@ -2040,7 +2050,7 @@ impl<S: StorageRead<Object>> Node<S> {
                 .push(MembershipStep::Installed(shared.cluster.owners_version()));
             changed = true;
         }
-        if let Some(target) = shared.cluster.proposal(n) {
+        if let Some(target) = shared.cluster.proposal(n).filter(|_| claimant) {
             let before = shared.cluster.clone();
             shared.cluster.propose(target);
             judge_own_step(&before, &shared.cluster, n, out);
@@ -2050,7 +2060,7 @@ impl<S: StorageRead<Object>> Node<S> {
         }
         if changed {
             shared.refresh();
-                out.view_changed = true;
+            out.view_changed = true;
         }
     }
 
@@ -2101,10 +2111,7 @@ impl<S: StorageRead<Object>> Node<S> {
         if let Some(table) = theirs.owners.as_ref().filter(|t| newer(t)) {
             let mut judge = merged.clone();
             judge.owners = shared.cluster.owners.clone();
-            if let Err(why) = judge.admit_owners(table, shared.params.n) {
-                if std::env::var_os("DYNAMO_DEBUG_GOSSIP").is_some() {
-                    eprintln!("{} refuses {:?}: {why} (ours {:?})", self.name, table, shared.cluster.owners);
-                }
+            if judge.admit_owners(table, shared.params.n).is_err() {
                 // Built on what this node does not know yet (a join or a
                 // removal), or not a step at all: keep ours; the sender
                 // learns what we know and moves on.
@@ -2117,7 +2124,7 @@ impl<S: StorageRead<Object>> Node<S> {
         }
         shared.cluster = merged;
         shared.refresh();
-                out.view_changed = true;
+        out.view_changed = true;
         true
     }
 
@@ -2131,7 +2138,9 @@ impl<S: StorageRead<Object>> Node<S> {
         self.begin(now, &shared);
         let target = match &request {
             Request::Leave => Some((self.name.clone(), MemberStatus::Up, MemberStatus::Leaving)),
-            Request::Remove { node } => Some((node.clone(), MemberStatus::Up, MemberStatus::Removed)),
+            Request::Remove { node } => {
+                Some((node.clone(), MemberStatus::Up, MemberStatus::Removed))
+            }
             _ => None,
         };
         if let Some((name, _, status)) = target {

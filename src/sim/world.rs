@@ -447,9 +447,11 @@ impl World {
         }
         // The operator asks the node itself (`dynamo leave`).
         let mut out = self.out();
-        self.nodes[node]
-            .node
-            .on_operator(Duration::from_micros(self.now), Request::Leave, &mut out);
+        self.nodes[node].node.on_operator(
+            Duration::from_micros(self.now),
+            Request::Leave,
+            &mut out,
+        );
         self.apply(node, out);
         self.stats.leaves += 1;
         true
@@ -817,7 +819,11 @@ impl World {
         self.on_steps(&out.steps, &out.refused_tables);
         self.stats.gossip_rounds += out.gossip_rounds;
         self.stats.gossip_refusals += out.gossip_refusals;
-        if out.view_changed {
+        let known = self.nodes[node]
+            .node
+            .view()
+            .is_some_and(|v| v.cluster == self.shared.cluster);
+        if out.view_changed && !known {
             self.learn_views();
         }
         for action in out.membership {
@@ -1296,7 +1302,10 @@ impl World {
                 return false;
             }
             // Gossip has told it everything.
-            if n.node.view().is_none_or(|v| v.cluster != self.shared.cluster) {
+            if n.node
+                .view()
+                .is_none_or(|v| v.cluster != self.shared.cluster)
+            {
                 return false;
             }
             // Nothing left to hand over.
@@ -1345,6 +1354,16 @@ impl World {
     /// Checks the invariants and returns the report.
     pub fn finish(mut self) -> SimReport {
         self.stats.sim_us = self.now;
+        self.stats.lost_unheard = (0..self.nodes.len())
+            .filter(|&i| {
+                self.lost[i]
+                    && self
+                        .shared
+                        .cluster
+                        .status_of(self.nodes[i].name())
+                        .is_none()
+            })
+            .count() as u64;
         let mut replicas: BTreeMap<ObjectKey, Vec<(String, Object)>> = BTreeMap::new();
         for key in &self.keys {
             let holders = self
