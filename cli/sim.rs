@@ -249,6 +249,7 @@ impl PathTally {
         self.read_repairs += s.counts.read_repairs;
         self.merkle_exchanges += s.counts.merkle_exchanges;
         self.tombstones_collected += s.counts.tombstones_collected;
+        self.gossip_rounds += s.counts.gossip_rounds;
         self.keys_repaired += s.counts.keys_repaired;
         self.incarnations_renewed += s.counts.incarnations_renewed;
         self.suspicions += s.counts.suspicions;
@@ -370,7 +371,7 @@ fn run_range(config: SimConfig, range: &str, json: bool) -> anyhow::Result<ExitC
             tally.ring_installs
         ))?;
         output::print(format!(
-            "paths       {} fallback puts, {} hints handed off, {} read repairs, {} Merkle exchanges ({} keys repaired), {} tombstones collected, {} incarnations renewed, {} suspicions",
+            "paths       {} fallback puts, {} hints handed off, {} read repairs, {} Merkle exchanges ({} keys repaired), {} tombstones collected, {} incarnations renewed, {} suspicions, {} gossip rounds",
             paths.fallback_puts,
             paths.hints_handed_off,
             paths.read_repairs,
@@ -378,7 +379,8 @@ fn run_range(config: SimConfig, range: &str, json: bool) -> anyhow::Result<ExitC
             paths.keys_repaired,
             paths.tombstones_collected,
             paths.incarnations_renewed,
-            paths.suspicions
+            paths.suspicions,
+            paths.gossip_rounds
         ))?;
         match &failed {
             Some((report, _)) => {

@@ -83,7 +83,7 @@ fn run_shard(shard: u64) {
         handed += report.stats.counts.keys_handed_over;
         lost += report.stats.nodes_lost;
         joiners_lost += report.stats.joiners_lost;
-        removed += report.stats.removals_done;
+        removed += report.stats.removals_done + report.stats.lost_unheard;
         aborts += report.stats.ring_aborts;
         retries += report.stats.client_retries;
         refusals += report.stats.counts.refusals;
@@ -108,7 +108,10 @@ fn run_shard(shard: u64) {
             lost > 0 && removed > 0 && joiners_lost > 0 && aborts > 0,
             "the seeds lost and removed no node: {lost} lost ({joiners_lost} mid-join), {removed} removed, {aborts} changes abandoned"
         );
-        assert_eq!(lost, removed, "every lost node was removed");
+        assert_eq!(
+            lost, removed,
+            "every lost node was removed (or never heard of)"
+        );
         assert!(
             retries > 0 && refusals > 0 && deduplicated > 0,
             "the seeds exercised no retry: {retries} retries, {refusals} refusals, {deduplicated} deduplicated"

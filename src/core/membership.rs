@@ -257,14 +257,42 @@ impl ClusterState {
     /// for the first joining member that owns nothing; else for the first
     /// leaving member that still owns partitions.
     pub fn proposal(&self, n: usize) -> Option<Vec<String>> {
-        let table = self.owners.as_ref()?;
+        self.proposals(n).into_iter().next()
+    }
+
+    /// The member that proposes and installs changes, as `me` sees it: the
+    /// first member, by name, that is up and that `me` can reach (`me`
+    /// itself included). One claimant keeps two members from proposing at
+    /// once from different knowledge, which would fork the owner table
+    /// (readiness is per version, not per target); a claimant that cannot
+    /// be reached hands the role to the next.
+    pub fn claimant<'a>(&'a self, me: &str, reachable: impl Fn(&str) -> bool) -> Option<&'a str> {
+        self.members
+            .iter()
+            .find(|(name, e)| e.status == MemberStatus::Up && (*name == me || reachable(name)))
+            .map(|(name, _)| name.as_str())
+    }
+
+    /// Every change a member could propose now, in the order
+    /// [`ClusterState::proposal`] prefers them: removing every removed
+    /// member that owns partitions, adding a joining member that owns
+    /// nothing, removing a leaving member that owns partitions. A member
+    /// that has not heard of a removal or a join yet proposes one of the
+    /// later ones, so a node judging a proposal it hears by gossip accepts
+    /// any of them (`admit_owners`).
+    pub fn proposals(&self, n: usize) -> Vec<Vec<String>> {
+        let Some(table) = self.owners.as_ref() else {
+            return Vec::new();
+        };
         if table.next.is_some() {
-            return None;
+            return Vec::new();
         }
         let mut owner_names: Vec<String> = table.owners.clone();
         owner_names.sort();
         owner_names.dedup();
-        let current = Ring::from_owners(&owner_names, &table.owners).ok()?;
+        let Ok(current) = Ring::from_owners(&owner_names, &table.owners) else {
+            return Vec::new();
+        };
         let owns = |name: &str| table.owners.iter().any(|o| o == name);
         let with_status = |status: MemberStatus| {
             self.members
@@ -272,25 +300,35 @@ impl ClusterState {
                 .filter(move |(_, e)| e.status == status)
                 .map(|(name, _)| name.as_str())
         };
+        let mut targets = Vec::new();
         // Removed members first, all at once: any other plan made over
         // owners that include them would give them partitions and be
         // abandoned again.
         let removed: Vec<&str> = with_status(MemberStatus::Removed)
             .filter(|name| owns(name))
             .collect();
-        let after = if !removed.is_empty() {
-            let mut ring = current;
+        if !removed.is_empty() {
+            let mut ring = Some(current.clone());
             for name in removed {
-                ring = plan_remove(&ring, name, n).ok()?.after;
+                ring = ring.and_then(|r| plan_remove(&r, name, n).ok().map(|p| p.after));
             }
-            ring
-        } else if let Some(name) = with_status(MemberStatus::Joining).find(|name| !owns(name)) {
-            plan_add(&current, name, n).ok()?.after
-        } else {
-            let name = with_status(MemberStatus::Leaving).find(|name| owns(name))?;
-            plan_remove(&current, name, n).ok()?.after
-        };
-        Some(after.owner_table())
+            targets.extend(ring.map(|r| r.owner_table()));
+        }
+        for name in with_status(MemberStatus::Joining).filter(|name| !owns(name)) {
+            targets.extend(
+                plan_add(&current, name, n)
+                    .ok()
+                    .map(|p| p.after.owner_table()),
+            );
+        }
+        for name in with_status(MemberStatus::Leaving).filter(|name| owns(name)) {
+            targets.extend(
+                plan_remove(&current, name, n)
+                    .ok()
+                    .map(|p| p.after.owner_table()),
+            );
+        }
+        targets
     }
 
     /// Starts a change towards `target` (a new table version).
@@ -468,8 +506,10 @@ impl ClusterState {
             Some(o) if theirs.version == o.version + 1 => {
                 let proposed = o.next.is_none()
                     && theirs.owners == o.owners
-                    && theirs.next.is_some()
-                    && theirs.next == self.proposal(n);
+                    && theirs
+                        .next
+                        .as_ref()
+                        .is_some_and(|t| self.proposals(n).contains(t));
                 let installed = o.next.as_ref() == Some(&theirs.owners)
                     && theirs.next.is_none()
                     && self.ready_to_install(n);
@@ -501,7 +541,7 @@ impl ClusterState {
                         owners: theirs.owners.clone(),
                         next: None,
                     });
-                    if base.proposal(n).as_ref() != Some(target) {
+                    if !base.proposals(n).contains(target) {
                         return Err(format!(
                             "owner table version {} moves towards a target the membership \
                              protocol does not propose",
@@ -922,6 +962,25 @@ mod tests {
             Ok(()),
             "owning nothing, it may be marked left by anyone"
         );
+    }
+
+    #[test]
+    fn a_proposal_made_without_knowing_an_earlier_join_is_admitted() {
+        let n = 3;
+        // The proposer has heard of n7's join only; the judge of n6's too,
+        // so its own first choice would be n6.
+        let mut proposer = five_nodes();
+        proposer.set_member("n7", "127.0.0.1:7", MemberStatus::Joining);
+        let mut judge = proposer.clone();
+        judge.set_member("n6", "127.0.0.1:6", MemberStatus::Joining);
+        let before = proposer.clone();
+        let target = proposer.proposal(n).expect("a proposal");
+        assert_ne!(judge.proposal(n).as_ref(), Some(&target));
+        assert!(judge.proposals(n).contains(&target));
+        proposer.propose(target);
+        judge.owners = before.owners;
+        let table = proposer.owners.clone().expect("owners");
+        assert_eq!(judge.admit_owners(&table, n), Ok(()));
     }
 
     #[test]

@@ -53,7 +53,7 @@ use crate::core::clock::{Dot, Object, ReplicaId, VersionVector};
 use crate::core::coordinator::{GetCoordinator, Outbound, PutCoordinator, Quorum, ReplicaPlan};
 use crate::core::detector::{Detector, DetectorConfig};
 use crate::core::key::ObjectKey;
-use crate::core::membership::{incoming, ClusterState, MemberStatus};
+use crate::core::membership::{incoming, ClusterState, MemberStatus, OwnerTable};
 use crate::core::merkle::{
     self, leaf_runs, DiffWalk, MerkleTree, NodeId, LEAF_PAGE_BYTES, LEAF_PAGE_ENTRIES, LEAVES,
 };
@@ -226,11 +226,14 @@ pub enum Timer {
     Membership,
     /// A tombstone sweep, and a check round if tombstones are due.
     Tombstones,
+    /// Gossip with one random member.
+    Gossip,
 }
 
 impl Timer {
     /// The timers that fire periodically, set at boot at random phases.
-    pub const PERIODIC: [Timer; 5] = [
+    pub const PERIODIC: [Timer; 6] = [
+        Timer::Gossip,
         Timer::Probe,
         Timer::Handoff,
         Timer::AntiEntropy,
@@ -241,6 +244,7 @@ impl Timer {
     /// Its period, for a periodic timer.
     pub fn period(&self, p: &Params) -> Option<u64> {
         match self {
+            Timer::Gossip => Some(p.gossip_us),
             Timer::Probe => Some(p.probe_us),
             Timer::Handoff => Some(p.handoff_us),
             Timer::AntiEntropy => Some(p.anti_entropy_us),
@@ -251,15 +255,26 @@ impl Timer {
     }
 }
 
-/// A change of the cluster state a node asks the world to make.
+/// What a node tells its driver about its own membership.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MemberAction {
-    /// It pulled every incoming partition of this owner-table version.
-    Ready(u64),
-    /// It joined and owns partitions: up.
-    Up,
-    /// It left: owns nothing, holds nothing; it stops.
+    /// It left: owns nothing, holds nothing, and marked itself left; it
+    /// stops.
     Left,
+}
+
+/// A step of the membership protocol a node took on its own cluster state
+/// (any member may take one; gossip spreads it).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum MembershipStep {
+    /// It abandoned the change in progress (towards a removed member).
+    Aborted(u64),
+    /// It marked a removed member that owns nothing left.
+    RemovalDone(String),
+    /// It installed the change in progress (every member ready).
+    Installed(u64),
+    /// It proposed the next change.
+    Proposed(u64),
 }
 
 /// A version minted by a coordinator, for the oracle.
@@ -306,6 +321,11 @@ pub struct PathCounts {
     pub suspicions: u64,
     /// Merkle exchanges completed.
     pub merkle_exchanges: u64,
+    /// Gossip exchanges completed (answered).
+    pub gossip_rounds: u64,
+    /// Owner tables heard by gossip and not taken in (built on knowledge
+    /// this node does not have yet; the sender catches up).
+    pub gossip_refusals: u64,
     /// Keys this node found held as the same tombstone by every member,
     /// twice, and dropped everywhere (it collected them).
     pub tombstones_collected: u64,
@@ -326,6 +346,8 @@ impl PathCounts {
         self.incarnations_renewed += other.incarnations_renewed;
         self.suspicions += other.suspicions;
         self.merkle_exchanges += other.merkle_exchanges;
+        self.gossip_rounds += other.gossip_rounds;
+        self.gossip_refusals += other.gossip_refusals;
         self.tombstones_collected += other.tombstones_collected;
         self.keys_repaired += other.keys_repaired;
     }
@@ -342,6 +364,13 @@ pub struct Ready {
     pub sends: Vec<(Addr, Payload)>,
     /// How often each counted path ran in the step.
     pub counts: PathCounts,
+    /// Whether the node's cluster state changed in this step.
+    pub view_changed: bool,
+    /// Membership steps this node took on its own state.
+    pub steps: Vec<MembershipStep>,
+    /// Owner-table steps this node took that a node knowing what it knew
+    /// would refuse by gossip (none should be: they would stall changes).
+    pub refused_tables: Vec<String>,
     /// Timers to set: (delay, timer).
     pub timers: Vec<(u64, Timer)>,
     /// Versions minted.
@@ -388,6 +417,8 @@ pub struct Params {
     pub membership_us: u64,
     /// Between tombstone sweeps.
     pub tombstone_sweep_us: u64,
+    /// Between two gossip exchanges of one node.
+    pub gossip_us: u64,
     /// How long a tombstone stays unchanged before it is checked
     /// (`tombstone_grace_ms`).
     pub tombstone_grace_us: u64,
@@ -525,6 +556,8 @@ enum Purpose {
     },
     /// A step of the Merkle exchange with this id.
     Exchange(u64),
+    /// A gossip exchange.
+    Gossip,
     /// A member's answer to the tombstone check round with this id.
     TombstoneCheck(u64),
 }
@@ -614,6 +647,9 @@ pub struct Node<S> {
     /// Its current incarnation.
     pub replica: ReplicaId,
     store: S,
+    /// Its cluster state, the rings it gives and the address book (taken
+    /// out while a step runs).
+    view: Option<Shared>,
     /// Objects written in batches not yet durable.
     objects_pending: BTreeMap<ObjectKey, PendingWrite>,
     /// Hints written in batches not yet durable: (owner, key).
@@ -656,7 +692,14 @@ impl<S: StorageRead<Object>> Node<S> {
     /// restart after a crash: what was not durable is gone).
     /// The incarnation is the one the store keeps, `replica`'s when it
     /// keeps none.
-    pub fn new(index: usize, name: &str, replica: ReplicaId, store: S, seed: u64) -> Self {
+    pub fn new(
+        index: usize,
+        name: &str,
+        replica: ReplicaId,
+        store: S,
+        view: Shared,
+        seed: u64,
+    ) -> Self {
         let kept = store
             .meta(INCARNATION_META)
             .ok()
@@ -672,6 +715,7 @@ impl<S: StorageRead<Object>> Node<S> {
             name: name.to_string(),
             replica,
             store,
+            view: Some(view),
             objects_pending: BTreeMap::new(),
             hints_pending: BTreeMap::new(),
             batch: WriteBatch::default(),
@@ -720,13 +764,17 @@ impl<S: StorageRead<Object>> Node<S> {
 
     /// Sets the periodic timers, at random phases (the first step, at
     /// `now`).
-    pub fn boot(&mut self, now: Duration, shared: &Shared, out: &mut Ready) {
-        self.begin(now, shared);
+    pub fn boot(&mut self, now: Duration, out: &mut Ready) {
+        let Some(shared) = self.view.take() else {
+            return;
+        };
+        self.begin(now, &shared);
         for timer in Timer::PERIODIC {
             if let Some(period) = timer.period(&shared.params) {
                 out.timers.push((self.rng.gen_range(1..=period), timer));
             }
         }
+        self.view = Some(shared);
     }
 
     /// Whether writes handed out wait to be reported durable.
@@ -961,14 +1009,18 @@ impl<S: StorageRead<Object>> Node<S> {
 
     /// Reports every batch up to `batch` durable: the overlay forgets them
     /// and the actions that waited for them run.
-    pub fn persisted(&mut self, now: Duration, batch: u64, shared: &Shared, out: &mut Ready) {
-        self.begin(now, shared);
+    pub fn persisted(&mut self, now: Duration, batch: u64, out: &mut Ready) {
+        let Some(shared) = self.view.take() else {
+            return;
+        };
+        self.begin(now, &shared);
         self.durable = self.durable.max(batch.min(self.issued));
         let durable = self.durable;
         self.objects_pending.retain(|_, (b, _)| *b > durable);
         self.hints_pending.retain(|_, (b, _)| *b > durable);
-        self.release(shared, out);
-        self.finish(shared, out);
+        self.release(&shared, out);
+        self.finish(&shared, out);
+        self.view = Some(shared);
     }
 
     fn release(&mut self, shared: &Shared, out: &mut Ready) {
@@ -1024,17 +1076,14 @@ impl<S: StorageRead<Object>> Node<S> {
     }
 
     /// Handles a message that arrived at `now` (one step).
-    pub fn on_message(
-        &mut self,
-        now: Duration,
-        from: Addr,
-        payload: Payload,
-        shared: &Shared,
-        out: &mut Ready,
-    ) {
-        self.begin(now, shared);
-        self.message(from, payload, shared, out);
-        self.finish(shared, out);
+    pub fn on_message(&mut self, now: Duration, from: Addr, payload: Payload, out: &mut Ready) {
+        let Some(mut shared) = self.view.take() else {
+            return;
+        };
+        self.begin(now, &shared);
+        self.message(from, payload, &mut shared, out);
+        self.finish(&shared, out);
+        self.view = Some(shared);
     }
 
     /// Starts a step at `now`: the detector watches every other member.
@@ -1062,7 +1111,7 @@ impl<S: StorageRead<Object>> Node<S> {
         self.detector.on_failure(peer, self.now);
     }
 
-    fn message(&mut self, from: Addr, payload: Payload, shared: &Shared, out: &mut Ready) {
+    fn message(&mut self, from: Addr, payload: Payload, shared: &mut Shared, out: &mut Ready) {
         if let Addr::Node(j) = from {
             if let Some(name) = shared.names.get(j) {
                 self.detector.on_success(name, self.now);
@@ -1183,7 +1232,7 @@ impl<S: StorageRead<Object>> Node<S> {
         id: ReqId,
         op: Option<OpId>,
         request: Request,
-        shared: &Shared,
+        shared: &mut Shared,
         out: &mut Ready,
     ) {
         match request {
@@ -1230,6 +1279,18 @@ impl<S: StorageRead<Object>> Node<S> {
                     Err(e) => Response::error(ErrorKind::Internal, e),
                 };
                 respond(out, from, id, response);
+            }
+            Request::Gossip(theirs) => {
+                self.absorb(&theirs, shared, out);
+                let response = Response::Gossip(Box::new(shared.cluster.clone()));
+                out.sends.push((
+                    Addr::Node(from),
+                    Payload::Response {
+                        id,
+                        response,
+                        minted: None,
+                    },
+                ));
             }
             Request::TombstoneCheck { entries } => {
                 let response = if entries.len() > TOMBSTONE_BATCH_MAX {
@@ -1302,7 +1363,7 @@ impl<S: StorageRead<Object>> Node<S> {
         id: ReqId,
         response: Response,
         minted: Option<Dot>,
-        shared: &Shared,
+        shared: &mut Shared,
         out: &mut Ready,
     ) {
         let Some(pending) = self.pending.remove(&id) else {
@@ -1360,6 +1421,19 @@ impl<S: StorageRead<Object>> Node<S> {
                 // Dropped at the next membership tick, with the others.
             }
             Purpose::Exchange(id) => self.on_exchange_answer(id, response, shared, out),
+            Purpose::Gossip => {
+                if let Response::Gossip(theirs) = response {
+                    out.counts.gossip_rounds += 1;
+                    self.absorb(&theirs, shared, out);
+                    let left = Some(MemberStatus::Left);
+                    if shared.cluster.status_of(&self.name) == left
+                        && theirs.status_of(&self.name) == left
+                    {
+                        // A member knows it left: gossip takes it from there.
+                        out.membership.push(MemberAction::Left);
+                    }
+                }
+            }
             Purpose::TombstoneCheck(id) => {
                 let holdings = match response {
                     Response::Holdings(h) => Some(h),
@@ -1389,13 +1463,17 @@ impl<S: StorageRead<Object>> Node<S> {
     }
 
     /// Handles a timer that expired at `now` (one step).
-    pub fn on_timer(&mut self, now: Duration, timer: Timer, shared: &Shared, out: &mut Ready) {
-        self.begin(now, shared);
-        self.timer(timer, shared, out);
-        self.finish(shared, out);
+    pub fn on_timer(&mut self, now: Duration, timer: Timer, out: &mut Ready) {
+        let Some(mut shared) = self.view.take() else {
+            return;
+        };
+        self.begin(now, &shared);
+        self.timer(timer, &mut shared, out);
+        self.finish(&shared, out);
+        self.view = Some(shared);
     }
 
-    fn timer(&mut self, timer: Timer, shared: &Shared, out: &mut Ready) {
+    fn timer(&mut self, timer: Timer, shared: &mut Shared, out: &mut Ready) {
         // A periodic timer is set again after its work.
         if let Some(period) = timer.period(&shared.params) {
             out.timers.push((period, timer.clone()));
@@ -1426,6 +1504,7 @@ impl<S: StorageRead<Object>> Node<S> {
             Timer::AntiEntropy => self.anti_entropy(shared, out),
             Timer::Membership => self.membership_tick(shared, out),
             Timer::Tombstones => self.tombstone_sweep(shared, out),
+            Timer::Gossip => self.gossip(shared, out),
         }
     }
 
@@ -1499,6 +1578,7 @@ impl<S: StorageRead<Object>> Node<S> {
             Purpose::TombstoneCheck(id) => {
                 self.on_holdings(id, &pending.peer, None, shared, out);
             }
+            Purpose::Gossip => {}
         }
     }
 
@@ -1827,7 +1907,7 @@ impl<S: StorageRead<Object>> Node<S> {
     }
 
     /// One membership tick: transfer, status, handover.
-    fn membership_tick(&mut self, shared: &Shared, out: &mut Ready) {
+    fn membership_tick(&mut self, shared: &mut Shared, out: &mut Ready) {
         let n = shared.params.n;
         let Some(entry) = shared.cluster.members.get(&self.name) else {
             return;
@@ -1860,19 +1940,216 @@ impl<S: StorageRead<Object>> Node<S> {
                     }
                 }
                 if done {
-                    out.membership.push(MemberAction::Ready(version));
+                    shared.cluster.set_ready(&self.name, version);
+                    shared.refresh();
+                    out.view_changed = true;
                 }
             }
         }
         let owns = shared.ring.owned_by(&self.name);
-        match entry.status {
-            MemberStatus::Joining if owns > 0 => out.membership.push(MemberAction::Up),
+        let (status, addr) = match shared.cluster.members.get(&self.name) {
+            Some(e) => (e.status, e.addr.clone()),
+            None => return,
+        };
+        match status {
+            MemberStatus::Joining if owns > 0 => {
+                shared
+                    .cluster
+                    .set_member(&self.name, &addr, MemberStatus::Up);
+                shared.refresh();
+                out.view_changed = true;
+            }
             MemberStatus::Leaving if owns == 0 && self.holds_nothing(shared) => {
-                out.membership.push(MemberAction::Left)
+                shared
+                    .cluster
+                    .set_member(&self.name, &addr, MemberStatus::Left);
+                shared.refresh();
+                out.view_changed = true;
+                // It stops once a member answered that it knows.
+                self.gossip(shared, out);
+                return;
+            }
+            MemberStatus::Left => {
+                self.gossip(shared, out);
+                return;
             }
             _ => {}
         }
+        self.advance_membership(shared, out);
         self.handover(shared, out);
+    }
+
+    /// What any member may do, in the real node's order: abandons a change
+    /// towards a removed member, marks removed members that own nothing
+    /// left, installs the change in progress once every member is ready,
+    /// and proposes the next one if there is one.
+    fn advance_membership(&mut self, shared: &mut Shared, out: &mut Ready) {
+        let n = shared.params.n;
+        let mut changed = false;
+        let before = shared.cluster.clone();
+        if shared.cluster.must_abort() {
+            shared.cluster.abort();
+            judge_own_step(&before, &shared.cluster, n, out);
+            out.steps
+                .push(MembershipStep::Aborted(shared.cluster.owners_version()));
+            changed = true;
+        }
+        for gone in shared.cluster.removals_done() {
+            let addr = shared
+                .cluster
+                .members
+                .get(&gone)
+                .map(|e| e.addr.clone())
+                .unwrap_or_default();
+            shared.cluster.set_member(&gone, &addr, MemberStatus::Left);
+            out.steps.push(MembershipStep::RemovalDone(gone));
+            changed = true;
+        }
+        // Proposals and installs are the claimant's (the first member that
+        // is up, by name, in this node's view): two members proposing at
+        // once from different knowledge would fork the owner table, and
+        // readiness is per version.
+        let claimant =
+            shared.cluster.claimant(&self.name, |p| self.reachable(p)) == Some(self.name.as_str());
+        if claimant && shared.cluster.ready_to_install(n) {
+            let before = shared.cluster.clone();
+            shared.cluster.install();
+            judge_own_step(&before, &shared.cluster, n, out);
+            out.steps
+                .push(MembershipStep::Installed(shared.cluster.owners_version()));
+            changed = true;
+        }
+        if let Some(target) = shared.cluster.proposal(n).filter(|_| claimant) {
+            let before = shared.cluster.clone();
+            shared.cluster.propose(target);
+            judge_own_step(&before, &shared.cluster, n, out);
+            out.steps
+                .push(MembershipStep::Proposed(shared.cluster.owners_version()));
+            changed = true;
+        }
+        if changed {
+            shared.refresh();
+            out.view_changed = true;
+        }
+    }
+
+    /// Sends this node's cluster state to one random member it can reach;
+    /// the answer is the peer's state after merging it.
+    fn gossip(&mut self, shared: &Shared, out: &mut Ready) {
+        let peers: Vec<String> = shared
+            .cluster
+            .live_members()
+            .map(|(name, _)| name.clone())
+            .filter(|name| *name != self.name && self.reachable(name))
+            .collect();
+        if peers.is_empty() {
+            return;
+        }
+        let peer = peers[self.rng.gen_range(0..peers.len())].clone();
+        let request = Request::Gossip(Box::new(shared.cluster.clone()));
+        let timeout = shared.params.request_timeout_us;
+        self.send_request(
+            &peer,
+            None,
+            request,
+            Some((Purpose::Gossip, timeout)),
+            shared,
+            out,
+        );
+    }
+
+    /// Merges a cluster state heard by gossip. Member entries are taken in
+    /// (the real node checks their signatures first); an owner table only
+    /// if [`ClusterState::admit_owners`] admits it, as the real node judges
+    /// one. Returns whether this node's state changed.
+    fn absorb(&mut self, theirs: &ClusterState, shared: &mut Shared, out: &mut Ready) -> bool {
+        if *theirs == shared.cluster {
+            return false;
+        }
+        let mut merged = shared.cluster.clone();
+        if !merged.merge(theirs) {
+            return false;
+        }
+        let newer = |t: &OwnerTable| {
+            shared
+                .cluster
+                .owners
+                .as_ref()
+                .is_none_or(|o| (o.version, o) < (t.version, t))
+        };
+        if let Some(table) = theirs.owners.as_ref().filter(|t| newer(t)) {
+            let mut judge = merged.clone();
+            judge.owners = shared.cluster.owners.clone();
+            if judge.admit_owners(table, shared.params.n).is_err() {
+                // Built on what this node does not know yet (a join or a
+                // removal), or not a step at all: keep ours; the sender
+                // learns what we know and moves on.
+                out.counts.gossip_refusals += 1;
+                merged.owners = shared.cluster.owners.clone();
+            }
+        }
+        if merged == shared.cluster {
+            return false;
+        }
+        shared.cluster = merged;
+        shared.refresh();
+        out.view_changed = true;
+        true
+    }
+
+    /// An operator's membership request (`dynamo leave`, `dynamo leave
+    /// --force NODE`) at `now`: `Leave` marks this node leaving if it is
+    /// up; `Remove` marks a member removed.
+    pub fn on_operator(&mut self, now: Duration, request: Request, out: &mut Ready) {
+        let Some(mut shared) = self.view.take() else {
+            return;
+        };
+        self.begin(now, &shared);
+        let target = match &request {
+            Request::Leave => Some((self.name.clone(), MemberStatus::Up, MemberStatus::Leaving)),
+            Request::Remove { node } => {
+                Some((node.clone(), MemberStatus::Up, MemberStatus::Removed))
+            }
+            _ => None,
+        };
+        if let Some((name, _, status)) = target {
+            let current = shared.cluster.status_of(&name);
+            let allowed = match status {
+                MemberStatus::Leaving => current == Some(MemberStatus::Up),
+                _ => matches!(
+                    current,
+                    Some(MemberStatus::Up | MemberStatus::Joining | MemberStatus::Leaving)
+                ),
+            };
+            if allowed {
+                let addr = shared
+                    .cluster
+                    .members
+                    .get(&name)
+                    .map(|e| e.addr.clone())
+                    .unwrap_or_default();
+                shared.cluster.set_member(&name, &addr, status);
+                shared.refresh();
+                out.view_changed = true;
+                self.advance_membership(&mut shared, out);
+            }
+        }
+        self.finish(&shared, out);
+        self.view = Some(shared);
+    }
+
+    /// This node's cluster state and the rings it gives.
+    pub fn view(&self) -> Option<&Shared> {
+        self.view.as_ref()
+    }
+
+    /// A node name joins the address book (a node was started).
+    pub fn learn_name(&mut self, name: &str) {
+        if let Some(view) = self.view.as_mut() {
+            if !view.names.iter().any(|n| n == name) {
+                view.names.push(name.to_string());
+            }
+        }
     }
 
     /// Whether a leaving node may stop: it owns nothing now or in the change
@@ -2453,6 +2730,16 @@ fn respond(out: &mut Ready, from: usize, id: ReqId, response: Response) {
             minted: None,
         },
     ));
+}
+
+/// Judges an owner-table step a node just took from `before` as a node
+/// knowing the same would judge it by gossip.
+fn judge_own_step(before: &ClusterState, after: &ClusterState, n: usize, out: &mut Ready) {
+    if let Some(table) = &after.owners {
+        if let Err(why) = before.admit_owners(table, n) {
+            out.refused_tables.push(why);
+        }
+    }
 }
 
 fn reply_get(reply: ReplyTo, result: Result<Object, String>, out: &mut Ready) {

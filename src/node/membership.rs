@@ -601,8 +601,9 @@ impl NodeInner {
             })
             .await;
         }
-        // Propose what the state calls for (every node would propose the same).
-        if let Some(target) = view.state.proposal(n) {
+        // Only the claimant proposes and installs (`ClusterState::claimant`).
+        let claimant = view.state.claimant(&me, |p| self.reachable(p)) == Some(me.as_str());
+        if let Some(target) = view.state.proposal(n).filter(|_| claimant) {
             info!(
                 owners_version = version + 1,
                 "proposing a membership change"
@@ -631,7 +632,7 @@ impl NodeInner {
                     return;
                 }
             }
-            if view.state.ready_to_install(n) {
+            if claimant && view.state.ready_to_install(n) {
                 info!(owners_version = version + 1, "installing the new owners");
                 self.change(|s| {
                     if s.owners_version() == version {

@@ -35,11 +35,20 @@ pub struct Host {
 }
 
 impl Host {
-    /// A running machine with an empty store.
-    pub fn new(index: usize, name: &str, incarnation: u64, seed: u64, partitions: u32) -> Self {
+    /// A running machine with an empty store, starting with `view` (the
+    /// cluster state it got from its seeds).
+    pub fn new(
+        index: usize,
+        name: &str,
+        incarnation: u64,
+        seed: u64,
+        partitions: u32,
+        view: Shared,
+    ) -> Self {
         let mut store = empty_store(partitions);
         keep_incarnation(&mut store, incarnation);
-        let node = Node::new(index, name, ReplicaId::new(name, incarnation), store, seed);
+        let replica = ReplicaId::new(name, incarnation);
+        let node = Node::new(index, name, replica, store, view, seed);
         Self {
             node,
             up: true,
@@ -66,7 +75,7 @@ impl Host {
     }
 
     /// The group commit: every waiting batch becomes durable, in order.
-    pub fn sync(&mut self, now: Duration, shared: &Shared, out: &mut Ready) {
+    pub fn sync(&mut self, now: Duration, out: &mut Ready) {
         self.sync_scheduled = false;
         let mut last = None;
         for (id, batch) in std::mem::take(&mut self.waiting) {
@@ -76,7 +85,7 @@ impl Host {
             last = Some(id);
         }
         if let Some(id) = last {
-            self.node.persisted(now, id, shared, out);
+            self.node.persisted(now, id, out);
         }
     }
 
@@ -105,15 +114,20 @@ impl Host {
     /// A new machine on the store (a new, empty one with `wipe`): the node
     /// takes the incarnation the store keeps; `incarnation` is written first
     /// when given. A wiped store keeps none, and the node then goes on with
-    /// the one it had (only the planted bug restarts it so).
+    /// the one it had (only the planted bug restarts it so). It keeps the
+    /// cluster state it had, as the real node reloads the one it stored.
     fn rebuild(&mut self, incarnation: Option<u64>, seed: u64, wipe: bool) {
         let replica = self.node.replica.clone();
         let (index, name) = (self.node.index, self.node.name.clone());
+        let Some(view) = self.node.view().cloned() else {
+            panic!("a node's view is only taken out during one of its steps");
+        };
         let placeholder = Node::new(
             index,
             &name,
             replica.clone(),
             empty_store(self.partitions),
+            view.clone(),
             0,
         );
         let old = std::mem::replace(&mut self.node, placeholder);
@@ -125,7 +139,7 @@ impl Host {
         if let Some(incarnation) = incarnation {
             keep_incarnation(&mut store, incarnation);
         }
-        self.node = Node::new(index, &name, replica, store, seed);
+        self.node = Node::new(index, &name, replica, store, view, seed);
     }
 }
 

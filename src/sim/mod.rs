@@ -596,6 +596,9 @@ pub struct Stats {
     pub nodes_lost: u64,
     /// Of those, joining nodes whose join was not installed yet.
     pub joiners_lost: u64,
+    /// Of those, nodes lost before any running member heard of them (a
+    /// joiner that died before its first gossip): nothing to remove.
+    pub lost_unheard: u64,
     /// Planned losses skipped (fewer than N members would remain, or the
     /// wipe budget was spent).
     pub losses_skipped: u64,

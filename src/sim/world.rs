@@ -27,7 +27,7 @@
 //! changes after it wait.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::time::Duration;
 
 use rand::rngs::StdRng;
@@ -38,7 +38,10 @@ use crate::core::clock::{Dot, Object, VersionVector};
 use crate::core::key::ObjectKey;
 use crate::core::membership::{ClusterState, MemberStatus};
 use crate::core::message::PutRequest;
-use crate::core::node::{ClientOutcome, MemberAction, OpId, Params, Payload, Ready, Shared, Timer};
+use crate::core::message::Request;
+use crate::core::node::{
+    ClientOutcome, MemberAction, MembershipStep, OpId, Params, Payload, Ready, Shared, Timer,
+};
 use crate::core::ring::Ring;
 use crate::sim::check::{Invariant, Oracle, Violation};
 use crate::sim::host::Host;
@@ -55,6 +58,9 @@ pub const LIVENESS_US_MAX: u64 = 120_000_000;
 /// Nodes a random client tries one operation on before it reports failure
 /// (the real client goes down the key's extended list within its deadline).
 pub const CLIENT_ATTEMPTS_MAX: u32 = 3;
+/// Attempts of a force-removal of a lost node no running member knows yet
+/// (its gossip may still be in flight).
+pub const FORCE_REMOVE_TRIES_UNKNOWN: u32 = 20;
 /// Events one run may process (a limit against a runaway schedule).
 pub const EVENTS_PER_OP_MAX: u64 = 5_000;
 
@@ -90,6 +96,8 @@ enum EventKind {
     },
     ForceRemove {
         node: usize,
+        /// Earlier attempts.
+        tries: u32,
     },
 }
 
@@ -175,6 +183,8 @@ pub struct World {
     faults_on: bool,
     in_liveness: bool,
     violations: Vec<Violation>,
+    /// Membership steps counted (each once, whichever node took it).
+    steps_seen: BTreeSet<MembershipStep>,
     client_timeout_us: u64,
     request_timeout_us: u64,
 }
@@ -216,6 +226,7 @@ impl World {
             handoff_us: 2 * request_timeout_us,
             anti_entropy_us: 5 * request_timeout_us,
             membership_us: 2 * request_timeout_us,
+            gossip_us: 2 * request_timeout_us,
             tombstone_sweep_us: 4 * request_timeout_us,
             tombstone_grace_us: 10 * request_timeout_us,
             bug: config.bug,
@@ -230,7 +241,14 @@ impl World {
         for (i, name) in names.iter().enumerate() {
             let incarnation = fresh_incarnation(&mut rng, &mut used_incarnations);
             let seed = rng.gen();
-            nodes.push(Host::new(i, name, incarnation, seed, partitions));
+            nodes.push(Host::new(
+                i,
+                name,
+                incarnation,
+                seed,
+                partitions,
+                shared.clone(),
+            ));
         }
         let network = Network::new(
             settings.loss_probability,
@@ -286,13 +304,14 @@ impl World {
             faults_on,
             in_liveness: false,
             violations: Vec::new(),
+            steps_seen: BTreeSet::new(),
             client_timeout_us: 12 * request_timeout_us,
             request_timeout_us,
         };
         for i in 0..world.nodes.len() {
             let mut out = world.out();
             let now = Duration::from_micros(world.now);
-            world.nodes[i].node.boot(now, &world.shared, &mut out);
+            world.nodes[i].node.boot(now, &mut out);
             world.apply(i, out);
         }
         for client in 0..client_count {
@@ -350,7 +369,11 @@ impl World {
     fn removal_outstanding(&self) -> bool {
         (0..self.nodes.len()).any(|i| {
             self.lost[i]
-                && self.shared.cluster.status_of(self.nodes[i].name()) != Some(MemberStatus::Left)
+                && self
+                    .shared
+                    .cluster
+                    .status_of(self.nodes[i].name())
+                    .is_some_and(|s| s != MemberStatus::Left)
         })
     }
 
@@ -377,21 +400,34 @@ impl World {
         let incarnation = fresh_incarnation(&mut self.rng, &mut self.used_incarnations);
         let seed = self.rng.gen();
         let partitions = self.shared.ring.partitions();
+        // It starts from a running member's cluster state (its seed's),
+        // marks itself joining, and gossip tells the others.
+        let seeds: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| self.is_member(i) && self.nodes[i].up)
+            .collect();
+        let mut view = match seeds.choose(&mut self.rng) {
+            Some(&seed) => self.nodes[seed].node.view().cloned(),
+            None => None,
+        }
+        .unwrap_or_else(|| self.shared.clone());
+        view.names.push(name.clone());
+        view.cluster
+            .set_member(&name, &sim_addr(index), MemberStatus::Joining);
+        view.refresh();
         self.nodes
-            .push(Host::new(index, &name, incarnation, seed, partitions));
+            .push(Host::new(index, &name, incarnation, seed, partitions, view));
+        for host in &mut self.nodes {
+            host.node.learn_name(&name);
+        }
         self.gone.push(false);
         self.lost.push(false);
         self.wiped.push(false);
         self.shared.names.push(name.clone());
-        self.shared
-            .cluster
-            .set_member(&name, &sim_addr(index), MemberStatus::Joining);
-        self.shared.refresh();
         self.stats.joins += 1;
         let mut out = self.out();
         self.nodes[index]
             .node
-            .boot(Duration::from_micros(self.now), &self.shared, &mut out);
+            .boot(Duration::from_micros(self.now), &mut out);
         self.apply(index, out);
         index
     }
@@ -409,10 +445,14 @@ impl World {
         {
             return false;
         }
-        self.shared
-            .cluster
-            .set_member(&name, &sim_addr(node), MemberStatus::Leaving);
-        self.shared.refresh();
+        // The operator asks the node itself (`dynamo leave`).
+        let mut out = self.out();
+        self.nodes[node].node.on_operator(
+            Duration::from_micros(self.now),
+            Request::Leave,
+            &mut out,
+        );
+        self.apply(node, out);
         self.stats.leaves += 1;
         true
     }
@@ -493,7 +533,7 @@ impl World {
             return false;
         }
         let delay = self.rng.gen_range(3..40) * self.request_timeout_us;
-        self.schedule(delay, EventKind::ForceRemove { node });
+        self.schedule(delay, EventKind::ForceRemove { node, tries: 0 });
         true
     }
 
@@ -523,6 +563,7 @@ impl World {
         self.lost[node] = true;
         self.gone[node] = true;
         self.stats.nodes_lost += 1;
+        self.learn_views();
         true
     }
 
@@ -541,115 +582,93 @@ impl World {
         if !self.lost.get(node).copied().unwrap_or(false) || !removable {
             return false;
         }
-        self.shared
-            .cluster
-            .set_member(&name, &sim_addr(node), MemberStatus::Removed);
-        self.shared.refresh();
+        // The operator asks a running member that knows the node
+        // (`dynamo leave --force`).
+        let running: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| {
+                self.is_member(i)
+                    && self.nodes[i].up
+                    && self.nodes[i].node.view().is_some_and(|v| {
+                        matches!(
+                            v.cluster.status_of(&name),
+                            Some(MemberStatus::Up | MemberStatus::Joining | MemberStatus::Leaving)
+                        )
+                    })
+            })
+            .collect();
+        let Some(&via) = running.choose(&mut self.rng) else {
+            return false;
+        };
+        let mut out = self.out();
+        self.nodes[via].node.on_operator(
+            Duration::from_micros(self.now),
+            Request::Remove { node: name },
+            &mut out,
+        );
+        self.apply(via, out);
         self.stats.removals += 1;
-        self.advance_membership();
         true
     }
 
-    /// What any node may do, in the order the real node's membership step
-    /// takes: abandons a change towards a removed member, marks removed
-    /// members that own nothing left, installs the change in progress if
-    /// every member is ready, and proposes the next one if there is one.
-    fn advance_membership(&mut self) {
-        let n = self.config.replicas;
-        let mut changed = false;
-        if self.shared.cluster.must_abort() {
-            let before = self.shared.cluster.owners.clone();
-            self.shared.cluster.abort();
-            self.judge_step(before);
-            self.stats.ring_aborts += 1;
-            changed = true;
-        }
-        for gone in self.shared.cluster.removals_done() {
-            let addr = self
-                .shared
-                .cluster
-                .members
-                .get(&gone)
-                .map(|e| e.addr.clone())
-                .unwrap_or_default();
-            self.shared
-                .cluster
-                .set_member(&gone, &addr, MemberStatus::Left);
-            self.stats.removals_done += 1;
-            changed = true;
-        }
-        if self.shared.cluster.ready_to_install(n) {
-            let before = self.shared.cluster.owners.clone();
-            self.shared.cluster.install();
-            self.judge_step(before);
-            self.stats.ring_installs += 1;
-            if !self.in_liveness {
-                self.stats.ring_installs_in_safety += 1;
+    /// Counts the membership steps a node took (each once, whichever node
+    /// took it first) and records the owner tables nodes refused.
+    fn on_steps(&mut self, steps: &[MembershipStep], refused: &[String]) {
+        for step in steps {
+            if !self.steps_seen.insert(step.clone()) {
+                continue;
             }
-            changed = true;
+            match step {
+                MembershipStep::Aborted(_) => self.stats.ring_aborts += 1,
+                MembershipStep::RemovalDone(_) => self.stats.removals_done += 1,
+                MembershipStep::Installed(_) => {
+                    self.stats.ring_installs += 1;
+                    if !self.in_liveness {
+                        self.stats.ring_installs_in_safety += 1;
+                    }
+                }
+                MembershipStep::Proposed(_) => self.stats.ring_proposals += 1,
+            }
         }
-        if let Some(target) = self.shared.cluster.proposal(n) {
-            let before = self.shared.cluster.owners.clone();
-            self.shared.cluster.propose(target);
-            self.judge_step(before);
-            self.stats.ring_proposals += 1;
-            changed = true;
-        }
-        if changed {
-            self.shared.refresh();
-        }
-    }
-
-    /// Judges the owner-table step just taken (the table was `before`) as
-    /// a real node judges one it hears by gossip
-    /// ([`ClusterState::admit_owners`]): a step the protocol takes that a
-    /// node would refuse would stall every membership change.
-    fn judge_step(&mut self, before: Option<crate::core::membership::OwnerTable>) {
-        let Some(table) = self.shared.cluster.owners.clone() else {
-            return;
-        };
-        let mut judge = self.shared.cluster.clone();
-        judge.owners = before;
-        if let Err(why) = judge.admit_owners(&table, self.config.replicas) {
+        for why in refused {
             self.violations.push(Violation {
                 invariant: Invariant::AdmittedStep,
                 key: "-".into(),
-                detail: why,
+                detail: why.clone(),
             });
         }
     }
 
+    /// A node marked itself left: it stops for good.
     fn on_member_action(&mut self, node: usize, action: MemberAction) {
-        let name = self.nodes[node].name().to_string();
-        let cluster = &mut self.shared.cluster;
         match action {
-            MemberAction::Ready(version) => {
-                let pending = cluster.owners.as_ref().is_some_and(|t| t.next.is_some());
-                if !pending || cluster.owners_version() != version {
-                    return;
-                }
-                cluster.set_ready(&name, version);
-                self.shared.refresh();
-                self.advance_membership();
-            }
-            MemberAction::Up => {
-                if cluster.status_of(&name) == Some(MemberStatus::Joining) {
-                    cluster.set_member(&name, &sim_addr(node), MemberStatus::Up);
-                    self.shared.refresh();
-                    self.advance_membership();
-                }
-            }
             MemberAction::Left => {
-                if cluster.status_of(&name) == Some(MemberStatus::Leaving) {
-                    cluster.set_member(&name, &sim_addr(node), MemberStatus::Left);
-                    self.shared.refresh();
-                    // It stops for good: it holds nothing.
+                if !self.gone[node] {
                     self.nodes[node].crash(false);
                     self.gone[node] = true;
                     self.stats.nodes_left += 1;
-                    self.advance_membership();
+                    self.learn_views();
                 }
             }
+        }
+    }
+
+    /// Recomputes the world's view (what `cluster()` answers) as the merge
+    /// of the cluster states of the running members: what the cluster as a
+    /// whole knows (a node lost before it told anyone takes its news with
+    /// it).
+    fn learn_views(&mut self) {
+        let mut union = ClusterState::default();
+        for (i, host) in self.nodes.iter().enumerate() {
+            if self.gone[i] || !host.up {
+                continue;
+            }
+            if let Some(view) = host.node.view() {
+                union.merge(&view.cluster);
+            }
+        }
+        if union.owners.is_some() && union != self.shared.cluster {
+            self.shared.cluster = union;
+            self.shared.refresh();
         }
     }
 
@@ -690,6 +709,16 @@ impl World {
     /// A node's current incarnation.
     pub fn incarnation(&self, node: usize) -> u64 {
         self.nodes[node].node.replica.incarnation
+    }
+
+    /// A node's own cluster state.
+    pub fn node_cluster(&self, node: usize) -> Option<&ClusterState> {
+        self.nodes[node].node.view().map(|v| &v.cluster)
+    }
+
+    /// Whether a node runs.
+    pub fn is_up(&self, node: usize) -> bool {
+        self.nodes[node].up
     }
 
     /// A node's durable object for a key.
@@ -776,6 +805,14 @@ impl World {
         for (to, payload) in out.sends {
             self.send(Addr::Node(node), to, payload);
         }
+        self.on_steps(&out.steps, &out.refused_tables);
+        let known = self.nodes[node]
+            .node
+            .view()
+            .is_some_and(|v| v.cluster == self.shared.cluster);
+        if out.view_changed && !known {
+            self.learn_views();
+        }
         for action in out.membership {
             self.on_member_action(node, action);
         }
@@ -797,7 +834,6 @@ impl World {
                             Duration::from_micros(self.now),
                             from,
                             payload,
-                            &self.shared,
                             &mut out,
                         );
                         self.apply(i, out);
@@ -815,7 +851,6 @@ impl World {
                     self.nodes[node].node.on_timer(
                         Duration::from_micros(self.now),
                         timer,
-                        &self.shared,
                         &mut out,
                     );
                     self.apply(node, out);
@@ -824,7 +859,7 @@ impl World {
             EventKind::Sync { node, generation } => {
                 if self.nodes[node].up && self.nodes[node].generation == generation {
                     let mut out = self.out();
-                    self.nodes[node].sync(Duration::from_micros(self.now), &self.shared, &mut out);
+                    self.nodes[node].sync(Duration::from_micros(self.now), &mut out);
                     self.apply(node, out);
                 }
             }
@@ -842,14 +877,26 @@ impl World {
             EventKind::MembershipTick => {
                 let all = self.in_liveness;
                 self.fire_membership(all);
-                self.advance_membership();
                 let tick = self.membership_us;
                 self.schedule(tick, EventKind::MembershipTick);
             }
             EventKind::Heal => self.network.heal(),
             EventKind::Restart { node } => self.restart(node),
-            EventKind::ForceRemove { node } => {
-                self.remove(node);
+            EventKind::ForceRemove { node, tries } => {
+                // The operator tries again while the cluster still counts
+                // the node as a member nobody removed, or may still hear
+                // of it (its last gossip can arrive after it died).
+                let name = self.nodes[node].name().to_string();
+                let status = self.shared.cluster.status_of(&name);
+                let pending = matches!(
+                    status,
+                    Some(MemberStatus::Up | MemberStatus::Joining | MemberStatus::Leaving)
+                ) || (status.is_none() && tries < FORCE_REMOVE_TRIES_UNKNOWN);
+                if !self.remove(node) && pending {
+                    let again = 3 * self.request_timeout_us;
+                    let tries = tries + 1;
+                    self.schedule(again, EventKind::ForceRemove { node, tries });
+                }
             }
         }
         true
@@ -1120,6 +1167,7 @@ impl World {
             return;
         }
         self.nodes[node].crash(wipe);
+        self.learn_views();
         let kind = if wipe { "wipe" } else { "crash" };
         *self.stats.faults.entry(kind.into()).or_insert(0) += 1;
         if wipe {
@@ -1146,7 +1194,7 @@ impl World {
         self.nodes[node].restart(incarnation, seed);
         self.nodes[node]
             .node
-            .boot(Duration::from_micros(self.now), &self.shared, &mut out);
+            .boot(Duration::from_micros(self.now), &mut out);
         self.apply(node, out);
     }
 
@@ -1240,6 +1288,13 @@ impl World {
             if !n.up || n.has_unsynced() || n.node.hint_total() > 0 {
                 return false;
             }
+            // Gossip has told it everything.
+            if n.node
+                .view()
+                .is_none_or(|v| v.cluster != self.shared.cluster)
+            {
+                return false;
+            }
             // Nothing left to hand over.
             if n.node
                 .stored_keys()
@@ -1286,6 +1341,16 @@ impl World {
     /// Checks the invariants and returns the report.
     pub fn finish(mut self) -> SimReport {
         self.stats.sim_us = self.now;
+        self.stats.lost_unheard = (0..self.nodes.len())
+            .filter(|&i| {
+                self.lost[i]
+                    && self
+                        .shared
+                        .cluster
+                        .status_of(self.nodes[i].name())
+                        .is_none()
+            })
+            .count() as u64;
         let mut replicas: BTreeMap<ObjectKey, Vec<(String, Object)>> = BTreeMap::new();
         for key in &self.keys {
             let holders = self
