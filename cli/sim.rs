@@ -208,15 +208,24 @@ fn report_text(report: &SimReport, wall_s: f64) -> String {
         wall_s,
         ops_per_sec(s.ops, wall_s),
     );
-    for v in &report.violations {
+    for v in report.violations.iter().take(VIOLATIONS_SHOWN) {
         text.push_str(&format!(
             "\nBROKEN      {} on key {}: {}",
             v.invariant, v.key, v.detail
         ));
     }
+    if report.violations.len() > VIOLATIONS_SHOWN {
+        text.push_str(&format!(
+            "\nBROKEN      … and {} more (--json lists them all)",
+            report.violations.len() - VIOLATIONS_SHOWN
+        ));
+    }
     text.push_str(&format!("\nreplay      {}", report.config.replay_command()));
     text
 }
+
+/// Violations the text report lists (the rest are counted).
+const VIOLATIONS_SHOWN: usize = 20;
 
 /// How often each path of the node state machine ran, summed over runs
 /// (issue 9: each real path must run under the seeds).

@@ -445,8 +445,17 @@ fn a_leaving_node_hands_everything_over_and_stops() {
 /// and the coordinator crashes right after the acknowledgement, so no
 /// fallback keeps a hint for it) and then leaves before anti-entropy reaches
 /// it: its handover carries the deleted value to the key's new replicas.
+/// The scenario is timing-sensitive (the leaver must still be stale when the
+/// change installs), so it runs on the first seed that sets it up; `None`
+/// when no seed of 0..64 does.
 fn stale_owner_leaves(bug: Option<Bug>) -> SimReport {
-    let mut world = quiet(8, bug);
+    (0..64)
+        .find_map(|seed| stale_owner_leaves_on(seed, bug))
+        .unwrap_or_else(|| panic!("no seed of 0..64 set the stale leaver up"))
+}
+
+fn stale_owner_leaves_on(seed: u64, bug: Option<Bug>) -> Option<SimReport> {
+    let mut world = quiet(seed, bug);
     let k = key("k1");
     let home = world.home(&k);
     written(world.put(home[0], &k, Some(b"doomed")));
@@ -478,14 +487,11 @@ fn stale_owner_leaves(bug: Option<Bug>) -> SimReport {
         0,
         "the leave was installed"
     );
-    assert!(
-        world
-            .stored(stale, &k)
-            .is_some_and(|o| !o.context().covers(&delete)),
-        "the scenario needs the leaver still stale when the change is installed: {:?}",
-        world.stored(stale, &k)
-    );
-    finish(world)
+    // The scenario needs the leaver still stale when the change installs.
+    world
+        .stored(stale, &k)
+        .is_some_and(|o| !o.context().covers(&delete))
+        .then(|| finish(world))
 }
 
 #[test]

@@ -36,7 +36,7 @@
 //! ([`ClusterState::must_abort`]); once a removed member owns nothing, any
 //! node marks it left ([`ClusterState::removals_done`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -274,9 +274,11 @@ impl ClusterState {
     }
 
     /// Every change a member could propose now, in the order
-    /// [`ClusterState::proposal`] prefers them: removing every removed
-    /// member that owns partitions, adding a joining member that owns
-    /// nothing, removing a leaving member that owns partitions. A member
+    /// [`ClusterState::proposal`] prefers them: removing every removed (or
+    /// left) member that owns partitions, adding a joining (or up) member
+    /// that owns nothing, removing a leaving member that owns partitions.
+    /// The parenthesised cases arise only when two branches of the owner
+    /// table met (see [`ClusterState::admit_owners`]). A member
     /// that has not heard of a removal or a join yet proposes one of the
     /// later ones, so a node judging a proposal it hears by gossip accepts
     /// any of them (`admit_owners`).
@@ -303,8 +305,11 @@ impl ClusterState {
         let mut targets = Vec::new();
         // Removed members first, all at once: any other plan made over
         // owners that include them would give them partitions and be
-        // abandoned again.
+        // abandoned again. A member that left and still owns partitions
+        // (a table from another branch named it after it was marked left)
+        // is gone as well.
         let removed: Vec<&str> = with_status(MemberStatus::Removed)
+            .chain(with_status(MemberStatus::Left))
             .filter(|name| owns(name))
             .collect();
         if !removed.is_empty() {
@@ -314,7 +319,14 @@ impl ClusterState {
             }
             targets.extend(ring.map(|r| r.owner_table()));
         }
-        for name in with_status(MemberStatus::Joining).filter(|name| !owns(name)) {
+        // A joining member that owns nothing yet; or one up that owns
+        // nothing, which a table from another branch took its partitions
+        // from after it had marked itself up.
+        let unowned_up = with_status(MemberStatus::Up);
+        for name in with_status(MemberStatus::Joining)
+            .chain(unowned_up)
+            .filter(|name| !owns(name))
+        {
             targets.extend(
                 plan_add(&current, name, n)
                     .ok()
@@ -463,18 +475,18 @@ impl ClusterState {
         })
     }
 
-    /// Whether an owner table heard by gossip may replace ours. Any member
-    /// may take the membership protocol's steps, so a table one version
-    /// ahead of ours must be exactly the step the protocol computes from
-    /// this state (its member entries already taken in): the proposal
-    /// [`ClusterState::proposal`] names, the install of our target once
-    /// [`ClusterState::ready_to_install`] holds, or the abort that
-    /// [`ClusterState::must_abort`] calls for. A table further ahead (this
-    /// node missed steps) cannot be replayed, so it must look like one the
-    /// protocol makes: every owner a member that has not left, every
-    /// owner's share within one partition of every other's (ring plans
-    /// keep that), and a target in progress equal to the proposal from its
-    /// owners. A table that is not newer is no change and passes.
+    /// Whether an owner table heard by gossip may replace ours. A table one
+    /// version ahead that installs our change in progress is taken only
+    /// once [`ClusterState::ready_to_install`] holds here (its member
+    /// entries already taken in): installing before every member pulled
+    /// would make data unreachable. Any other newer table (a step this node
+    /// missed, or a step on another branch, when two members each deemed
+    /// themselves the claimant and proposed at once) cannot be replayed, so
+    /// it must look like one the protocol makes: every owner a member that
+    /// has not left, every owner's share within one partition of every
+    /// other's (ring plans keep that), and a target in progress equal to a
+    /// proposal from its owners. The greatest table wins everywhere, so
+    /// branches end. A table that is not newer is no change and passes.
     pub fn admit_owners(&self, theirs: &OwnerTable, n: usize) -> Result<(), String> {
         let ours = self.owners.as_ref();
         if ours.is_some_and(|o| (o.version, o) >= (theirs.version, theirs)) {
@@ -494,64 +506,77 @@ impl ClusterState {
             }
         }
         for owner in theirs.owners.iter().chain(theirs.next.iter().flatten()) {
-            match self.status_of(owner) {
-                None => return Err(format!("owner table names {owner}, who is not a member")),
-                Some(MemberStatus::Left) => {
-                    return Err(format!("owner table names {owner}, who has left"))
-                }
-                Some(_) => {}
+            // A member that left may still be named by a table made on
+            // another branch before it left; the protocol removes it next.
+            if self.status_of(owner).is_none() {
+                return Err(format!("owner table names {owner}, who is not a member"));
             }
         }
-        match ours {
-            Some(o) if theirs.version == o.version + 1 => {
-                let proposed = o.next.is_none()
-                    && theirs.owners == o.owners
-                    && theirs
-                        .next
-                        .as_ref()
-                        .is_some_and(|t| self.proposals(n).contains(t));
-                let installed = o.next.as_ref() == Some(&theirs.owners)
-                    && theirs.next.is_none()
-                    && self.ready_to_install(n);
-                let aborted = o.next.is_some()
-                    && theirs.owners == o.owners
-                    && theirs.next.is_none()
-                    && self.must_abort();
-                if proposed || installed || aborted {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "owner table version {} is not a step the membership protocol takes from \
-                         version {} here",
-                        theirs.version, o.version
-                    ))
-                }
+        if let Some(o) = ours.filter(|o| theirs.version == o.version + 1) {
+            let installs_ours = o.next.as_ref() == Some(&theirs.owners) && theirs.next.is_none();
+            if installs_ours && !self.ready_to_install(n) {
+                return Err(format!(
+                    "owner table version {} installs the change in progress before every \
+                     member pulled its partitions",
+                    theirs.version
+                ));
             }
-            _ => {
-                if !balanced(&theirs.owners) || !theirs.next.as_deref().is_none_or(balanced) {
-                    return Err(format!(
-                        "owner table version {} is not balanced as ring plans make it",
-                        theirs.version
-                    ));
-                }
-                if let Some(target) = &theirs.next {
-                    let mut base = self.clone();
-                    base.owners = Some(OwnerTable {
-                        version: theirs.version.saturating_sub(1),
-                        owners: theirs.owners.clone(),
-                        next: None,
-                    });
-                    if !base.proposals(n).contains(target) {
-                        return Err(format!(
-                            "owner table version {} moves towards a target the membership \
-                             protocol does not propose",
-                            theirs.version
-                        ));
-                    }
-                }
-                Ok(())
+            let proposed = o.next.is_none()
+                && theirs.owners == o.owners
+                && theirs
+                    .next
+                    .as_ref()
+                    .is_some_and(|t| self.proposals(n).contains(t));
+            let aborted = o.next.is_some()
+                && theirs.owners == o.owners
+                && theirs.next.is_none()
+                && self.must_abort();
+            if proposed || installs_ours || aborted {
+                return Ok(());
             }
         }
+        // Not the step this node would take next: a step it missed, or one
+        // on another branch (two members proposed at once, each deeming
+        // itself the claimant); the greatest table wins everywhere.
+        if !balanced(&theirs.owners) || !theirs.next.as_deref().is_none_or(balanced) {
+            return Err(format!(
+                "owner table version {} is not balanced as ring plans make it",
+                theirs.version
+            ));
+        }
+        // Ring plans spread a key's N replicas over N distinct members
+        // while there are that many.
+        let staying = self
+            .members
+            .values()
+            .filter(|e| !matches!(e.status, MemberStatus::Left | MemberStatus::Removed))
+            .count();
+        let distinct = |owners: &[String]| owners.iter().collect::<BTreeSet<_>>().len();
+        let enough = n.min(staying);
+        if distinct(&theirs.owners) < enough
+            || theirs.next.as_deref().is_some_and(|t| distinct(t) < enough)
+        {
+            return Err(format!(
+                "owner table version {} gives every partition to fewer than {enough} members",
+                theirs.version
+            ));
+        }
+        if let Some(target) = &theirs.next {
+            let mut base = self.clone();
+            base.owners = Some(OwnerTable {
+                version: theirs.version.saturating_sub(1),
+                owners: theirs.owners.clone(),
+                next: None,
+            });
+            if !base.proposals(n).contains(target) {
+                return Err(format!(
+                    "owner table version {} moves towards a target the membership \
+                     protocol does not propose",
+                    theirs.version
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Members that are not gone, by name.
@@ -1058,6 +1083,59 @@ mod tests {
         b.propose(b.proposal(3).expect("proposal"));
         assert_eq!(a, b);
         assert!(!a.merge(&b));
+    }
+
+    /// Two members that each deemed themselves the claimant proposed at
+    /// once from different knowledge: a join on one side, a leave on the
+    /// other. Each side takes the other's newer table (the greatest wins),
+    /// and the protocol goes on from there to a table with the joiner in
+    /// and the leaver out.
+    #[test]
+    fn branches_of_the_owner_table_meet_and_the_protocol_goes_on() {
+        let n = 3;
+        let mut join_side = five_nodes();
+        join_side.set_member("n6", "127.0.0.1:6", MemberStatus::Joining);
+        let mut leave_side = five_nodes();
+        leave_side.set_member("n1", "127.0.0.1:1", MemberStatus::Leaving);
+        join_side.propose(join_side.proposal(n).expect("the join"));
+        complete(&mut join_side, n);
+        leave_side.propose(leave_side.proposal(n).expect("the leave"));
+        // Each hears the other: the entries merge, then the tables are judged.
+        let mut entries = join_side.clone();
+        entries.merge(&leave_side);
+        let mut judge = entries.clone();
+        judge.owners = leave_side.owners.clone();
+        let theirs = join_side.owners.clone().expect("owners");
+        assert_eq!(
+            judge.admit_owners(&theirs, n),
+            Ok(()),
+            "a newer branch is taken in"
+        );
+        // Its own partitions given away by the other branch, the joiner marked
+        // itself up: proposals still add it back.
+        let mut state = entries;
+        state.owners = Some(theirs);
+        state.set_member("n6", "127.0.0.1:6", MemberStatus::Up);
+        let mut lost_joiner = state.clone();
+        let owners = leave_side.owners.clone().expect("owners");
+        lost_joiner.owners = Some(OwnerTable {
+            version: owners.version + 5,
+            owners: owners.owners,
+            next: None,
+        });
+        assert!(lost_joiner
+            .proposals(n)
+            .iter()
+            .any(|t| t.iter().any(|o| o == "n6")));
+        for _ in 0..4 {
+            let Some(target) = state.proposal(n) else {
+                break;
+            };
+            state.propose(target);
+            complete(&mut state, n);
+        }
+        let ring = state.ring().expect("ring");
+        assert!(ring.owned_by("n6") > 0 && ring.owned_by("n1") == 0);
     }
 
     fn arb_state() -> impl Strategy<Value = ClusterState> {

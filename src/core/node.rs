@@ -1428,6 +1428,7 @@ impl<S: StorageRead<Object>> Node<S> {
                     let left = Some(MemberStatus::Left);
                     if shared.cluster.status_of(&self.name) == left
                         && theirs.status_of(&self.name) == left
+                        && self.holds_nothing(shared)
                     {
                         // A member knows it left: gossip takes it from there.
                         out.membership.push(MemberAction::Left);
@@ -1923,7 +1924,10 @@ impl<S: StorageRead<Object>> Node<S> {
                     for peer in shared.ring.preference_list(p, n) {
                         // A removed member is gone for good: the partition
                         // comes from the surviving replicas.
-                        let removed = shared.cluster.status_of(peer) == Some(MemberStatus::Removed);
+                        let removed = matches!(
+                            shared.cluster.status_of(peer),
+                            Some(MemberStatus::Removed | MemberStatus::Left)
+                        );
                         if removed || answered.is_some_and(|a| a.contains(peer)) {
                             continue;
                         }
@@ -1969,7 +1973,9 @@ impl<S: StorageRead<Object>> Node<S> {
                 self.gossip(shared, out);
                 return;
             }
-            MemberStatus::Left => {
+            // Marked left by another while it still holds keys (a removal
+            // it did not hear in time): it hands them over first.
+            MemberStatus::Left if self.holds_nothing(shared) => {
                 self.gossip(shared, out);
                 return;
             }

@@ -158,6 +158,8 @@ struct Client {
 /// A whole simulated cluster.
 pub struct World {
     config: SimConfig,
+    /// Why the cluster had not converged at the last liveness check.
+    unconverged: Option<String>,
     settings: FaultSettings,
     membership: MembershipPlan,
     membership_fired: usize,
@@ -215,6 +217,10 @@ impl World {
         let client_count = rng.gen_range(2..=8usize);
         let delay_max = settings.delay_us_max;
         let request_timeout_us = 2 * delay_max + settings.sync_us_max + 2_000;
+        // Gossip as often as a request may take, or up to four times
+        // slower: slow gossip lets members decide from older knowledge
+        // (concurrent proposals, removals heard late).
+        let gossip_us = rng.gen_range(1..=4) * request_timeout_us;
         let params = Params {
             n: config.replicas,
             r: config.read_quorum,
@@ -226,7 +232,7 @@ impl World {
             handoff_us: 2 * request_timeout_us,
             anti_entropy_us: 5 * request_timeout_us,
             membership_us: 2 * request_timeout_us,
-            gossip_us: 2 * request_timeout_us,
+            gossip_us,
             tombstone_sweep_us: 4 * request_timeout_us,
             tombstone_grace_us: 10 * request_timeout_us,
             bug: config.bug,
@@ -283,6 +289,7 @@ impl World {
             settings,
             membership,
             membership_fired: 0,
+            unconverged: None,
             membership_us,
             gone: vec![false; names.len()],
             lost: vec![false; names.len()],
@@ -1278,36 +1285,82 @@ impl World {
             .unwrap_or_else(|| ClientOutcome::Failed("no answer".into()))
     }
 
-    fn converged(&self) -> bool {
-        if !self.membership_settled() {
-            return false;
+    /// Why the cluster has not converged yet (`None`: it has).
+    fn unconverged(&self) -> Option<String> {
+        if self.membership_fired < self.membership.changes.len() {
+            return Some("membership changes not all fired".into());
+        }
+        if self.removal_outstanding() {
+            return Some("a lost node's removal is outstanding".into());
+        }
+        match &self.shared.cluster.owners {
+            None => return Some("no owner table".into()),
+            Some(t) if t.next.is_some() => {
+                return Some(format!(
+                    "a ring change from version {} is in progress",
+                    t.version
+                ))
+            }
+            Some(_) => {}
+        }
+        if let Some((name, e)) = self
+            .shared
+            .cluster
+            .live_members()
+            .find(|(_, e)| e.status != MemberStatus::Up)
+        {
+            let detail = match self.nodes.iter().find(|h| h.name() == name.as_str()) {
+                Some(h) => {
+                    let own = h.node.view();
+                    format!(
+                        " ({}; its own view says {:?}, it owns {} partitions there{}, holds {} keys and {} hints)",
+                        if h.up { "up" } else { "down" },
+                        own.and_then(|v| v.cluster.status_of(name)),
+                        own.map_or(0, |v| v.ring.owned_by(name)),
+                        if own.is_some_and(|v| v.next.is_some()) { " with a change in progress" } else { "" },
+                        h.node.stored_keys().len(),
+                        h.node.hint_total(),
+                    )
+                }
+                None => String::new(),
+            };
+            return Some(format!("member {name} is {:?}{detail}", e.status));
         }
         let members = (0..self.nodes.len()).filter(|&i| self.is_member(i));
         for i in members {
             let n = &self.nodes[i];
-            if !n.up || n.has_unsynced() || n.node.hint_total() > 0 {
-                return false;
+            let name = n.name();
+            if !n.up {
+                return Some(format!("{name} is down"));
+            }
+            if n.has_unsynced() {
+                return Some(format!("{name} has unsynced writes"));
+            }
+            if n.node.hint_total() > 0 {
+                return Some(format!("{name} holds {} hints", n.node.hint_total()));
             }
             // Gossip has told it everything.
             if n.node
                 .view()
                 .is_none_or(|v| v.cluster != self.shared.cluster)
             {
-                return false;
+                return Some(format!("{name} has not heard the whole cluster state"));
             }
             // Nothing left to hand over.
-            if n.node
+            if let Some(k) = n
+                .node
                 .stored_keys()
                 .iter()
-                .any(|k| !self.home(k).contains(&i))
+                .find(|k| !self.home(k).contains(&i))
             {
-                return false;
+                return Some(format!("{name} still holds {k:?}, which it does not own"));
             }
         }
-        self.keys.iter().all(|key| {
+        self.keys.iter().find_map(|key| {
             let home = self.home(key);
             let first = self.stored(home[0], key);
-            home.iter().all(|&i| self.stored(i, key) == first)
+            (!home.iter().all(|&i| self.stored(i, key) == first))
+                .then(|| format!("the home replicas of {key:?} differ"))
         })
     }
 
@@ -1326,7 +1379,8 @@ impl World {
         let mut next_check = self.now;
         loop {
             if self.now >= next_check {
-                if self.converged() {
+                self.unconverged = self.unconverged();
+                if self.unconverged.is_none() {
                     self.stats.converged = true;
                     break;
                 }
@@ -1383,8 +1437,9 @@ impl World {
                     invariant: Invariant::Convergence,
                     key: "(all)".into(),
                     detail: format!(
-                        "replicas did not converge within {} s of simulated time after healing ({left} hints left)",
-                        LIVENESS_US_MAX / 1_000_000
+                        "replicas did not converge within {} s of simulated time after healing ({left} hints left; at the last check {})",
+                        LIVENESS_US_MAX / 1_000_000,
+                        self.unconverged.as_deref().unwrap_or("nothing was checked")
                     ),
                 });
             }
