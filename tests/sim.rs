@@ -446,12 +446,18 @@ fn a_leaving_node_hands_everything_over_and_stops() {
 /// fallback keeps a hint for it) and then leaves before anti-entropy reaches
 /// it: its handover carries the deleted value to the key's new replicas.
 /// The scenario is timing-sensitive (the leaver must still be stale when the
-/// change installs), so it runs on the first seed that sets it up; `None`
-/// when no seed of 0..64 does.
-fn stale_owner_leaves(bug: Option<Bug>) -> SimReport {
-    (0..64)
-        .find_map(|seed| stale_owner_leaves_on(seed, bug))
-        .unwrap_or_else(|| panic!("no seed of 0..64 set the stale leaver up"))
+/// change installs), so it runs on seeds 0..32 and keeps the runs that set
+/// it up.
+fn stale_owner_leaves(bug: Option<Bug>) -> Vec<SimReport> {
+    let reports: Vec<SimReport> = (0..32)
+        .filter_map(|seed| stale_owner_leaves_on(seed, bug))
+        .collect();
+    assert!(
+        reports.len() >= 8,
+        "only {} of 32 seeds set the stale leaver up",
+        reports.len()
+    );
+    reports
 }
 
 fn stale_owner_leaves_on(seed: u64, bug: Option<Bug>) -> Option<SimReport> {
@@ -496,18 +502,29 @@ fn stale_owner_leaves_on(seed: u64, bug: Option<Bug>) -> Option<SimReport> {
 
 #[test]
 fn a_stale_leaver_hands_over_by_merging_and_the_delete_holds() {
-    let report = stale_owner_leaves(None);
-    assert!(report.passed(), "{:?}", report.failure());
-    assert_eq!(report.stats.nodes_left, 1);
+    for report in stale_owner_leaves(None) {
+        assert!(report.passed(), "{:?}", report.failure());
+        assert_eq!(report.stats.nodes_left, 1);
+    }
 }
 
 #[test]
 fn a_handover_that_overwrites_resurrects_a_deleted_value_and_is_caught() {
-    let report = stale_owner_leaves(Some(Bug::HandoverOverwrites));
-    assert_caught(
-        &report,
-        Invariant::NoResurrection,
-        "expected a resurrection",
+    // Whether the overwritten replica is seen before a merge with the
+    // tombstone heals it depends on the run's timing: most runs see it.
+    let reports = stale_owner_leaves(Some(Bug::HandoverOverwrites));
+    let caught = reports
+        .iter()
+        .filter(|r| {
+            r.violations
+                .iter()
+                .any(|v| v.invariant == Invariant::NoResurrection)
+        })
+        .count();
+    assert!(
+        caught * 3 >= reports.len(),
+        "only {caught} of {} runs caught the resurrection",
+        reports.len()
     );
 }
 

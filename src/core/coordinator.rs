@@ -359,6 +359,9 @@ pub struct GetCoordinator {
     tally: Tally,
     replies: BTreeMap<String, Option<Object>>,
     flight: Flight,
+    /// Targets not asked yet: a quorum read asks R first and the others
+    /// only when an answer fails, tells nothing, or is slow.
+    held: Vec<Target>,
     decided: bool,
 }
 
@@ -366,13 +369,51 @@ impl GetCoordinator {
     /// Starts a read of `key` from every target of `plan` (the local one
     /// included: the driver answers that one from its own store).
     pub fn start(key: &ObjectKey, plan: &ReplicaPlan, n: usize, r: usize) -> (Self, Vec<Outbound>) {
+        Self::begin(key, plan, n, r, None)
+    }
+
+    /// Starts a read of `key` from R targets of `plan` only: `first` (the
+    /// coordinator itself, answered from its own store) if it is one, then
+    /// home replicas before fallbacks. The others are held: the driver calls
+    /// [`Self::more`] after every answer, which asks one in place of a target
+    /// that failed or told nothing, and [`Self::widen`] when an answer is
+    /// slow. R of N still answer, so R + W > N keeps its promise; read repair
+    /// sees only the targets asked.
+    pub fn start_quorum(
+        key: &ObjectKey,
+        plan: &ReplicaPlan,
+        n: usize,
+        r: usize,
+        first: &str,
+    ) -> (Self, Vec<Outbound>) {
+        Self::begin(key, plan, n, r, Some(first))
+    }
+
+    fn begin(
+        key: &ObjectKey,
+        plan: &ReplicaPlan,
+        n: usize,
+        r: usize,
+        quorum_first: Option<&str>,
+    ) -> (Self, Vec<Outbound>) {
         let total = plan.slots(n).max(1);
-        let mut tally = Tally::new(r.clamp(1, total.max(1)), total);
+        let needed = r.clamp(1, total.max(1));
+        let mut tally = Tally::new(needed, total);
         for _ in plan.targets.len()..total {
             tally.failure();
         }
-        let outbound = plan
-            .targets
+        let mut held = Vec::new();
+        let mut flight = Flight::new(plan);
+        if let Some(first) = quorum_first {
+            // The local target, then home replicas, then fallbacks.
+            let mut order = plan.targets.clone();
+            order.sort_by_key(|t| (t.node != first, t.hint_for.is_some()));
+            held = order.split_off(needed.min(order.len()));
+            flight.pending = order.clone();
+            flight.asked = order;
+        }
+        let outbound = flight
+            .pending
             .iter()
             .map(|t| Outbound {
                 to: t.node.clone(),
@@ -384,11 +425,45 @@ impl GetCoordinator {
                 key: key.clone(),
                 tally,
                 replies: BTreeMap::new(),
-                flight: Flight::new(plan),
+                flight,
+                held,
                 decided: false,
             },
             outbound,
         )
+    }
+
+    /// Held targets to ask now: enough that the answers still possible can
+    /// make R (a target failed, or a fallback had nothing for the key).
+    pub fn more(&mut self) -> Vec<Outbound> {
+        let mut out = Vec::new();
+        while !self.held.is_empty()
+            && self.tally.successes() + self.flight.pending.len() < self.tally.needed()
+        {
+            out.push(self.ask_held());
+        }
+        out
+    }
+
+    /// Every held target, asked now (an answer is slow).
+    pub fn widen(&mut self) -> Vec<Outbound> {
+        let mut out = Vec::new();
+        while !self.held.is_empty() {
+            out.push(self.ask_held());
+        }
+        out
+    }
+
+    fn ask_held(&mut self) -> Outbound {
+        let target = self.held.remove(0);
+        self.flight.pending.push(target.clone());
+        self.flight.asked.push(target.clone());
+        Outbound {
+            to: target.node,
+            request: Request::Read {
+                key: self.key.clone(),
+            },
+        }
     }
 
     /// A target answered with its object (`None`: it has none). A fallback
@@ -627,6 +702,41 @@ mod tests {
             Some(Quorum::Reached),
             "a fallback holding a hint counts"
         );
+    }
+
+    #[test]
+    fn a_quorum_read_asks_itself_and_r_minus_one_others_then_more_when_needed() {
+        // n2 is down: n4 stands in for it (a fallback comes last).
+        let plan = ReplicaPlan::sloppy(&RING, 3, |n| n != "n2");
+        let (mut g, out) = GetCoordinator::start_quorum(&key(), &plan, 3, 2, "n3");
+        let asked: Vec<&str> = out.iter().map(|o| o.to.as_str()).collect();
+        assert_eq!(
+            asked,
+            ["n3", "n1"],
+            "itself first, home replicas before fallbacks"
+        );
+        assert!(g.more().is_empty(), "two in flight can make R = 2");
+        g.on_reply("n3", Some(obj("n3", b"a")));
+        assert!(g.more().is_empty());
+        // n1 fails and has no spare left but n5: the spare is asked first.
+        let spare = g.on_failure("n1").expect("n5 is a spare");
+        assert_eq!(spare.to, "n5");
+        assert!(g.more().is_empty(), "the spare may still make R");
+        // The spare knows nothing of the key: the held fallback is asked.
+        g.on_reply("n5", None);
+        let more: Vec<String> = g.more().into_iter().map(|o| o.to).collect();
+        assert_eq!(more, ["n4"]);
+        assert_eq!(g.decision(), None);
+        g.on_reply("n4", Some(obj("n3", b"a")));
+        assert_eq!(g.decision(), Some(Quorum::Reached));
+        // A slow answer: widen asks every held target at once.
+        let plan = ReplicaPlan::sloppy(&RING, 3, |_| true);
+        let (mut g, out) = GetCoordinator::start_quorum(&key(), &plan, 3, 2, "n9");
+        assert_eq!(out.len(), 2, "a coordinator that is no replica asks R");
+        let widened: Vec<String> = g.widen().into_iter().map(|o| o.to).collect();
+        assert_eq!(widened, ["n3"]);
+        assert!(g.widen().is_empty());
+        assert_eq!(g.outstanding().len(), 3);
     }
 
     #[test]

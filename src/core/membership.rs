@@ -544,15 +544,17 @@ impl ClusterState {
                 theirs.version
             ));
         }
-        // Ring plans spread a key's N replicas over N distinct members
-        // while there are that many.
-        let staying = self
+        // Ring plans give every member that is up a share; a table that
+        // gives everything to one member while others are up is a forgery.
+        // (A stricter count would refuse real tables: while members leave,
+        // are lost and join at once, a plan may have fewer than N owners.)
+        let up = self
             .members
             .values()
-            .filter(|e| !matches!(e.status, MemberStatus::Left | MemberStatus::Removed))
+            .filter(|e| e.status == MemberStatus::Up)
             .count();
         let distinct = |owners: &[String]| owners.iter().collect::<BTreeSet<_>>().len();
-        let enough = n.min(staying);
+        let enough = up.min(2);
         if distinct(&theirs.owners) < enough
             || theirs.next.as_deref().is_some_and(|t| distinct(t) < enough)
         {

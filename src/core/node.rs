@@ -110,6 +110,10 @@ pub const INCARNATION_META: &str = "incarnation";
 
 /// Hints handed off per handoff tick (a limit on background work).
 pub const HANDOFF_BATCH_MAX: usize = 8;
+
+/// One get in this many asks every target at once (the others ask R first),
+/// so read repair still compares every replica of a sample of reads.
+pub const FULL_READ_EVERY: u32 = 8;
 /// Keys handed over per membership tick (a limit on background work).
 pub const HANDOVER_BATCH_MAX: usize = 32;
 
@@ -216,6 +220,8 @@ pub enum Timer {
     PutDeadline(u64),
     /// A get's deadline; read repair runs then at the latest.
     GetDone(u64),
+    /// A get's first answers are slow: ask the targets held back.
+    GetSlow(u64),
     /// Heartbeats: the failure detector's tick.
     Probe,
     /// Hand hints off.
@@ -1489,6 +1495,17 @@ impl<S: StorageRead<Object>> Node<S> {
                 }
             }
             Timer::GetDone(gid) => self.finish_get(gid, shared, out),
+            Timer::GetSlow(gid) => {
+                let widened = self
+                    .gets
+                    .get_mut(&gid)
+                    .filter(|g| !g.replied)
+                    .map(|g| g.coordinator.widen())
+                    .unwrap_or_default();
+                for o in widened {
+                    self.send_outbound(o, Purpose::Get(gid), shared, out);
+                }
+            }
             Timer::Probe => {
                 let before = self.detector.unreachable().len();
                 let due = self.detector.tick(self.now);
@@ -1591,8 +1608,14 @@ impl<S: StorageRead<Object>> Node<S> {
 
     fn start_get(&mut self, reply: ReplyTo, key: ObjectKey, shared: &Shared, out: &mut Ready) {
         let plan = self.plan(&key, shared);
-        let (mut coordinator, outbound) =
-            GetCoordinator::start(&key, &plan, shared.params.n, shared.params.r);
+        let (n, r) = (shared.params.n, shared.params.r);
+        // R first (itself and R-1 others); every target for a sample, so
+        // read repair still compares every replica of some reads.
+        let (mut coordinator, outbound) = if self.rng.gen_ratio(1, FULL_READ_EVERY) {
+            GetCoordinator::start(&key, &plan, n, r)
+        } else {
+            GetCoordinator::start_quorum(&key, &plan, n, r, &self.name)
+        };
         let gid = self.local_id();
         let mut remote = Vec::new();
         for o in outbound {
@@ -1621,6 +1644,8 @@ impl<S: StorageRead<Object>> Node<S> {
         }
         out.timers
             .push((shared.params.request_timeout_us * 3, Timer::GetDone(gid)));
+        out.timers
+            .push((shared.params.request_timeout_us / 2, Timer::GetSlow(gid)));
         self.check_get(gid, shared, out);
     }
 
@@ -1628,6 +1653,13 @@ impl<S: StorageRead<Object>> Node<S> {
         let Some(state) = self.gets.get_mut(&gid) else {
             return;
         };
+        let more = state.coordinator.more();
+        if !more.is_empty() {
+            for o in more {
+                self.send_outbound(o, Purpose::Get(gid), shared, out);
+            }
+            return self.check_get(gid, shared, out);
+        }
         match state.coordinator.decision() {
             Some(Quorum::Reached) => {
                 state.replied = true;

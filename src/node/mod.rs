@@ -49,6 +49,7 @@ use crate::core::message::{
     ErrorKind, ErrorReply, NodeReport, PartitionRoot, PutRequest, RepairReport, Request, Response,
     Role, MERKLE_NODES_MAX, REPLICATE_BATCH_MAX,
 };
+use crate::core::node::FULL_READ_EVERY;
 use crate::core::node::INCARNATION_META;
 use crate::net::tls::{self, Credentials, Identity};
 use crate::net::transport::{self, Handler, Peer, RpcClient, TransportErrorKind};
@@ -128,6 +129,8 @@ struct NodeInner {
     /// Wakes the handoff task (a peer came back, a partition healed).
     handoff_wake: Notify,
     read_repairs: AtomicU64,
+    /// Gets coordinated (every [`FULL_READ_EVERY`]th asks every target).
+    gets_started: AtomicU64,
     hints_delivered: AtomicU64,
     orphan_hints: AtomicU64,
     /// Anti-entropy exchanges in flight (background and `repair` share it).
@@ -252,6 +255,7 @@ impl Node {
             filter: RwLock::new(PartitionFilter::default()),
             handoff_wake: Notify::new(),
             read_repairs: AtomicU64::new(0),
+            gets_started: AtomicU64::new(0),
             hints_delivered: AtomicU64::new(0),
             orphan_hints: AtomicU64::new(0),
             exchanges: tokio::sync::Semaphore::new(anti_entropy::EXCHANGES_IN_FLIGHT),
@@ -604,6 +608,9 @@ enum ReplicaAnswer {
 /// How long a get's coordinator keeps listening after it answered, for the
 /// remaining replicas' replies that read repair needs.
 pub const READ_REPAIR_WAIT: Duration = Duration::from_millis(200);
+
+/// How long a get waits for its first R targets before asking the others.
+pub const READ_SLOW: Duration = Duration::from_millis(20);
 /// A replica's share of the request timeout, in percent.
 const REPLICA_TIMEOUT_PERCENT: u32 = 40;
 /// The shortest time a replica is given.
@@ -961,11 +968,24 @@ impl NodeInner {
             Vec::new()
         };
         let n = self.manifest.replicas;
-        let (mut coordinator, outbound) = GetCoordinator::start(&key, &plan, n, r);
+        // R first (itself and R-1 others), the rest when an answer fails or
+        // is slow; every target for explain and for a sample of reads, so
+        // read repair still compares every replica of some.
+        let sampled = self.gets_started.fetch_add(1, AtomicOrdering::Relaxed)
+            % u64::from(FULL_READ_EVERY)
+            == 0;
+        let (mut coordinator, outbound) = if explain || sampled {
+            GetCoordinator::start(&key, &plan, n, r)
+        } else {
+            GetCoordinator::start_quorum(&key, &plan, n, r, &self.name)
+        };
         let (tx, mut answers) = mpsc::channel(extended.len().max(1));
         for out in outbound {
             self.dispatch_one(out, &tx);
         }
+        let slow = tokio::time::sleep(READ_SLOW);
+        tokio::pin!(slow);
+        let mut widened = false;
         let mut timings: BTreeMap<String, (u64, bool)> = BTreeMap::new();
         let mut answer = Some(answer);
         let mut reached = false;
@@ -994,6 +1014,9 @@ impl NodeInner {
                             }
                         }
                     }
+                    for next in coordinator.more() {
+                        self.dispatch_one(next, &tx);
+                    }
                     match coordinator.decision() {
                         Some(Quorum::Reached) => {
                             reached = true;
@@ -1010,6 +1033,12 @@ impl NodeInner {
                     }
                 }
                 _ = &mut repair_wait, if reached => break,
+                _ = &mut slow, if !reached && !widened => {
+                    widened = true;
+                    for next in coordinator.widen() {
+                        self.dispatch_one(next, &tx);
+                    }
+                }
                 _ = &mut deadline => break,
             }
         }
