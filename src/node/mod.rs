@@ -53,7 +53,7 @@ use crate::core::node::FULL_READ_EVERY;
 use crate::core::node::INCARNATION_META;
 use crate::net::tls::{self, Credentials, Identity};
 use crate::net::transport::{self, Handler, Peer, RpcClient, TransportErrorKind};
-use crate::storage::{HintKey, StorageError, Store};
+use crate::storage::{HintKey, StorageError, StorageRead, Store};
 
 mod tombstones;
 
@@ -879,10 +879,14 @@ impl NodeInner {
 
     /// This node's replica of `key`: its object merged with every hint it
     /// holds for the key (what a fallback answers a read with).
+    ///
+    /// Read on the calling task, not the reader pool: a key's object and
+    /// hints are a few pages redb's cache holds, read in microseconds, and
+    /// the two hops to the pool and back cost more than the read.
     async fn read_local(&self, key: &ObjectKey) -> Result<Option<Object>, StorageError> {
         let storage_key = key.storage_key();
-        let object = self.store.get(&storage_key).await?;
-        let hints = self.store.hints_for_key(&storage_key).await?;
+        let object = StorageRead::object(&self.store, &storage_key)?;
+        let hints = StorageRead::hints_of_key(&self.store, &storage_key)?;
         Ok(hints.into_iter().fold(object, |acc, (_, h)| {
             Some(match acc {
                 Some(o) => o.merge(&h),
