@@ -173,6 +173,43 @@ fn finish(mut world: World) -> SimReport {
     world.finish()
 }
 
+/// A get asks itself and R-1 others first; when one of them has crashed (and
+/// the detector has not noticed yet), it asks a replica it held back and
+/// still answers, with no client retry. Planted: a coordinator that never
+/// asks the held replicas fails those gets.
+fn get_past_a_crashed_replica(seed: u64, bug: Option<Bug>) -> (bool, u64) {
+    let mut world = quiet(seed, bug);
+    let k = key("k1");
+    let home = world.home(&k);
+    written(world.put(home[0], &k, Some(b"v")));
+    world.advance(100_000);
+    // The first replica home[0] asks besides itself, in preference order.
+    world.crash(home[1], false);
+    let got =
+        matches!(world.get(home[0], &k), ClientOutcome::Got(ref o) if !o.siblings().is_empty());
+    let report = world.finish();
+    (got, report.stats.client_retries)
+}
+
+#[test]
+fn a_get_asks_a_held_back_replica_when_one_of_its_first_fails() {
+    for seed in 0..8 {
+        let (got, retries) = get_past_a_crashed_replica(seed, None);
+        assert!(got, "seed {seed}: the get failed");
+        assert_eq!(retries, 0, "seed {seed}: the client had to retry");
+    }
+    let failed = (0..8)
+        .filter(|&seed| {
+            let (got, retries) = get_past_a_crashed_replica(seed, Some(Bug::ForgetHeldReplicas));
+            !got || retries > 0
+        })
+        .count();
+    assert!(
+        failed >= 4,
+        "the planted bug failed only {failed} of 8 gets (one get in 8 asks everyone)"
+    );
+}
+
 #[test]
 fn a_wiped_node_comes_back_with_a_new_incarnation_and_loses_no_write() {
     let mut world = quiet(1, None);

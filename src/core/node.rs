@@ -98,6 +98,10 @@ pub enum Bug {
     /// attempt) instead of the same one: a put stored by its first
     /// coordinator and again by the next shows as two versions.
     RetryWithNewWriteId,
+    /// A get that asked R replicas first never asks the ones it held back
+    /// (neither when one of the first fails nor when they are slow): the
+    /// read fails although enough replicas hold the key.
+    ForgetHeldReplicas,
 }
 
 /// A client operation's id (unique in a run).
@@ -1496,10 +1500,11 @@ impl<S: StorageRead<Object>> Node<S> {
             }
             Timer::GetDone(gid) => self.finish_get(gid, shared, out),
             Timer::GetSlow(gid) => {
+                let forget = shared.params.bug == Some(Bug::ForgetHeldReplicas);
                 let widened = self
                     .gets
                     .get_mut(&gid)
-                    .filter(|g| !g.replied)
+                    .filter(|g| !g.replied && !forget)
                     .map(|g| g.coordinator.widen())
                     .unwrap_or_default();
                 for o in widened {
@@ -1653,7 +1658,11 @@ impl<S: StorageRead<Object>> Node<S> {
         let Some(state) = self.gets.get_mut(&gid) else {
             return;
         };
-        let more = state.coordinator.more();
+        let more = if shared.params.bug == Some(Bug::ForgetHeldReplicas) {
+            Vec::new()
+        } else {
+            state.coordinator.more()
+        };
         if !more.is_empty() {
             for o in more {
                 self.send_outbound(o, Purpose::Get(gid), shared, out);
