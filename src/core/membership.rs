@@ -188,6 +188,14 @@ impl ClusterState {
         self.update_member(name, addr, status, ready_for);
     }
 
+    /// Sets a known member's status, keeping its address (nothing for a
+    /// stranger).
+    pub fn set_status(&mut self, name: &str, status: MemberStatus) {
+        if let Some(e) = self.members.get(name).cloned() {
+            self.update_member(name, &e.addr, status, e.ready_for);
+        }
+    }
+
     /// Records that `name` holds the incoming partitions of table `version`.
     pub fn set_ready(&mut self, name: &str, version: u64) {
         if let Some(e) = self.members.get(name).cloned() {

@@ -1992,22 +1992,17 @@ impl<S: StorageRead<Object>> Node<S> {
             }
         }
         let owns = shared.ring.owned_by(&self.name);
-        let (status, addr) = match shared.cluster.members.get(&self.name) {
-            Some(e) => (e.status, e.addr.clone()),
-            None => return,
+        let Some(status) = shared.cluster.status_of(&self.name) else {
+            return;
         };
         match status {
             MemberStatus::Joining if owns > 0 => {
-                shared
-                    .cluster
-                    .set_member(&self.name, &addr, MemberStatus::Up);
+                shared.cluster.set_status(&self.name, MemberStatus::Up);
                 shared.refresh();
                 out.view_changed = true;
             }
             MemberStatus::Leaving if owns == 0 && self.holds_nothing(shared) => {
-                shared
-                    .cluster
-                    .set_member(&self.name, &addr, MemberStatus::Left);
+                shared.cluster.set_status(&self.name, MemberStatus::Left);
                 shared.refresh();
                 out.view_changed = true;
                 // It stops once a member answered that it knows.
@@ -2042,13 +2037,7 @@ impl<S: StorageRead<Object>> Node<S> {
             changed = true;
         }
         for gone in shared.cluster.removals_done() {
-            let addr = shared
-                .cluster
-                .members
-                .get(&gone)
-                .map(|e| e.addr.clone())
-                .unwrap_or_default();
-            shared.cluster.set_member(&gone, &addr, MemberStatus::Left);
+            shared.cluster.set_status(&gone, MemberStatus::Left);
             out.steps.push(MembershipStep::RemovalDone(gone));
             changed = true;
         }
@@ -2169,13 +2158,7 @@ impl<S: StorageRead<Object>> Node<S> {
                 ),
             };
             if allowed {
-                let addr = shared
-                    .cluster
-                    .members
-                    .get(&name)
-                    .map(|e| e.addr.clone())
-                    .unwrap_or_default();
-                shared.cluster.set_member(&name, &addr, status);
+                shared.cluster.set_status(&name, status);
                 shared.refresh();
                 out.view_changed = true;
                 self.advance_membership(&mut shared, out);
