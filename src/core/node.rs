@@ -1293,14 +1293,7 @@ impl<S: StorageRead<Object>> Node<S> {
             Request::Gossip(theirs) => {
                 self.absorb(&theirs, shared, out);
                 let response = Response::Gossip(Box::new(shared.cluster.clone()));
-                out.sends.push((
-                    Addr::Node(from),
-                    Payload::Response {
-                        id,
-                        response,
-                        minted: None,
-                    },
-                ));
+                respond(out, from, id, response);
             }
             Request::TombstoneCheck { entries } => {
                 let response = if entries.len() > TOMBSTONE_BATCH_MAX {
