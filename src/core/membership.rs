@@ -490,9 +490,10 @@ impl ClusterState {
     /// would make data unreachable. Any other newer table (a step this node
     /// missed, or a step on another branch, when two members each deemed
     /// themselves the claimant and proposed at once) cannot be replayed, so
-    /// it must look like one the protocol makes: every owner a member that
-    /// has not left, every owner's share within one partition of every
-    /// other's (ring plans keep that), and a target in progress equal to a
+    /// it must look like one the protocol makes: every owner a member (one
+    /// that left is removed next), every owner's share within one partition
+    /// of every other's (ring plans keep that), not everything to one
+    /// member while others are up, and a target in progress equal to a
     /// proposal from its owners. The greatest table wins everywhere, so
     /// branches end. A table that is not newer is no change and passes.
     pub fn admit_owners(&self, theirs: &OwnerTable, n: usize) -> Result<(), String> {

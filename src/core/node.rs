@@ -114,7 +114,6 @@ pub const INCARNATION_META: &str = "incarnation";
 
 /// Hints handed off per handoff tick (a limit on background work).
 pub const HANDOFF_BATCH_MAX: usize = 8;
-
 /// One get in this many asks every target at once (the others ask R first),
 /// so read repair still compares every replica of a sample of reads.
 pub const FULL_READ_EVERY: u32 = 8;
@@ -775,15 +774,29 @@ impl<S: StorageRead<Object>> Node<S> {
     /// Sets the periodic timers, at random phases (the first step, at
     /// `now`).
     pub fn boot(&mut self, now: Duration, out: &mut Ready) {
-        let Some(shared) = self.view.take() else {
+        self.step(now, out, |node, shared, out| {
+            for timer in Timer::PERIODIC {
+                if let Some(period) = timer.period(&shared.params) {
+                    out.timers.push((node.rng.gen_range(1..=period), timer));
+                }
+            }
+        });
+    }
+
+    /// Runs one step at `now`: the node's cluster state is taken out for
+    /// `f`, and the step's batch is handed out after it.
+    fn step(
+        &mut self,
+        now: Duration,
+        out: &mut Ready,
+        f: impl FnOnce(&mut Self, &mut Shared, &mut Ready),
+    ) {
+        let Some(mut shared) = self.view.take() else {
             return;
         };
         self.begin(now, &shared);
-        for timer in Timer::PERIODIC {
-            if let Some(period) = timer.period(&shared.params) {
-                out.timers.push((self.rng.gen_range(1..=period), timer));
-            }
-        }
+        f(self, &mut shared, out);
+        self.finish(&shared, out);
         self.view = Some(shared);
     }
 
@@ -1020,17 +1033,13 @@ impl<S: StorageRead<Object>> Node<S> {
     /// Reports every batch up to `batch` durable: the overlay forgets them
     /// and the actions that waited for them run.
     pub fn persisted(&mut self, now: Duration, batch: u64, out: &mut Ready) {
-        let Some(shared) = self.view.take() else {
-            return;
-        };
-        self.begin(now, &shared);
-        self.durable = self.durable.max(batch.min(self.issued));
-        let durable = self.durable;
-        self.objects_pending.retain(|_, (b, _)| *b > durable);
-        self.hints_pending.retain(|_, (b, _)| *b > durable);
-        self.release(&shared, out);
-        self.finish(&shared, out);
-        self.view = Some(shared);
+        self.step(now, out, |node, shared, out| {
+            node.durable = node.durable.max(batch.min(node.issued));
+            let durable = node.durable;
+            node.objects_pending.retain(|_, (b, _)| *b > durable);
+            node.hints_pending.retain(|_, (b, _)| *b > durable);
+            node.release(shared, out);
+        });
     }
 
     fn release(&mut self, shared: &Shared, out: &mut Ready) {
@@ -1087,13 +1096,9 @@ impl<S: StorageRead<Object>> Node<S> {
 
     /// Handles a message that arrived at `now` (one step).
     pub fn on_message(&mut self, now: Duration, from: Addr, payload: Payload, out: &mut Ready) {
-        let Some(mut shared) = self.view.take() else {
-            return;
-        };
-        self.begin(now, &shared);
-        self.message(from, payload, &mut shared, out);
-        self.finish(&shared, out);
-        self.view = Some(shared);
+        self.step(now, out, |node, shared, out| {
+            node.message(from, payload, shared, out)
+        });
     }
 
     /// Starts a step at `now`: the detector watches every other member.
@@ -1468,13 +1473,7 @@ impl<S: StorageRead<Object>> Node<S> {
 
     /// Handles a timer that expired at `now` (one step).
     pub fn on_timer(&mut self, now: Duration, timer: Timer, out: &mut Ready) {
-        let Some(mut shared) = self.view.take() else {
-            return;
-        };
-        self.begin(now, &shared);
-        self.timer(timer, &mut shared, out);
-        self.finish(&shared, out);
-        self.view = Some(shared);
+        self.step(now, out, |node, shared, out| node.timer(timer, shared, out));
     }
 
     fn timer(&mut self, timer: Timer, shared: &mut Shared, out: &mut Ready) {
@@ -1656,12 +1655,12 @@ impl<S: StorageRead<Object>> Node<S> {
         } else {
             state.coordinator.more()
         };
-        if !more.is_empty() {
-            for o in more {
-                self.send_outbound(o, Purpose::Get(gid), shared, out);
-            }
-            return self.check_get(gid, shared, out);
+        for o in more {
+            self.send_outbound(o, Purpose::Get(gid), shared, out);
         }
+        let Some(state) = self.gets.get_mut(&gid) else {
+            return;
+        };
         match state.coordinator.decision() {
             Some(Quorum::Reached) => {
                 state.replied = true;
@@ -2021,8 +2020,8 @@ impl<S: StorageRead<Object>> Node<S> {
     fn advance_membership(&mut self, shared: &mut Shared, out: &mut Ready) {
         let n = shared.params.n;
         let mut changed = false;
-        let before = shared.cluster.clone();
         if shared.cluster.must_abort() {
+            let before = shared.cluster.clone();
             shared.cluster.abort();
             judge_own_step(&before, &shared.cluster, n, out);
             out.steps
@@ -2090,14 +2089,14 @@ impl<S: StorageRead<Object>> Node<S> {
     /// Merges a cluster state heard by gossip. Member entries are taken in
     /// (the real node checks their signatures first); an owner table only
     /// if [`ClusterState::admit_owners`] admits it, as the real node judges
-    /// one. Returns whether this node's state changed.
-    fn absorb(&mut self, theirs: &ClusterState, shared: &mut Shared, out: &mut Ready) -> bool {
+    /// one.
+    fn absorb(&mut self, theirs: &ClusterState, shared: &mut Shared, out: &mut Ready) {
         if *theirs == shared.cluster {
-            return false;
+            return;
         }
         let mut merged = shared.cluster.clone();
         if !merged.merge(theirs) {
-            return false;
+            return;
         }
         let newer = |t: &OwnerTable| {
             shared
@@ -2118,30 +2117,23 @@ impl<S: StorageRead<Object>> Node<S> {
             }
         }
         if merged == shared.cluster {
-            return false;
+            return;
         }
         shared.cluster = merged;
         shared.refresh();
         out.view_changed = true;
-        true
     }
 
     /// An operator's membership request (`dynamo leave`, `dynamo leave
     /// --force NODE`) at `now`: `Leave` marks this node leaving if it is
     /// up; `Remove` marks a member removed.
     pub fn on_operator(&mut self, now: Duration, request: Request, out: &mut Ready) {
-        let Some(mut shared) = self.view.take() else {
-            return;
+        let (name, status) = match request {
+            Request::Leave => (self.name.clone(), MemberStatus::Leaving),
+            Request::Remove { node } => (node, MemberStatus::Removed),
+            _ => return,
         };
-        self.begin(now, &shared);
-        let target = match &request {
-            Request::Leave => Some((self.name.clone(), MemberStatus::Up, MemberStatus::Leaving)),
-            Request::Remove { node } => {
-                Some((node.clone(), MemberStatus::Up, MemberStatus::Removed))
-            }
-            _ => None,
-        };
-        if let Some((name, _, status)) = target {
+        self.step(now, out, |node, shared, out| {
             let current = shared.cluster.status_of(&name);
             let allowed = match status {
                 MemberStatus::Leaving => current == Some(MemberStatus::Up),
@@ -2154,11 +2146,9 @@ impl<S: StorageRead<Object>> Node<S> {
                 shared.cluster.set_status(&name, status);
                 shared.refresh();
                 out.view_changed = true;
-                self.advance_membership(&mut shared, out);
+                node.advance_membership(shared, out);
             }
-        }
-        self.finish(&shared, out);
-        self.view = Some(shared);
+        });
     }
 
     /// This node's cluster state and the rings it gives.

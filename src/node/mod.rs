@@ -368,7 +368,7 @@ impl NodeInner {
                 hint_for,
             } => self.replicate(key, object, hint_for).await,
             Request::ReplicateMany { entries } => self.replicate_many(entries).await,
-            Request::Read { key } => match self.read_local(&key).await {
+            Request::Read { key } => match self.read_local(&key) {
                 Ok(object) => Response::Replica(object),
                 Err(e) => storage_failure(e),
             },
@@ -883,7 +883,7 @@ impl NodeInner {
     /// Read on the calling task, not the reader pool: a key's object and
     /// hints are a few pages redb's cache holds, read in microseconds, and
     /// the two hops to the pool and back cost more than the read.
-    async fn read_local(&self, key: &ObjectKey) -> Result<Option<Object>, StorageError> {
+    fn read_local(&self, key: &ObjectKey) -> Result<Option<Object>, StorageError> {
         let storage_key = key.storage_key();
         let object = StorageRead::object(&self.store, &storage_key)?;
         let hints = StorageRead::hints_of_key(&self.store, &storage_key)?;
@@ -898,7 +898,7 @@ impl NodeInner {
     async fn send(&self, to: &str, request: Request) -> ReplicaAnswer {
         if to == self.name {
             return match request {
-                Request::Read { key } => match self.read_local(&key).await {
+                Request::Read { key } => match self.read_local(&key) {
                     Ok(o) => ReplicaAnswer::Ok(o),
                     Err(e) => {
                         warn!("local read: {e}");

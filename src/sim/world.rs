@@ -718,16 +718,6 @@ impl World {
         self.nodes[node].node.replica.incarnation
     }
 
-    /// A node's own cluster state.
-    pub fn node_cluster(&self, node: usize) -> Option<&ClusterState> {
-        self.nodes[node].node.view().map(|v| &v.cluster)
-    }
-
-    /// Whether a node runs.
-    pub fn is_up(&self, node: usize) -> bool {
-        self.nodes[node].up
-    }
-
     /// A node's durable object for a key.
     pub fn stored(&self, node: usize, key: &ObjectKey) -> Option<Object> {
         self.nodes[node].node.stored(key)
