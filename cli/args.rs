@@ -66,6 +66,10 @@ pub enum Command {
     Resolve(ResolveArgs),
     /// Show the ring: partitions, ranges, owners, preference lists
     Ring(RingArgs),
+    /// Show or set buckets' own N, R and W
+    Bucket(BucketArgs),
+    /// List a bucket's live keys, in a stable order
+    Keys(KeysArgs),
     /// Show Merkle roots per partition per replica
     Merkle(MerkleArgs),
     /// Run anti-entropy now, until every replica set agrees
@@ -294,6 +298,9 @@ pub struct RingArgs {
     /// Show where this key lives
     #[arg(long, value_name = "KEY")]
     pub key: Option<String>,
+    /// The bucket of --key (its N gives the preference list)
+    #[arg(long, value_name = "B", default_value = dynamo::config::DEFAULT_BUCKET, requires = "key")]
+    pub bucket: String,
     /// Print one JSON document instead of a table
     #[arg(long)]
     pub json: bool,
@@ -387,6 +394,9 @@ pub struct BenchArgs {
     /// Print one JSON document instead of a table
     #[arg(long)]
     pub json: bool,
+    /// Send the requests over the HTTPS API (one connection per task)
+    #[arg(long)]
+    pub http: bool,
 }
 
 #[derive(Debug, Args)]
@@ -483,4 +493,69 @@ mod tests {
         assert!(Cli::try_parse_from(["dynamo", "merkle", "diff", "n1", "n2"]).is_ok());
         assert!(Cli::try_parse_from(["dynamo", "merkle", "--partition", "3"]).is_ok());
     }
+}
+
+#[derive(Debug, Args)]
+pub struct BucketArgs {
+    #[command(subcommand)]
+    pub command: BucketCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BucketCommand {
+    /// The default bucket and every bucket with settings of its own
+    List(JsonArg),
+    /// One bucket's N, R and W (the cluster's when it has none of its own)
+    Show(BucketName),
+    /// Give a bucket its own N, R or W (N only while it holds no keys)
+    Set(BucketSetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct JsonArg {
+    /// Print one JSON document instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BucketName {
+    /// The bucket
+    #[arg(value_name = "B")]
+    pub bucket: String,
+    /// Print one JSON document instead of a line
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BucketSetArgs {
+    /// The bucket
+    #[arg(value_name = "B")]
+    pub bucket: String,
+    /// N: replicas per key
+    #[arg(short = 'N', long = "replicas", value_name = "N")]
+    pub n: Option<u8>,
+    /// R: replies a get waits for
+    #[arg(short = 'R', long = "read-quorum", value_name = "N")]
+    pub r: Option<u8>,
+    /// W: acknowledgements a put waits for
+    #[arg(short = 'W', long = "write-quorum", value_name = "N")]
+    pub w: Option<u8>,
+    /// Print one JSON document instead of a line
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    /// The bucket
+    #[arg(long, value_name = "B", default_value = dynamo::config::DEFAULT_BUCKET)]
+    pub bucket: String,
+    /// Stop after this many keys
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+    /// Print one JSON document (streamed) instead of one key per line
+    #[arg(long)]
+    pub json: bool,
 }

@@ -12,15 +12,19 @@
 //! operations cost: the growth of the nodes' own CPU-time and datagram
 //! counters (`status`) over the timed phase, divided by its operations
 //! (datagrams the nodes sent plus those the bench client sent). On a
-//! terminal a line on stderr shows the rate as it goes.
+//! terminal a line on stderr shows the rate as it goes. With `--http` each
+//! task has its own HTTPS connection (node `task % nodes`) and speaks the
+//! HTTP API instead (its TCP traffic is not in `datagrams_per_op`).
 
 use std::collections::HashMap;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use dynamo::client::{Client, ClientError, GetOptions, PutOptions};
+use dynamo::client::{Client, GetOptions, PutOptions};
 use dynamo::home::Home;
+use dynamo::http::client::HttpsClient;
+use dynamo::net::tls::Credentials;
 use hdrhistogram::Histogram;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
@@ -30,6 +34,104 @@ use crate::kv::connect;
 use crate::{exit, output};
 
 const BUCKET: &str = "bench";
+
+/// Where the bench sends its requests: the QUIC client, or (`--http`) one
+/// HTTPS connection per task, spread over the nodes.
+#[derive(Clone)]
+enum Target {
+    Quic(Client),
+    Http(Arc<HttpsClient>),
+}
+
+impl Target {
+    /// Reads a key: its context token and how many live siblings it has.
+    async fn get(&self, key: &str) -> anyhow::Result<(String, usize)> {
+        match self {
+            Target::Quic(client) => {
+                let reply = client
+                    .get(BUCKET, key.as_bytes(), &GetOptions::default())
+                    .await?;
+                Ok((reply.context_token, reply.object.live_siblings().count()))
+            }
+            Target::Http(client) => {
+                let answer = client.get(&format!("/buckets/{BUCKET}/keys/{key}")).await?;
+                let token = answer
+                    .header("x-dynamo-context")
+                    .unwrap_or_default()
+                    .to_string();
+                match answer.status.as_u16() {
+                    200 => Ok((token, 1)),
+                    404 => Ok((token, 0)),
+                    300 => Ok((token, 2)),
+                    code => Err(anyhow::anyhow!("GET {key}: HTTP {code}")),
+                }
+            }
+        }
+    }
+
+    /// Writes a key over `context`; the new context token.
+    async fn put(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        context: Option<&str>,
+    ) -> anyhow::Result<String> {
+        match self {
+            Target::Quic(client) => Ok(client
+                .put(
+                    BUCKET,
+                    key.as_bytes(),
+                    value,
+                    context,
+                    &PutOptions::default(),
+                )
+                .await?),
+            Target::Http(client) => {
+                let headers: Vec<(&str, &str)> = context
+                    .map(|c| ("x-dynamo-context", c))
+                    .into_iter()
+                    .collect();
+                let path = format!("/buckets/{BUCKET}/keys/{key}");
+                let answer = client
+                    .request(hyper::Method::PUT, &path, &headers, value)
+                    .await?;
+                match answer.status.as_u16() {
+                    204 => Ok(answer
+                        .header("x-dynamo-context")
+                        .unwrap_or_default()
+                        .to_string()),
+                    code => Err(anyhow::anyhow!("PUT {key}: HTTP {code}")),
+                }
+            }
+        }
+    }
+}
+
+/// One target per task: the shared QUIC client, or a connection of its own
+/// to node `task % nodes` over HTTPS.
+fn targets(home: &Home, client: &Client, tasks: usize, http: bool) -> anyhow::Result<Vec<Target>> {
+    if !http {
+        return Ok(vec![Target::Quic(client.clone()); tasks]);
+    }
+    let creds = Credentials::load(&home.ca_cert(), &home.client_cert(), &home.client_key())?;
+    let nodes: Vec<_> = client
+        .manifest()
+        .nodes
+        .iter()
+        .filter_map(|m| Some((m.name.clone(), m.http?)))
+        .collect();
+    if nodes.is_empty() {
+        return Err(exit::usage("cluster.toml names no node's HTTPS address"));
+    }
+    (0..tasks)
+        .map(|t| {
+            let (name, addr) = &nodes[t % nodes.len()];
+            Ok(Target::Http(Arc::new(HttpsClient::new(
+                *addr, name, &creds,
+            )?)))
+        })
+        .collect()
+}
 
 #[derive(Serialize)]
 struct OpJson {
@@ -125,13 +227,14 @@ pub async fn bench(home: &Home, args: &BenchArgs) -> anyhow::Result<ExitCode> {
     }
     let client = connect(home)?;
     let contexts: Contexts = Arc::new(Mutex::new(HashMap::new()));
+    let targets = targets(home, &client, args.concurrency, args.http)?;
 
     // Fill the key space so reads find values.
     output::note(format!("filling {} keys…", args.keys));
     let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut fill = tokio::task::JoinSet::new();
-    for w in 0..args.concurrency.min(args.keys as usize) {
-        let (client, contexts, next) = (client.clone(), contexts.clone(), next.clone());
+    for (w, target) in targets.iter().enumerate().take(args.keys as usize) {
+        let (target, contexts, next) = (target.clone(), contexts.clone(), next.clone());
         let size = args.value_size;
         let keys = args.keys;
         fill.spawn(async move {
@@ -139,23 +242,14 @@ pub async fn bench(home: &Home, args: &BenchArgs) -> anyhow::Result<ExitCode> {
             loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if i >= keys {
-                    return Ok::<(), ClientError>(());
+                    return Ok::<(), anyhow::Error>(());
                 }
                 let value: Vec<u8> = (0..size).map(|_| rng.gen()).collect();
                 let key = key_name(i);
                 // Over whatever an earlier run left: no siblings pile up.
-                let seen = client
-                    .get(BUCKET, key.as_bytes(), &GetOptions::default())
-                    .await?;
-                let token = client
-                    .put(
-                        BUCKET,
-                        key.as_bytes(),
-                        value,
-                        Some(&seen.context_token),
-                        &PutOptions::default(),
-                    )
-                    .await?;
+                let (seen, _) = target.get(&key).await?;
+                let seen = Some(seen).filter(|t| !t.is_empty());
+                let token = target.put(&key, value, seen.as_deref()).await?;
                 if let Ok(mut map) = contexts.lock() {
                     map.insert(i, token);
                 }
@@ -178,12 +272,12 @@ pub async fn bench(home: &Home, args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let stop = started + Duration::from_secs_f64(args.duration);
     let done_ops = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut tasks = tokio::task::JoinSet::new();
-    for w in 0..args.concurrency {
-        let (client, contexts, done_ops) = (client.clone(), contexts.clone(), done_ops.clone());
+    for (w, target) in targets.iter().enumerate() {
+        let (target, contexts, done_ops) = (target.clone(), contexts.clone(), done_ops.clone());
         let (size, keys, read_ratio) = (args.value_size, args.keys, args.read_ratio);
         tasks.spawn(async move {
             run_worker(
-                client, contexts, done_ops, w as u64, size, keys, read_ratio, stop,
+                target, contexts, done_ops, w as u64, size, keys, read_ratio, stop,
             )
             .await
         });
@@ -269,7 +363,7 @@ pub async fn bench(home: &Home, args: &BenchArgs) -> anyhow::Result<ExitCode> {
 
 #[allow(clippy::too_many_arguments)]
 async fn run_worker(
-    client: Client,
+    target: Target,
     contexts: Contexts,
     done_ops: Arc<std::sync::atomic::AtomicU64>,
     seed: u64,
@@ -292,19 +386,16 @@ async fn run_worker(
         let t = Instant::now();
         done_ops.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if rng.gen_bool(read_ratio) {
-            match client
-                .get(BUCKET, key.as_bytes(), &GetOptions::default())
-                .await
-            {
-                Ok(reply) => {
+            match target.get(&key).await {
+                Ok((token, siblings)) => {
                     worker
                         .gets
                         .saturating_record(t.elapsed().as_micros() as u64);
-                    if reply.object.live_siblings().count() > 1 {
+                    if siblings > 1 {
                         worker.siblings += 1;
                     }
                     if let Ok(mut map) = contexts.lock() {
-                        map.insert(i, reply.context_token);
+                        map.insert(i, token);
                     }
                 }
                 Err(_) => worker.errors += 1,
@@ -312,13 +403,11 @@ async fn run_worker(
         } else {
             rng.fill(&mut value[..]);
             let context = contexts.lock().ok().and_then(|m| m.get(&i).cloned());
-            match client
+            match target
                 .put(
-                    BUCKET,
-                    key.as_bytes(),
+                    &key,
                     value.clone(),
-                    context.as_deref(),
-                    &PutOptions::default(),
+                    context.as_deref().filter(|c| !c.is_empty()),
                 )
                 .await
             {

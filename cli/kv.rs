@@ -6,17 +6,16 @@
 //! missing, exit 4 with every sibling and its clock on stderr when there are
 //! several.
 
-use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use base64::Engine;
 use dynamo::client::{Client, ClientError, GetOptions, GetReply, PutOptions};
 use dynamo::config::ClusterManifest;
 use dynamo::core::clock::Sibling;
 use dynamo::core::explain::TargetOutcome;
 use dynamo::home::Home;
+use dynamo::report::{shown_siblings as shown_of, sibling_json, GetJson, SiblingJson};
 use serde::Serialize;
 
 use crate::args::{DeleteArgs, GetArgs, PutArgs, ResolveArgs};
@@ -77,15 +76,17 @@ fn through_node(err: ClientError, node: Option<&str>) -> anyhow::Error {
     }
 }
 
-/// Checks `-R` / `-W`: at least 1 and at most the N replicas a key has
-/// (a quorum larger than N could never be reached).
-fn quorum(value: Option<usize>, what: &str, replicas: usize) -> anyhow::Result<Option<u8>> {
-    let max = replicas.min(usize::from(u8::MAX));
+/// Checks `-R` / `-W`: at least 1 and at most the replicas a key can have,
+/// one per node (a bucket's N is at most the cluster's size; the node
+/// checks the bucket's own N).
+fn quorum(value: Option<usize>, what: &str, nodes: usize) -> anyhow::Result<Option<u8>> {
+    let max = nodes.min(usize::from(u8::MAX));
     match value {
         None => Ok(None),
         Some(v) if (1..=max).contains(&v) => Ok(u8::try_from(v).ok()),
         Some(v) => Err(exit::usage(format!(
-            "{what} {v} is out of range: a key has {replicas} replicas, so {what} must be 1 to {max}"
+            "{what} {v} is out of range: a key has at most {nodes} replicas (one per node), so \
+             {what} must be 1 to {max}"
         ))),
     }
 }
@@ -107,7 +108,7 @@ pub async fn put(home: &Home, args: &PutArgs) -> anyhow::Result<ExitCode> {
     let client = connect(home)?;
     let options = PutOptions {
         node: args.node.clone(),
-        w: quorum(args.write_quorum, "-W", client.manifest().replicas)?,
+        w: quorum(args.write_quorum, "-W", client.manifest().nodes.len())?,
     };
     let token = client
         .put(
@@ -157,60 +158,9 @@ pub async fn delete(home: &Home, args: &DeleteArgs) -> anyhow::Result<ExitCode> 
 }
 
 /// One sibling in `get --json` (CLI.md), with its dot and causal past added.
-#[derive(Debug, Serialize)]
-struct SiblingJson {
-    value: Option<String>,
-    value_base64: String,
-    clock: BTreeMap<String, u64>,
-    deleted: bool,
-    dot: DotJson,
-    seen: BTreeMap<String, u64>,
-}
-
-#[derive(Debug, Serialize)]
-struct DotJson {
-    node: String,
-    incarnation: String,
-    counter: u64,
-}
-
-#[derive(Debug, Serialize)]
-struct GetJson {
-    bucket: String,
-    key: String,
-    context: String,
-    siblings: Vec<SiblingJson>,
-}
-
-fn sibling_json(s: &Sibling) -> SiblingJson {
-    let bytes = s.value.as_deref().unwrap_or_default();
-    SiblingJson {
-        value: s
-            .value
-            .as_ref()
-            .and_then(|v| std::str::from_utf8(v).ok())
-            .map(str::to_string),
-        value_base64: base64::engine::general_purpose::STANDARD.encode(bytes),
-        clock: s.clock().display_map(),
-        deleted: s.is_tombstone(),
-        dot: DotJson {
-            node: s.dot.replica.node.clone(),
-            incarnation: format!("{:016x}", s.dot.replica.incarnation),
-            counter: s.dot.counter,
-        },
-        seen: s.past.display_map(),
-    }
-}
-
-/// The siblings a person sees: every live one, plus tombstones when they
-/// conflict with live values; nothing when the key is missing or deleted.
-/// Copies of one retried write are one version (`Object::versions`).
+/// The siblings a person sees of a read (see [`shown_of`]).
 pub fn shown_siblings(reply: &GetReply) -> Vec<&Sibling> {
-    if reply.is_missing() {
-        Vec::new()
-    } else {
-        reply.object.versions()
-    }
+    shown_of(&reply.object)
 }
 
 /// A value for a table cell: text when UTF-8 (shortened), else its size.
@@ -232,7 +182,7 @@ pub async fn get(home: &Home, args: &GetArgs) -> anyhow::Result<ExitCode> {
     let client = connect(home)?;
     let options = GetOptions {
         node: args.node.clone(),
-        r: quorum(args.read_quorum, "-R", client.manifest().replicas)?,
+        r: quorum(args.read_quorum, "-R", client.manifest().nodes.len())?,
     };
     if args.explain {
         return explain(&client, args, &options).await;

@@ -10,6 +10,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod args;
 mod bench;
+mod buckets;
 mod completions;
 mod devcluster;
 mod exit;
@@ -80,7 +81,9 @@ async fn dispatch(home: &Home, command: Command) -> anyhow::Result<ExitCode> {
         Command::Delete(args) => kv::delete(home, &args).await,
         Command::Resolve(args) => kv::resolve(home, &args).await,
         Command::Bench(args) => bench::bench(home, &args).await,
-        Command::Ring(args) => ring::ring(home, &args, dynamo::config::DEFAULT_BUCKET).await,
+        Command::Ring(args) => ring::ring(home, &args).await,
+        Command::Bucket(args) => buckets::bucket(home, &args).await,
+        Command::Keys(args) => buckets::keys(home, &args).await,
         Command::Merkle(args) => merkle::merkle(home, &args).await,
         Command::Repair(args) => merkle::repair(home, &args).await,
         // Handled by `run` without this runtime.

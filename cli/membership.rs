@@ -83,6 +83,7 @@ pub async fn add_node(home: &Home, args: &AddNodeArgs) -> anyhow::Result<ExitCod
     let member = MemberEntry {
         name: name.clone(),
         addr,
+        http: Some(free_http_addr(addr.port())?),
     };
     let seeds = cluster.manifest().nodes.clone();
     let template = members.first().cloned().unwrap_or_default();
@@ -407,6 +408,16 @@ fn free_addr(cluster: &DevCluster) -> anyhow::Result<SocketAddr> {
     let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
         .map_err(|e| exit::error(format!("cannot find a free UDP port: {e}")))?;
     Ok(socket.local_addr()?)
+}
+
+/// A free TCP port for the HTTPS API: the QUIC port's number when free.
+fn free_http_addr(port: u16) -> anyhow::Result<SocketAddr> {
+    if std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
+        return Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+    }
+    let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .map_err(|e| exit::error(format!("cannot find a free TCP port: {e}")))?;
+    Ok(listener.local_addr()?)
 }
 
 fn report(report: ChangeReport, json: bool) -> anyhow::Result<ExitCode> {

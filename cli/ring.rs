@@ -5,39 +5,15 @@
 //! ownership after, the paper's load-balance measure before and after, and
 //! an estimate of the bytes to move.
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use dynamo::core::key::ObjectKey;
 use dynamo::home::Home;
+use dynamo::report::ring_json;
 use serde::Serialize;
 
 use crate::args::{RingArgs, RingCommand};
 use crate::{exit, output};
-
-#[derive(Serialize)]
-struct PartitionJson {
-    partition: u32,
-    start: String,
-    end: String,
-    owner: String,
-    preference_list: Vec<String>,
-}
-
-#[derive(Serialize)]
-struct NodeJson {
-    partitions: usize,
-}
-
-#[derive(Serialize)]
-struct RingJson {
-    version: u64,
-    fingerprint: String,
-    partitions: u32,
-    replicas: usize,
-    ring: Vec<PartitionJson>,
-    nodes: BTreeMap<String, NodeJson>,
-}
 
 #[derive(Serialize)]
 struct KeyJson {
@@ -49,13 +25,13 @@ struct KeyJson {
 }
 
 /// `dynamo ring [--key KEY]`.
-pub async fn ring(home: &Home, args: &RingArgs, bucket: &str) -> anyhow::Result<ExitCode> {
+pub async fn ring(home: &Home, args: &RingArgs) -> anyhow::Result<ExitCode> {
+    let bucket = args.bucket.as_str();
     if !home.manifest().exists() {
         return Err(exit::no_cluster(home.root()));
     }
     let manifest = home.load_manifest()?;
     let ring = manifest.ring()?;
-    let members = ring.members().to_vec();
     let n = manifest.replicas;
     if let Some(RingCommand::Plan(plan)) = &args.command {
         return crate::ring_plan::plan(home, &ring, n, plan).await;
@@ -63,6 +39,14 @@ pub async fn ring(home: &Home, args: &RingArgs, bucket: &str) -> anyhow::Result<
     if let Some(key) = &args.key {
         let object_key =
             ObjectKey::new(bucket, key.as_bytes()).map_err(|e| exit::usage(e.to_string()))?;
+        // A bucket with its own N: asked of the running cluster.
+        let n = match bucket == dynamo::config::DEFAULT_BUCKET {
+            true => n,
+            false => crate::kv::connect(home)?
+                .bucket(bucket)
+                .await
+                .map_or(n, |b| usize::from(b.n)),
+        };
         let position = object_key.ring_position();
         let partition = ring.partition_of(position);
         let doc = KeyJson {
@@ -90,41 +74,7 @@ pub async fn ring(home: &Home, args: &RingArgs, bucket: &str) -> anyhow::Result<
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let partitions: Vec<PartitionJson> = (0..ring.partitions())
-        .map(|p| {
-            let (start, end) = ring.range(p);
-            PartitionJson {
-                partition: p,
-                start: format!("{start:#018x}"),
-                end: format!("{end:#018x}"),
-                owner: ring.owner(p).to_string(),
-                preference_list: ring
-                    .preference_list(p, n)
-                    .into_iter()
-                    .map(str::to_string)
-                    .collect(),
-            }
-        })
-        .collect();
-    let nodes = members
-        .iter()
-        .map(|m| {
-            (
-                m.clone(),
-                NodeJson {
-                    partitions: ring.owned_by(m),
-                },
-            )
-        })
-        .collect();
-    let doc = RingJson {
-        version: 1,
-        fingerprint: format!("{:016x}", ring.fingerprint()),
-        partitions: ring.partitions(),
-        replicas: n,
-        ring: partitions,
-        nodes,
-    };
+    let doc = ring_json(&ring, n);
     if args.json {
         output::print_json(&doc)?;
         return Ok(ExitCode::SUCCESS);

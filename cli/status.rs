@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use dynamo::client::{Client, ClientError, NodeStatus};
 use dynamo::home::Home;
-use serde::Serialize;
+use dynamo::report::{NodeRow, StatusJson};
 
 use crate::args::StatusArgs;
 use crate::devcluster::{udp_port_bound, DevCluster};
@@ -27,67 +27,6 @@ const STATUS_TIMEOUT: Duration = Duration::from_secs(2);
 /// then would be wrong (a frozen node costs this much once).
 const RUNNING_STATUS_TIMEOUT: Duration = Duration::from_secs(6);
 
-/// One node in `status --json` (CLI.md); the counts and views are left out
-/// when it did not answer (so `n.get("hints", 0)` sums cleanly).
-#[derive(Debug, Serialize)]
-struct NodeRow {
-    name: String,
-    addr: String,
-    state: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    partitions: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    keys: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    hints: Option<u64>,
-    /// Keys holding only tombstones (deleted, not yet collected), as of the
-    /// node's last collection sweep.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tombstones: Option<u64>,
-    /// Tombstones it collected since it started.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tombstones_collected: Option<u64>,
-    /// Peers this node considers unreachable (its own view; null when it
-    /// did not answer).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    unreachable_peers: Option<Vec<String>>,
-    /// Answering nodes that consider this node unreachable.
-    unreachable_from: Vec<String>,
-    /// Hints it holds for nodes no longer in the cluster.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    orphan_hints: Option<u64>,
-    /// Hints it handed off since it started.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    hints_delivered: Option<u64>,
-    /// Read repairs it sent since it started.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    read_repairs: Option<u64>,
-    /// The partition groups in force at it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    partition: Option<Vec<Vec<String>>>,
-    /// The owner-table version it routes with.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    owners_version: Option<u64>,
-    /// Partitions it is pulling for a membership change: total and done.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    incoming: Option<Transfer>,
-    /// Partitions it holds but no longer replicates (being handed over).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    handover_partitions: Option<u32>,
-}
-
-/// Progress of a node's pulls.
-#[derive(Debug, Serialize)]
-struct Transfer {
-    total: u32,
-    done: u32,
-}
-
-#[derive(Debug, Serialize)]
-struct StatusReport {
-    nodes: Vec<NodeRow>,
-}
-
 /// `dynamo status`.
 pub async fn status(home: &Home, args: &StatusArgs) -> anyhow::Result<ExitCode> {
     let cluster = DevCluster::open(home)?;
@@ -97,47 +36,18 @@ pub async fn status(home: &Home, args: &StatusArgs) -> anyhow::Result<ExitCode> 
     for (member, answer) in cluster.manifest().nodes.iter().zip(answers) {
         // An answering node says where it is in its life (joining, up,
         // leaving, left); one that does not answer is down or unreachable.
-        let state = match &answer {
-            Some(s) => s.report.member.clone(),
-            None if cluster.running(&member.name).is_some() => "unreachable".to_string(),
-            None => "down".to_string(),
+        let state = match cluster.running(&member.name) {
+            Some(_) => "unreachable",
+            None => "down",
         };
-        nodes.push(NodeRow {
-            name: member.name.clone(),
-            addr: member.addr.to_string(),
+        let mut row = NodeRow::new(
+            &member.name,
+            member.addr.to_string(),
             state,
-            partitions: answer.as_ref().map(|s| s.report.partitions),
-            keys: answer.as_ref().map(|s| s.report.keys),
-            hints: answer.as_ref().map(|s| s.report.hints),
-            tombstones: answer.as_ref().map(|s| s.report.tombstones),
-            tombstones_collected: answer.as_ref().map(|s| s.report.tombstones_collected),
-            unreachable_peers: answer.as_ref().map(|s| s.report.unreachable.clone()),
-            unreachable_from: Vec::new(),
-            orphan_hints: answer.as_ref().map(|s| s.report.orphan_hints),
-            hints_delivered: answer.as_ref().map(|s| s.report.hints_delivered),
-            read_repairs: answer.as_ref().map(|s| s.report.read_repairs),
-            partition: answer.as_ref().map(|s| s.report.partition.clone()),
-            owners_version: answer.as_ref().map(|s| s.report.owners_version),
-            incoming: answer
-                .as_ref()
-                .filter(|s| s.report.incoming_total > 0)
-                .map(|s| Transfer {
-                    total: s.report.incoming_total,
-                    done: s.report.incoming_done,
-                }),
-            handover_partitions: answer.as_ref().map(|s| s.report.handover_partitions),
-        });
-    }
-    let views: Vec<(String, Vec<String>)> = nodes
-        .iter()
-        .filter_map(|n| Some((n.name.clone(), n.unreachable_peers.clone()?)))
-        .collect();
-    for node in &mut nodes {
-        node.unreachable_from = views
-            .iter()
-            .filter(|(_, view)| view.contains(&node.name))
-            .map(|(who, _)| who.clone())
-            .collect();
+            answer.as_ref().map(|s| &s.report),
+        );
+        row.http = row.http.or(member.http.map(|a| a.to_string()));
+        nodes.push(row);
     }
     if nodes
         .iter()
@@ -156,7 +66,7 @@ pub async fn status(home: &Home, args: &StatusArgs) -> anyhow::Result<ExitCode> 
         }
         return Err(exit::not_running(home.root()));
     }
-    let report = StatusReport { nodes };
+    let report = StatusJson::new(nodes);
     if args.json {
         output::print_json(&report)?;
     } else {
@@ -224,11 +134,12 @@ async fn ask_until_answered(client: &Client, name: &str) -> Result<NodeStatus, C
     }
 }
 
-fn print_table(report: &StatusReport) -> anyhow::Result<()> {
+fn print_table(report: &StatusJson) -> anyhow::Result<()> {
     let count = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
     let mut table = output::table([
         "node",
         "address",
+        "https",
         "state",
         "partitions",
         "keys",
@@ -245,6 +156,7 @@ fn print_table(report: &StatusReport) -> anyhow::Result<()> {
         table.add_row(vec![
             comfy_table::Cell::new(&node.name),
             comfy_table::Cell::new(&node.addr),
+            comfy_table::Cell::new(node.http.as_deref().unwrap_or("-")),
             output::state_cell(&node.state),
             comfy_table::Cell::new(count(node.partitions.map(|p| p as u64))),
             comfy_table::Cell::new(count(node.keys)),

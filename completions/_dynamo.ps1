@@ -43,6 +43,8 @@ Register-ArgumentCompleter -Native -CommandName 'dynamo' -ScriptBlock {
             [CompletionResult]::new('delete', 'delete', [CompletionResultType]::ParameterValue, 'Delete a key (writes a tombstone)')
             [CompletionResult]::new('resolve', 'resolve', [CompletionResultType]::ParameterValue, 'Collapse a key''s siblings into one value')
             [CompletionResult]::new('ring', 'ring', [CompletionResultType]::ParameterValue, 'Show the ring: partitions, ranges, owners, preference lists')
+            [CompletionResult]::new('bucket', 'bucket', [CompletionResultType]::ParameterValue, 'Show or set buckets'' own N, R and W')
+            [CompletionResult]::new('keys', 'keys', [CompletionResultType]::ParameterValue, 'List a bucket''s live keys, in a stable order')
             [CompletionResult]::new('merkle', 'merkle', [CompletionResultType]::ParameterValue, 'Show Merkle roots per partition per replica')
             [CompletionResult]::new('repair', 'repair', [CompletionResultType]::ParameterValue, 'Run anti-entropy now, until every replica set agrees')
             [CompletionResult]::new('bench', 'bench', [CompletionResultType]::ParameterValue, 'Load the running cluster and report throughput and latency')
@@ -229,6 +231,7 @@ Register-ArgumentCompleter -Native -CommandName 'dynamo' -ScriptBlock {
         }
         'dynamo;ring' {
             [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Show where this key lives')
+            [CompletionResult]::new('--bucket', '--bucket', [CompletionResultType]::ParameterName, 'The bucket of --key (its N gives the preference list)')
             [CompletionResult]::new('--home', '--home', [CompletionResultType]::ParameterName, 'The cluster home made by `dynamo up` [default: $XDG_DATA_HOME/dynamo/cluster, else ~/.local/share/dynamo/cluster]')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document instead of a table')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
@@ -259,6 +262,81 @@ Register-ArgumentCompleter -Native -CommandName 'dynamo' -ScriptBlock {
             break
         }
         'dynamo;ring;help;help' {
+            break
+        }
+        'dynamo;bucket' {
+            [CompletionResult]::new('--home', '--home', [CompletionResultType]::ParameterName, 'The cluster home made by `dynamo up` [default: $XDG_DATA_HOME/dynamo/cluster, else ~/.local/share/dynamo/cluster]')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'The default bucket and every bucket with settings of its own')
+            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'One bucket''s N, R and W (the cluster''s when it has none of its own)')
+            [CompletionResult]::new('set', 'set', [CompletionResultType]::ParameterValue, 'Give a bucket its own N, R or W (N only while it holds no keys)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'dynamo;bucket;list' {
+            [CompletionResult]::new('--home', '--home', [CompletionResultType]::ParameterName, 'The cluster home made by `dynamo up` [default: $XDG_DATA_HOME/dynamo/cluster, else ~/.local/share/dynamo/cluster]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document instead of a table')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'dynamo;bucket;show' {
+            [CompletionResult]::new('--home', '--home', [CompletionResultType]::ParameterName, 'The cluster home made by `dynamo up` [default: $XDG_DATA_HOME/dynamo/cluster, else ~/.local/share/dynamo/cluster]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document instead of a line')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'dynamo;bucket;set' {
+            [CompletionResult]::new('-N', '-N ', [CompletionResultType]::ParameterName, 'N: replicas per key')
+            [CompletionResult]::new('--replicas', '--replicas', [CompletionResultType]::ParameterName, 'N: replicas per key')
+            [CompletionResult]::new('-R', '-R ', [CompletionResultType]::ParameterName, 'R: replies a get waits for')
+            [CompletionResult]::new('--read-quorum', '--read-quorum', [CompletionResultType]::ParameterName, 'R: replies a get waits for')
+            [CompletionResult]::new('-W', '-W ', [CompletionResultType]::ParameterName, 'W: acknowledgements a put waits for')
+            [CompletionResult]::new('--write-quorum', '--write-quorum', [CompletionResultType]::ParameterName, 'W: acknowledgements a put waits for')
+            [CompletionResult]::new('--home', '--home', [CompletionResultType]::ParameterName, 'The cluster home made by `dynamo up` [default: $XDG_DATA_HOME/dynamo/cluster, else ~/.local/share/dynamo/cluster]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document instead of a line')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'dynamo;bucket;help' {
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'The default bucket and every bucket with settings of its own')
+            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'One bucket''s N, R and W (the cluster''s when it has none of its own)')
+            [CompletionResult]::new('set', 'set', [CompletionResultType]::ParameterValue, 'Give a bucket its own N, R or W (N only while it holds no keys)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'dynamo;bucket;help;list' {
+            break
+        }
+        'dynamo;bucket;help;show' {
+            break
+        }
+        'dynamo;bucket;help;set' {
+            break
+        }
+        'dynamo;bucket;help;help' {
+            break
+        }
+        'dynamo;keys' {
+            [CompletionResult]::new('--bucket', '--bucket', [CompletionResultType]::ParameterName, 'The bucket')
+            [CompletionResult]::new('--limit', '--limit', [CompletionResultType]::ParameterName, 'Stop after this many keys')
+            [CompletionResult]::new('--home', '--home', [CompletionResultType]::ParameterName, 'The cluster home made by `dynamo up` [default: $XDG_DATA_HOME/dynamo/cluster, else ~/.local/share/dynamo/cluster]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document (streamed) instead of one key per line')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
         'dynamo;merkle' {
@@ -313,6 +391,7 @@ Register-ArgumentCompleter -Native -CommandName 'dynamo' -ScriptBlock {
             [CompletionResult]::new('--read-ratio', '--read-ratio', [CompletionResultType]::ParameterName, 'Share of operations that are reads, from 0 to 1')
             [CompletionResult]::new('--home', '--home', [CompletionResultType]::ParameterName, 'The cluster home made by `dynamo up` [default: $XDG_DATA_HOME/dynamo/cluster, else ~/.local/share/dynamo/cluster]')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document instead of a table')
+            [CompletionResult]::new('--http', '--http', [CompletionResultType]::ParameterName, 'Send the requests over the HTTPS API (one connection per task)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
@@ -365,6 +444,8 @@ Register-ArgumentCompleter -Native -CommandName 'dynamo' -ScriptBlock {
             [CompletionResult]::new('delete', 'delete', [CompletionResultType]::ParameterValue, 'Delete a key (writes a tombstone)')
             [CompletionResult]::new('resolve', 'resolve', [CompletionResultType]::ParameterValue, 'Collapse a key''s siblings into one value')
             [CompletionResult]::new('ring', 'ring', [CompletionResultType]::ParameterValue, 'Show the ring: partitions, ranges, owners, preference lists')
+            [CompletionResult]::new('bucket', 'bucket', [CompletionResultType]::ParameterValue, 'Show or set buckets'' own N, R and W')
+            [CompletionResult]::new('keys', 'keys', [CompletionResultType]::ParameterValue, 'List a bucket''s live keys, in a stable order')
             [CompletionResult]::new('merkle', 'merkle', [CompletionResultType]::ParameterValue, 'Show Merkle roots per partition per replica')
             [CompletionResult]::new('repair', 'repair', [CompletionResultType]::ParameterValue, 'Run anti-entropy now, until every replica set agrees')
             [CompletionResult]::new('bench', 'bench', [CompletionResultType]::ParameterValue, 'Load the running cluster and report throughput and latency')
@@ -426,6 +507,24 @@ Register-ArgumentCompleter -Native -CommandName 'dynamo' -ScriptBlock {
             break
         }
         'dynamo;help;ring;plan' {
+            break
+        }
+        'dynamo;help;bucket' {
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'The default bucket and every bucket with settings of its own')
+            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'One bucket''s N, R and W (the cluster''s when it has none of its own)')
+            [CompletionResult]::new('set', 'set', [CompletionResultType]::ParameterValue, 'Give a bucket its own N, R or W (N only while it holds no keys)')
+            break
+        }
+        'dynamo;help;bucket;list' {
+            break
+        }
+        'dynamo;help;bucket;show' {
+            break
+        }
+        'dynamo;help;bucket;set' {
+            break
+        }
+        'dynamo;help;keys' {
             break
         }
         'dynamo;help;merkle' {

@@ -22,6 +22,9 @@ _dynamo() {
             dynamo,bench)
                 cmd="dynamo__subcmd__bench"
                 ;;
+            dynamo,bucket)
+                cmd="dynamo__subcmd__bucket"
+                ;;
             dynamo,completions)
                 cmd="dynamo__subcmd__completions"
                 ;;
@@ -39,6 +42,9 @@ _dynamo() {
                 ;;
             dynamo,help)
                 cmd="dynamo__subcmd__help"
+                ;;
+            dynamo,keys)
+                cmd="dynamo__subcmd__keys"
                 ;;
             dynamo,kill)
                 cmd="dynamo__subcmd__kill"
@@ -85,11 +91,38 @@ _dynamo() {
             dynamo,up)
                 cmd="dynamo__subcmd__up"
                 ;;
+            dynamo__subcmd__bucket,help)
+                cmd="dynamo__subcmd__bucket__subcmd__help"
+                ;;
+            dynamo__subcmd__bucket,list)
+                cmd="dynamo__subcmd__bucket__subcmd__list"
+                ;;
+            dynamo__subcmd__bucket,set)
+                cmd="dynamo__subcmd__bucket__subcmd__set"
+                ;;
+            dynamo__subcmd__bucket,show)
+                cmd="dynamo__subcmd__bucket__subcmd__show"
+                ;;
+            dynamo__subcmd__bucket__subcmd__help,help)
+                cmd="dynamo__subcmd__bucket__subcmd__help__subcmd__help"
+                ;;
+            dynamo__subcmd__bucket__subcmd__help,list)
+                cmd="dynamo__subcmd__bucket__subcmd__help__subcmd__list"
+                ;;
+            dynamo__subcmd__bucket__subcmd__help,set)
+                cmd="dynamo__subcmd__bucket__subcmd__help__subcmd__set"
+                ;;
+            dynamo__subcmd__bucket__subcmd__help,show)
+                cmd="dynamo__subcmd__bucket__subcmd__help__subcmd__show"
+                ;;
             dynamo__subcmd__help,add-node)
                 cmd="dynamo__subcmd__help__subcmd__add__subcmd__node"
                 ;;
             dynamo__subcmd__help,bench)
                 cmd="dynamo__subcmd__help__subcmd__bench"
+                ;;
+            dynamo__subcmd__help,bucket)
+                cmd="dynamo__subcmd__help__subcmd__bucket"
                 ;;
             dynamo__subcmd__help,completions)
                 cmd="dynamo__subcmd__help__subcmd__completions"
@@ -108,6 +141,9 @@ _dynamo() {
                 ;;
             dynamo__subcmd__help,help)
                 cmd="dynamo__subcmd__help__subcmd__help"
+                ;;
+            dynamo__subcmd__help,keys)
+                cmd="dynamo__subcmd__help__subcmd__keys"
                 ;;
             dynamo__subcmd__help,kill)
                 cmd="dynamo__subcmd__help__subcmd__kill"
@@ -154,6 +190,15 @@ _dynamo() {
             dynamo__subcmd__help,up)
                 cmd="dynamo__subcmd__help__subcmd__up"
                 ;;
+            dynamo__subcmd__help__subcmd__bucket,list)
+                cmd="dynamo__subcmd__help__subcmd__bucket__subcmd__list"
+                ;;
+            dynamo__subcmd__help__subcmd__bucket,set)
+                cmd="dynamo__subcmd__help__subcmd__bucket__subcmd__set"
+                ;;
+            dynamo__subcmd__help__subcmd__bucket,show)
+                cmd="dynamo__subcmd__help__subcmd__bucket__subcmd__show"
+                ;;
             dynamo__subcmd__help__subcmd__merkle,diff)
                 cmd="dynamo__subcmd__help__subcmd__merkle__subcmd__diff"
                 ;;
@@ -191,7 +236,7 @@ _dynamo() {
 
     case "${cmd}" in
         dynamo)
-            opts="-h -V --home --help --version up down status kill stop start add-node leave partition heal node logs put get delete resolve ring merkle repair bench sim completions help"
+            opts="-h -V --home --help --version up down status kill stop start add-node leave partition heal node logs put get delete resolve ring bucket keys merkle repair bench sim completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -231,7 +276,7 @@ _dynamo() {
             return 0
             ;;
         dynamo__subcmd__bench)
-            opts="-h -V --duration --concurrency --value-size --keys --read-ratio --json --home --help --version"
+            opts="-h -V --duration --concurrency --value-size --keys --read-ratio --json --http --home --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -257,6 +302,172 @@ _dynamo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dynamo__subcmd__bucket)
+            opts="-h -V --home --help --version list show set help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dynamo__subcmd__bucket__subcmd__help)
+            opts="list show set help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dynamo__subcmd__bucket__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dynamo__subcmd__bucket__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dynamo__subcmd__bucket__subcmd__help__subcmd__set)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dynamo__subcmd__bucket__subcmd__help__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dynamo__subcmd__bucket__subcmd__list)
+            opts="-h -V --json --home --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dynamo__subcmd__bucket__subcmd__set)
+            opts="-N -R -W -h -V --replicas --read-quorum --write-quorum --json --home --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --replicas)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -N)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --read-quorum)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -R)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --write-quorum)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -W)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dynamo__subcmd__bucket__subcmd__show)
+            opts="-h -V --json --home --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -383,7 +594,7 @@ _dynamo() {
             return 0
             ;;
         dynamo__subcmd__help)
-            opts="up down status kill stop start add-node leave partition heal node logs put get delete resolve ring merkle repair bench sim completions help"
+            opts="up down status kill stop start add-node leave partition heal node logs put get delete resolve ring bucket keys merkle repair bench sim completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -413,6 +624,62 @@ _dynamo() {
         dynamo__subcmd__help__subcmd__bench)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dynamo__subcmd__help__subcmd__bucket)
+            opts="list show set"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dynamo__subcmd__help__subcmd__bucket__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dynamo__subcmd__help__subcmd__bucket__subcmd__set)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dynamo__subcmd__help__subcmd__bucket__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -495,6 +762,20 @@ _dynamo() {
             return 0
             ;;
         dynamo__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dynamo__subcmd__help__subcmd__keys)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -739,6 +1020,32 @@ _dynamo() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dynamo__subcmd__keys)
+            opts="-h -V --bucket --limit --json --home --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --bucket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1037,13 +1344,17 @@ _dynamo() {
             return 0
             ;;
         dynamo__subcmd__ring)
-            opts="-h -V --key --json --home --help --version plan help"
+            opts="-h -V --key --bucket --json --home --help --version plan help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bucket)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

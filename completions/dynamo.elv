@@ -40,6 +40,8 @@ set edit:completion:arg-completer[dynamo] = {|@words|
             cand delete 'Delete a key (writes a tombstone)'
             cand resolve 'Collapse a key''s siblings into one value'
             cand ring 'Show the ring: partitions, ranges, owners, preference lists'
+            cand bucket 'Show or set buckets'' own N, R and W'
+            cand keys 'List a bucket''s live keys, in a stable order'
             cand merkle 'Show Merkle roots per partition per replica'
             cand repair 'Run anti-entropy now, until every replica set agrees'
             cand bench 'Load the running cluster and report throughput and latency'
@@ -209,6 +211,7 @@ set edit:completion:arg-completer[dynamo] = {|@words|
         }
         &'dynamo;ring'= {
             cand --key 'Show where this key lives'
+            cand --bucket 'The bucket of --key (its N gives the preference list)'
             cand --home 'The cluster home made by `dynamo up` [default: $XDG_DATA_HOME/dynamo/cluster, else ~/.local/share/dynamo/cluster]'
             cand --json 'Print one JSON document instead of a table'
             cand -h 'Print help'
@@ -235,6 +238,71 @@ set edit:completion:arg-completer[dynamo] = {|@words|
         &'dynamo;ring;help;plan'= {
         }
         &'dynamo;ring;help;help'= {
+        }
+        &'dynamo;bucket'= {
+            cand --home 'The cluster home made by `dynamo up` [default: $XDG_DATA_HOME/dynamo/cluster, else ~/.local/share/dynamo/cluster]'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand list 'The default bucket and every bucket with settings of its own'
+            cand show 'One bucket''s N, R and W (the cluster''s when it has none of its own)'
+            cand set 'Give a bucket its own N, R or W (N only while it holds no keys)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'dynamo;bucket;list'= {
+            cand --home 'The cluster home made by `dynamo up` [default: $XDG_DATA_HOME/dynamo/cluster, else ~/.local/share/dynamo/cluster]'
+            cand --json 'Print one JSON document instead of a table'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dynamo;bucket;show'= {
+            cand --home 'The cluster home made by `dynamo up` [default: $XDG_DATA_HOME/dynamo/cluster, else ~/.local/share/dynamo/cluster]'
+            cand --json 'Print one JSON document instead of a line'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dynamo;bucket;set'= {
+            cand -N 'N: replicas per key'
+            cand --replicas 'N: replicas per key'
+            cand -R 'R: replies a get waits for'
+            cand --read-quorum 'R: replies a get waits for'
+            cand -W 'W: acknowledgements a put waits for'
+            cand --write-quorum 'W: acknowledgements a put waits for'
+            cand --home 'The cluster home made by `dynamo up` [default: $XDG_DATA_HOME/dynamo/cluster, else ~/.local/share/dynamo/cluster]'
+            cand --json 'Print one JSON document instead of a line'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dynamo;bucket;help'= {
+            cand list 'The default bucket and every bucket with settings of its own'
+            cand show 'One bucket''s N, R and W (the cluster''s when it has none of its own)'
+            cand set 'Give a bucket its own N, R or W (N only while it holds no keys)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'dynamo;bucket;help;list'= {
+        }
+        &'dynamo;bucket;help;show'= {
+        }
+        &'dynamo;bucket;help;set'= {
+        }
+        &'dynamo;bucket;help;help'= {
+        }
+        &'dynamo;keys'= {
+            cand --bucket 'The bucket'
+            cand --limit 'Stop after this many keys'
+            cand --home 'The cluster home made by `dynamo up` [default: $XDG_DATA_HOME/dynamo/cluster, else ~/.local/share/dynamo/cluster]'
+            cand --json 'Print one JSON document (streamed) instead of one key per line'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
         }
         &'dynamo;merkle'= {
             cand --node 'Only this replica'
@@ -282,6 +350,7 @@ set edit:completion:arg-completer[dynamo] = {|@words|
             cand --read-ratio 'Share of operations that are reads, from 0 to 1'
             cand --home 'The cluster home made by `dynamo up` [default: $XDG_DATA_HOME/dynamo/cluster, else ~/.local/share/dynamo/cluster]'
             cand --json 'Print one JSON document instead of a table'
+            cand --http 'Send the requests over the HTTPS API (one connection per task)'
             cand -h 'Print help'
             cand --help 'Print help'
             cand -V 'Print version'
@@ -331,6 +400,8 @@ set edit:completion:arg-completer[dynamo] = {|@words|
             cand delete 'Delete a key (writes a tombstone)'
             cand resolve 'Collapse a key''s siblings into one value'
             cand ring 'Show the ring: partitions, ranges, owners, preference lists'
+            cand bucket 'Show or set buckets'' own N, R and W'
+            cand keys 'List a bucket''s live keys, in a stable order'
             cand merkle 'Show Merkle roots per partition per replica'
             cand repair 'Run anti-entropy now, until every replica set agrees'
             cand bench 'Load the running cluster and report throughput and latency'
@@ -374,6 +445,19 @@ set edit:completion:arg-completer[dynamo] = {|@words|
             cand plan 'What a membership change would do, before doing it'
         }
         &'dynamo;help;ring;plan'= {
+        }
+        &'dynamo;help;bucket'= {
+            cand list 'The default bucket and every bucket with settings of its own'
+            cand show 'One bucket''s N, R and W (the cluster''s when it has none of its own)'
+            cand set 'Give a bucket its own N, R or W (N only while it holds no keys)'
+        }
+        &'dynamo;help;bucket;list'= {
+        }
+        &'dynamo;help;bucket;show'= {
+        }
+        &'dynamo;help;bucket;set'= {
+        }
+        &'dynamo;help;keys'= {
         }
         &'dynamo;help;merkle'= {
             cand diff 'The key ranges and keys where two replicas differ'

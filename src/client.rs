@@ -25,7 +25,7 @@ use crate::core::explain::Explanation;
 use crate::core::key::{KeyError, ObjectKey};
 use crate::core::membership::ClusterState;
 use crate::core::message::{
-    ErrorKind, NodeReport, PartitionRoot, PutRequest, RepairReport, Request, Response,
+    BucketView, ErrorKind, NodeReport, PartitionRoot, PutRequest, RepairReport, Request, Response,
 };
 use crate::core::ring::Ring;
 use crate::net::tls::{self, Credentials};
@@ -289,7 +289,7 @@ pub const SUSPECT_FOR: Duration = Duration::from_secs(2);
 pub const SUSPECT_FOR_MAX: Duration = Duration::from_secs(30);
 
 /// A fresh id for one user write: random and never 0.
-fn new_write_id() -> WriteId {
+pub fn new_write_id() -> WriteId {
     loop {
         let id: WriteId = rand::random();
         if id != 0 {
@@ -645,7 +645,9 @@ impl Client {
     fn answer_error(node: &str, resp: Response) -> ClientError {
         match resp {
             Response::Error(e) => match e.kind {
-                ErrorKind::InvalidInput => ClientError::InvalidInput(e.message),
+                ErrorKind::InvalidInput | ErrorKind::Conflict => {
+                    ClientError::InvalidInput(e.message)
+                }
                 ErrorKind::Unavailable | ErrorKind::CannotReach => ClientError::Unavailable {
                     message: e.message,
                     acks: e.acks,
@@ -810,6 +812,86 @@ impl Client {
                 report: *report,
             }),
             other => Err(Self::answer_error(node, other)),
+        }
+    }
+
+    /// Sends `request` to the first node that answers, in manifest order
+    /// (those that failed lately last); returns who answered and how.
+    async fn call_any(&self, request: Request) -> Result<(String, Response), ClientError> {
+        let mut names: Vec<String> = self
+            .inner
+            .manifest
+            .nodes
+            .iter()
+            .map(|m| m.name.clone())
+            .collect();
+        let suspects = self.current_suspects();
+        names.sort_by_key(|n| suspects.contains(n));
+        let mut last = None;
+        for name in names {
+            match self.call(&name, request.clone()).await {
+                Ok(response) => return Ok((name, response)),
+                Err(e @ (ClientError::Refused(_) | ClientError::Untrusted(_))) => return Err(e),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or(ClientError::NotRunning {
+            detail: "the cluster has no nodes".into(),
+        }))
+    }
+
+    /// The default bucket's settings and those of every bucket with its own.
+    pub async fn buckets(&self) -> Result<Vec<BucketView>, ClientError> {
+        match self.call_any(Request::Buckets).await? {
+            (_, Response::Buckets(list)) => Ok(list),
+            (node, other) => Err(Self::answer_error(&node, other)),
+        }
+    }
+
+    /// One bucket's settings (the cluster's when it has none of its own).
+    pub async fn bucket(&self, bucket: &str) -> Result<BucketView, ClientError> {
+        ObjectKey::new(bucket, b"-")?;
+        Ok(BucketView::of(&self.buckets().await?, bucket))
+    }
+
+    /// Gives a bucket its own N, R and W (unset ones keep their value).
+    pub async fn set_bucket(
+        &self,
+        bucket: &str,
+        n: Option<u8>,
+        r: Option<u8>,
+        w: Option<u8>,
+    ) -> Result<BucketView, ClientError> {
+        let current = self.bucket(bucket).await?;
+        let request = Request::SetBucket {
+            bucket: bucket.to_string(),
+            n: n.unwrap_or(current.n),
+            r: r.unwrap_or(current.r),
+            w: w.unwrap_or(current.w),
+        };
+        match self.call_any(request).await? {
+            (_, Response::Done) => self.bucket(bucket).await,
+            (node, other) => Err(Self::answer_error(&node, other)),
+        }
+    }
+
+    /// One page of a bucket's live keys, after `after`; the keys and where
+    /// the next page starts (`None`: no more).
+    pub async fn keys_page(
+        &self,
+        bucket: &str,
+        after: Option<Vec<u8>>,
+        limit: u32,
+    ) -> Result<(Vec<Vec<u8>>, Option<Vec<u8>>), ClientError> {
+        ObjectKey::new(bucket, b"-")?;
+        let request = Request::Keys {
+            bucket: bucket.to_string(),
+            after,
+            limit,
+        };
+        match self.call_any(request).await? {
+            (_, Response::Keys { keys, next }) => Ok((keys, next)),
+            (node, other) => Err(Self::answer_error(&node, other)),
         }
     }
 

@@ -61,6 +61,9 @@ pub struct MemberEntry {
     pub name: String,
     /// The UDP address its QUIC endpoint listens on.
     pub addr: SocketAddr,
+    /// The TCP address it serves the HTTPS API on (HTTP.md), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<SocketAddr>,
 }
 
 /// `cluster.toml`: the members and the cluster-wide settings.
@@ -264,6 +267,9 @@ pub struct NodeConfig {
     pub name: String,
     /// Address to bind the QUIC endpoint to.
     pub listen: SocketAddr,
+    /// Address to serve the HTTPS API on (HTTP.md); none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_listen: Option<SocketAddr>,
     /// Folder of the redb data file.
     pub data_dir: PathBuf,
     /// Log file; standard error when absent.
@@ -412,6 +418,7 @@ mod tests {
                 .map(|i| MemberEntry {
                     name: format!("n{i}"),
                     addr: format!("127.0.0.1:{}", 7000 + i).parse().unwrap(),
+                    http: None,
                 })
                 .collect(),
         }

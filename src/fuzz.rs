@@ -404,6 +404,7 @@ fn sample_responses() -> Vec<Response> {
     let o = objects[1].clone();
     let report = NodeReport {
         name: "n1".into(),
+        http: Some("127.0.0.1:7101".into()),
         ring_fingerprint: 9,
         partitions: 13,
         keys: 1000,

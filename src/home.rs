@@ -118,7 +118,7 @@ impl ClusterSpec {
     }
 
     /// The manifest this spec describes, with these addresses.
-    fn manifest(&self, addrs: &[SocketAddr]) -> ClusterManifest {
+    fn manifest(&self, addrs: &[(SocketAddr, SocketAddr)]) -> ClusterManifest {
         ClusterManifest {
             name: self.name.clone(),
             replicas: self.replicas,
@@ -131,7 +131,11 @@ impl ClusterSpec {
                 .node_names()
                 .into_iter()
                 .zip(addrs)
-                .map(|(name, addr)| MemberEntry { name, addr: *addr })
+                .map(|(name, (addr, http))| MemberEntry {
+                    name,
+                    addr: *addr,
+                    http: Some(*http),
+                })
                 .collect(),
         }
     }
@@ -150,20 +154,23 @@ impl ClusterSpec {
                 self.nodes, self.base_port
             )));
         }
-        let placeholder = vec![SocketAddr::from((Ipv4Addr::LOCALHOST, 0)); self.nodes];
+        let any = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        let placeholder = vec![(any, any); self.nodes];
         self.manifest(&placeholder)
             .validate()
             .map_err(HomeError::InvalidSpec)
     }
 
-    /// The addresses the nodes listen on.
-    fn addresses(&self) -> Result<Vec<SocketAddr>, HomeError> {
+    /// The addresses the nodes listen on: QUIC (UDP) and HTTPS (TCP). With
+    /// a base port both use the same port number; else free ports of each.
+    fn addresses(&self) -> Result<Vec<(SocketAddr, SocketAddr)>, HomeError> {
         if self.base_port != 0 {
             return Ok((0..self.nodes)
                 .map(|i| {
                     // `validate` checked that the ports fit.
                     let port = u16::try_from(usize::from(self.base_port) + i).unwrap_or(u16::MAX);
-                    SocketAddr::from((Ipv4Addr::LOCALHOST, port))
+                    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+                    (addr, addr)
                 })
                 .collect());
         }
@@ -172,9 +179,18 @@ impl ClusterSpec {
             .map(|_| UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)))
             .collect::<Result<Vec<_>, _>>()
             .map_err(HomeError::NoFreePorts)?;
+        let listeners = (0..self.nodes)
+            .map(|_| std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(HomeError::NoFreePorts)?;
         sockets
             .iter()
-            .map(|s| s.local_addr().map_err(HomeError::NoFreePorts))
+            .zip(&listeners)
+            .map(|(s, l)| {
+                let udp = s.local_addr().map_err(HomeError::NoFreePorts)?;
+                let tcp = l.local_addr().map_err(HomeError::NoFreePorts)?;
+                Ok((udp, tcp))
+            })
             .collect()
     }
 }
@@ -277,12 +293,20 @@ impl Home {
     ) -> Result<(), HomeError> {
         let name = &member.name;
         mkdir(&self.node_data_dir(name))?;
-        let cert = ca.issue(&Identity::Node(name.clone()))?;
+        let mut hosts = vec![member.addr.ip()];
+        hosts.extend(
+            member
+                .http
+                .map(|a| a.ip())
+                .filter(|ip| *ip != member.addr.ip()),
+        );
+        let cert = ca.issue_for_hosts(&Identity::Node(name.clone()), &hosts)?;
         write_file(&self.node_cert(name), &cert.cert_pem)?;
         write_key(&self.node_key(name), &cert.key_pem)?;
         let config = NodeConfig {
             name: name.clone(),
             listen: member.addr,
+            http_listen: member.http,
             data_dir: PathBuf::from(NODE_DATA_DIR),
             log_file: Some(PathBuf::from(NODE_LOG)),
             cluster: Path::new("..").join(MANIFEST),

@@ -153,6 +153,8 @@ fn quiet(seed: u64, bug: Option<Bug>) -> World {
     config.ops = 0;
     config.membership = false;
     config.faults = Some(FaultSet::none());
+    // The scenarios below are built around one bucket's keys.
+    config.wide_bucket = false;
     config.bug = bug;
     World::new(config)
 }
@@ -163,7 +165,7 @@ fn key(name: &str) -> ObjectKey {
 
 fn written(outcome: ClientOutcome) -> dynamo::core::clock::Dot {
     match outcome {
-        ClientOutcome::Written { dot } => dot,
+        ClientOutcome::Written { dot: Some(dot), .. } => dot,
         other => panic!("expected the put to be acknowledged, got {other:?}"),
     }
 }
@@ -775,5 +777,43 @@ fn dropping_tombstones_without_a_new_incarnation_is_caught() {
         &report,
         Invariant::NoLostWrite,
         "expected the reminted dot to lose the new write",
+    );
+}
+
+#[test]
+fn half_the_seeds_also_write_a_bucket_with_its_own_wider_n() {
+    let mut wide = 0;
+    for seed in 0..32 {
+        let world = World::new(config_for(seed));
+        let Some(props) = world
+            .cluster()
+            .buckets
+            .get(dynamo::sim::world::SIM_WIDE_BUCKET)
+        else {
+            continue;
+        };
+        wide += 1;
+        let n = usize::from(props.n);
+        assert!(
+            n > world.config().replicas,
+            "seed {seed}: N {n} is not wider"
+        );
+        let keys: Vec<_> = world
+            .keys()
+            .iter()
+            .filter(|k| k.bucket == dynamo::sim::world::SIM_WIDE_BUCKET)
+            .collect();
+        assert!(!keys.is_empty(), "seed {seed}: no key of the wide bucket");
+        for k in keys {
+            assert_eq!(
+                world.home(k).len(),
+                n,
+                "seed {seed}: {k:?} has its bucket's N homes"
+            );
+        }
+    }
+    assert!(
+        (6..=26).contains(&wide),
+        "{wide} of 32 seeds had the wide bucket"
     );
 }

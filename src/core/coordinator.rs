@@ -122,7 +122,8 @@ impl ReplicaPlan {
     /// every one of the first `n` that `reachable` accepts is a target; each
     /// unreachable one is replaced by the next reachable fallback, which gets
     /// a hint naming it. A home replica with no reachable fallback left is
-    /// asked itself, and unreachable fallbacks stay at the end of the spares:
+    /// asked itself; the replaced home replicas, then the unreachable
+    /// fallbacks, stay at the end of the spares:
     /// the failure detector's view is advice (a peer starved of CPU misses
     /// heartbeats yet still answers), so a put is refused only after every
     /// node that could take it has actually failed.
@@ -149,7 +150,14 @@ impl ReplicaPlan {
                 });
             }
         }
+        // Then the home replicas a fallback stands in for (doubted, but
+        // the ones that hold the key), then the doubted fallbacks.
         let mut spares: Vec<String> = fallbacks.collect();
+        spares.extend(
+            home.iter()
+                .filter(|h| !targets.iter().any(|t| t.node == **h))
+                .map(|h| h.to_string()),
+        );
         spares.extend(rest.iter().filter(|f| !reachable(f)).map(|f| f.to_string()));
         Self { targets, spares }
     }
@@ -540,6 +548,47 @@ impl GetCoordinator {
         &self.flight.asked
     }
 
+    /// Why this get fell short of R, in one sentence, and how many answers
+    /// counted; `home` is the key's home replicas. A fallback that holds
+    /// nothing for the key answered but does not count (see
+    /// [`GetCoordinator::on_reply`]); saying "1 of 3 answered, R = 1" would
+    /// read like a contradiction.
+    pub fn shortfall(&self, home: &[String]) -> (String, usize) {
+        let mut counted = 0;
+        let mut empty_fallbacks = Vec::new();
+        for target in self.asked() {
+            match self.replies.get(&target.node) {
+                Some(None) if target.hint_for.is_some() => {
+                    empty_fallbacks.push(target.node.as_str())
+                }
+                Some(_) => counted += 1,
+                None => {}
+            }
+        }
+        let silent: Vec<&str> = home
+            .iter()
+            .map(String::as_str)
+            .filter(|h| !self.replies.contains_key(*h))
+            .collect();
+        let mut message = format!(
+            "read quorum not reached: {counted} of R = {} replicas answered",
+            self.needed()
+        );
+        if !empty_fallbacks.is_empty() {
+            message.push_str(&format!(
+                "; {} answered as a fallback holding nothing for the key, which does not count",
+                empty_fallbacks.join(", ")
+            ));
+        }
+        if !silent.is_empty() {
+            message.push_str(&format!(
+                "; no answer from the key's replicas {}",
+                silent.join(", ")
+            ));
+        }
+        (message, counted)
+    }
+
     /// Home replicas that answered with less than the merge, and what to
     /// send them (read repair). Fallbacks are not repaired: their hints go
     /// home by handoff.
@@ -606,8 +655,8 @@ mod tests {
         assert_eq!(got, vec![("n1", None), ("n5", Some("n2")), ("n3", None)]);
         assert_eq!(
             plan.spares,
-            vec!["n4".to_string()],
-            "an unreachable fallback is a last resort"
+            vec!["n2".to_string(), "n4".to_string()],
+            "the replaced home replica, then the unreachable fallback, are last resorts"
         );
         // With no reachable fallback the home replicas are asked anyway, and
         // unreachable fallbacks wait at the end of the spares.
@@ -624,7 +673,7 @@ mod tests {
             .map(|t| (t.node.as_str(), t.hint_for.as_deref()))
             .collect();
         assert_eq!(got, vec![("n1", None), ("n5", Some("n2")), ("n3", None)]);
-        assert_eq!(some.spares, vec!["n4".to_string()]);
+        assert_eq!(some.spares, vec!["n2".to_string(), "n4".to_string()]);
     }
 
     #[test]

@@ -92,6 +92,125 @@ pub struct EntryProof {
     pub signature: Vec<u8>,
 }
 
+/// Who vouches for member entries: a node signs the entries it changes, and
+/// checks the signatures on those it hears before [`admissible`] judges
+/// them. The running node signs with its certificate (the cluster CA's);
+/// the simulator uses [`Unsigned`], which records the signer only.
+pub trait EntryAuthority: std::fmt::Debug + Send {
+    /// Signs `name`'s entry in `state` as node `me`.
+    fn sign(&self, me: &str, state: &mut ClusterState, name: &str);
+    /// Checks the proof on `name`'s entry.
+    fn verify(&self, name: &str, entry: &MemberEntry) -> Result<(), String>;
+}
+
+/// The simulator's authority: a proof names its signer and proves nothing
+/// (there is no one to forge it); every rule on who may make which entry
+/// ([`ClusterState::admit_entry`]) still holds.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Unsigned;
+
+impl EntryAuthority for Unsigned {
+    fn sign(&self, me: &str, state: &mut ClusterState, name: &str) {
+        if let Some(entry) = state.members.get_mut(name) {
+            entry.proof = Some(EntryProof {
+                signer: me.to_string(),
+                cert: Vec::new(),
+                signature: Vec::new(),
+            });
+        }
+    }
+
+    fn verify(&self, name: &str, entry: &MemberEntry) -> Result<(), String> {
+        match entry.proof {
+            Some(_) => Ok(()),
+            None => Err(format!(
+                "version {} of {name}'s entry is signed by nobody",
+                entry.version
+            )),
+        }
+    }
+}
+
+/// What of a gossiped state `theirs` a node with state `ours` takes in, and
+/// why it refused the rest. A node speaks only for itself: each newer member
+/// entry must carry a proof the authority accepts and be one its signer may
+/// make ([`ClusterState::admit_entry`]); a newer owner table must be a step
+/// of the membership protocol ([`ClusterState::admit_owners`], judged after
+/// the entries). Entries another node marked left are judged last, against
+/// the new owners. `reachable` is the node's view of its peers.
+pub fn admissible(
+    ours: &ClusterState,
+    theirs: &ClusterState,
+    n: usize,
+    authority: &dyn EntryAuthority,
+    reachable: impl Fn(&str) -> bool,
+) -> (ClusterState, Vec<String>) {
+    let mut working = ours.clone();
+    let mut admitted = ClusterState::default();
+    let mut refused: Vec<String> = Vec::new();
+    let mut deferred = Vec::new();
+    for (name, entry) in &theirs.members {
+        if ours
+            .members
+            .get(name)
+            .is_some_and(|o| newer_or_equal(o, entry))
+        {
+            continue;
+        }
+        if let Err(why) = authority.verify(name, entry) {
+            refused.push(why);
+            continue;
+        }
+        if entry.status == MemberStatus::Left && entry.signer() != Some(name.as_str()) {
+            deferred.push((name, entry));
+            continue;
+        }
+        match working.admit_entry(name, entry, &reachable) {
+            Ok(()) => {
+                working.members.insert(name.clone(), entry.clone());
+                admitted.members.insert(name.clone(), entry.clone());
+            }
+            Err(why) => refused.push(why),
+        }
+    }
+    if let Some(table) = &theirs.owners {
+        match working.admit_owners(table, n) {
+            Ok(()) => {
+                working.merge(&ClusterState {
+                    owners: Some(table.clone()),
+                    ..ClusterState::default()
+                });
+                admitted.owners = Some(table.clone());
+            }
+            Err(why) => refused.push(why),
+        }
+    }
+    for (name, entry) in deferred {
+        match working.admit_entry(name, entry, &reachable) {
+            Ok(()) => {
+                admitted.members.insert(name.clone(), entry.clone());
+            }
+            Err(why) => refused.push(why),
+        }
+    }
+    // Bucket settings come from operators through any member: taken when
+    // a member set them and they keep 1 <= R, W <= N.
+    for (bucket, props) in &theirs.buckets {
+        let valid = props.r >= 1 && props.w >= 1 && props.r <= props.n && props.w <= props.n;
+        if !ours.members.contains_key(&props.by) && !theirs.members.contains_key(&props.by) {
+            refused.push(format!(
+                "bucket {bucket}'s settings name {} as their setter, not a member",
+                props.by
+            ));
+        } else if !valid {
+            refused.push(format!("bucket {bucket}'s settings break 1 <= R, W <= N"));
+        } else {
+            admitted.buckets.insert(bucket.clone(), props.clone());
+        }
+    }
+    (admitted, refused)
+}
+
 impl MemberEntry {
     /// What a proof signs: the member's name and every field but the proof.
     pub fn signed_bytes(&self, name: &str) -> Vec<u8> {
@@ -134,6 +253,24 @@ pub struct OwnerTable {
     pub next: Option<Vec<String>>,
 }
 
+/// A bucket's own N, R and W, as an operator last set them
+/// (`dynamo bucket set`, `PUT /buckets/{b}/props`). A bucket with no entry
+/// has the cluster's. Versions order the settings: the higher `version`
+/// wins, then the setter's name, so every node ends with the same one.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct BucketProps {
+    /// One more than the version it replaced.
+    pub version: u64,
+    /// The node that took the setting from the operator.
+    pub by: String,
+    /// Replicas per key.
+    pub n: u8,
+    /// Replies a get waits for.
+    pub r: u8,
+    /// Acknowledgements a put waits for.
+    pub w: u8,
+}
+
 /// What one node believes about the cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ClusterState {
@@ -141,6 +278,8 @@ pub struct ClusterState {
     pub members: BTreeMap<String, MemberEntry>,
     /// Who owns which partition.
     pub owners: Option<OwnerTable>,
+    /// Buckets with their own N, R and W, by name.
+    pub buckets: BTreeMap<String, BucketProps>,
 }
 
 impl ClusterState {
@@ -161,6 +300,12 @@ impl ClusterState {
             (Some(ours), Some(theirs)) if (ours.version, ours) >= (theirs.version, theirs) => {}
             (_, Some(theirs)) => {
                 self.owners = Some(theirs.clone());
+                changed = true;
+            }
+        }
+        for (name, theirs) in &other.buckets {
+            if self.buckets.get(name).is_none_or(|ours| ours < theirs) {
+                self.buckets.insert(name.clone(), theirs.clone());
                 changed = true;
             }
         }
@@ -374,9 +519,23 @@ impl ClusterState {
         let (Ok(current), Some(Ok(next))) = (self.ring(), self.next_ring()) else {
             return false;
         };
+        let ns = self.replica_counts(n, current.members().len());
         self.live_members().all(|(name, e)| {
-            e.ready_for >= table.version || incoming(&current, &next, n, name).is_empty()
+            e.ready_for >= table.version || incoming_for(&current, &next, &ns, name).is_empty()
         })
+    }
+
+    /// The replica counts keys have: `n` (the cluster's) and every
+    /// bucket's own, each at most `members` (the ring's); sorted, each once.
+    pub fn replica_counts(&self, n: usize, members: usize) -> Vec<usize> {
+        let members = members.max(1);
+        let mut ns: Vec<usize> = std::iter::once(n)
+            .chain(self.buckets.values().map(|b| usize::from(b.n)))
+            .map(|v| v.min(members))
+            .collect();
+        ns.sort_unstable();
+        ns.dedup();
+        ns
     }
 
     /// Whether the change in progress must be abandoned: its target gives
@@ -442,8 +601,9 @@ impl ClusterState {
     /// speaks only for itself: an entry signed by its own member is taken
     /// in; another node may only mark a member *removed* (`dynamo leave
     /// --force` of a node lost for good, which must not answer here
-    /// either) or, once it owns no partition, *left*. `reachable` is this
-    /// node's view (failure detector and partition).
+    /// either) or *left* (the removal done; taken as the removal by a node
+    /// that missed it). `reachable` is this node's view (failure detector
+    /// and partition).
     pub fn admit_entry(
         &self,
         name: &str,
@@ -464,23 +624,17 @@ impl ClusterState {
             MemberStatus::Removed if reachable(name) => refuse("removed: it answers here"),
             MemberStatus::Removed => Ok(()),
             MemberStatus::Left if reachable(name) => refuse("left: it answers here"),
-            MemberStatus::Left if self.owns_any(name) => refuse("left: it still owns partitions"),
+            // Marked left by another, it was removed first; a node that
+            // missed the removal may still give it partitions, and takes
+            // this as the removal (a change towards it is abandoned, its
+            // partitions move as a removed member's). Refusing would leave
+            // this node on its own branch for good.
             MemberStatus::Left => Ok(()),
             _ => refuse(&format!(
                 "{}: a node speaks only for itself",
                 theirs.status_name()
             )),
         }
-    }
-
-    /// Whether `name` owns a partition now or under the change in progress.
-    fn owns_any(&self, name: &str) -> bool {
-        self.owners.as_ref().is_some_and(|t| {
-            t.owners
-                .iter()
-                .chain(t.next.iter().flatten())
-                .any(|o| o == name)
-        })
     }
 
     /// Whether an owner table heard by gossip may replace ours. A table one
@@ -607,10 +761,19 @@ impl ClusterState {
 /// The partitions `member` replicates under `next` but not under `current`
 /// (what it must pull before `next` is installed).
 pub fn incoming(current: &Ring, next: &Ring, n: usize, member: &str) -> Vec<PartitionId> {
+    incoming_for(current, next, &[n], member)
+}
+
+/// [`incoming`] for keys of several replica counts (the cluster's N and
+/// each bucket's own): a partition is incoming when the member gains it
+/// for any of them.
+pub fn incoming_for(current: &Ring, next: &Ring, ns: &[usize], member: &str) -> Vec<PartitionId> {
     (0..next.partitions())
         .filter(|&p| {
-            next.preference_list(p, n).contains(&member)
-                && !current.preference_list(p, n).contains(&member)
+            ns.iter().any(|&n| {
+                next.preference_list(p, n).contains(&member)
+                    && !current.preference_list(p, n).contains(&member)
+            })
         })
         .collect()
 }
@@ -709,6 +872,7 @@ mod tests {
                 owners: o.iter().map(|s| s.to_string()).collect(),
                 next: None,
             }),
+            buckets: BTreeMap::new(),
         }
     }
 
@@ -953,6 +1117,36 @@ mod tests {
     }
 
     #[test]
+    fn admissible_takes_what_its_signers_may_say_and_names_the_rest() {
+        let ours = five_nodes();
+        let mut theirs = ours.clone();
+        // n2 leaves by its own word; n3 is marked leaving by n4 (no node
+        // speaks for another); n5's newer entry is signed by nobody.
+        theirs.set_member("n2", "127.0.0.1:2", MemberStatus::Leaving);
+        Unsigned.sign("n2", &mut theirs, "n2");
+        theirs.set_member("n3", "127.0.0.1:3", MemberStatus::Leaving);
+        Unsigned.sign("n4", &mut theirs, "n3");
+        theirs.set_member("n5", "127.0.0.1:5", MemberStatus::Leaving);
+        let (admitted, refused) = admissible(&ours, &theirs, 3, &Unsigned, |_| true);
+        assert_eq!(
+            admitted.members.keys().collect::<Vec<_>>(),
+            ["n2"],
+            "{refused:?}"
+        );
+        assert_eq!(refused.len(), 2, "{refused:?}");
+        assert!(refused.iter().any(|r| r.contains("n4 may not mark n3")));
+        assert!(refused
+            .iter()
+            .any(|r| r.contains("n5's entry is signed by nobody")));
+        // Merged, the state changes only by what was admitted.
+        let mut merged = ours.clone();
+        assert!(merged.merge(&admitted));
+        assert_eq!(merged.status_of("n2"), Some(MemberStatus::Leaving));
+        assert_eq!(merged.status_of("n3"), Some(MemberStatus::Up));
+        assert_eq!(merged.status_of("n5"), Some(MemberStatus::Up));
+    }
+
+    #[test]
     fn a_node_speaks_only_for_itself() {
         let ours = five_nodes();
         let mut theirs = ours.clone();
@@ -985,9 +1179,19 @@ mod tests {
         theirs.set_member("n4", "127.0.0.1:4", MemberStatus::Left);
         let gone = made_by(&theirs, "n4", "n1");
         assert!(
-            ours.admit_entry("n4", &gone, |p| p != "n4").is_err(),
-            "n4 still owns partitions"
+            ours.admit_entry("n4", &gone, all_reachable).is_err(),
+            "n4 answers here: nobody may mark it left"
         );
+        assert_eq!(
+            ours.admit_entry("n4", &gone, |p| p != "n4"),
+            Ok(()),
+            "unreachable and marked left by another, n4 was removed (a removal this node missed)"
+        );
+        // Taken in, the protocol moves n4's partitions away as for a removal.
+        let mut missed = ours.clone();
+        missed.members.insert("n4".into(), gone.clone());
+        settle(&mut missed, 3);
+        assert_eq!(missed.ring().map(|r| r.owned_by("n4")), Ok(0));
         let mut without_n4 = ours.clone();
         without_n4.set_member("n4", "127.0.0.1:4", MemberStatus::Removed);
         settle(&mut without_n4, 3);
@@ -1168,8 +1372,13 @@ mod tests {
                 1u64..3,
                 proptest::collection::vec(prop_oneof![Just("n1"), Just("n2")], 2),
             )),
+            proptest::collection::btree_map(
+                prop_oneof![Just("carts"), Just("logs")],
+                (1u64..3, prop_oneof![Just("n1"), Just("n2")], 1u8..4),
+                0..2,
+            ),
         )
-            .prop_map(|(m, o)| ClusterState {
+            .prop_map(|(m, o, b)| ClusterState {
                 members: m
                     .into_iter()
                     .map(|(n, (v, s))| {
@@ -1190,6 +1399,19 @@ mod tests {
                     owners: owners.into_iter().map(String::from).collect(),
                     next: (version % 2 == 0).then(|| vec!["n2".to_string(), "n1".to_string()]),
                 }),
+                buckets: b
+                    .into_iter()
+                    .map(|(name, (version, by, n))| {
+                        let props = BucketProps {
+                            version,
+                            by: by.to_string(),
+                            n,
+                            r: 1,
+                            w: n,
+                        };
+                        (name.to_string(), props)
+                    })
+                    .collect(),
             })
     }
 

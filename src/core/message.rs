@@ -173,6 +173,81 @@ pub enum Request {
         /// The member to remove.
         node: String,
     },
+    /// Client: the settings of the default bucket and of every bucket with
+    /// its own ([`Response::Buckets`]).
+    Buckets,
+    /// Client (operator): give a bucket its own N, R and W. The edge checks
+    /// them (and that a bucket holding keys keeps its N) before the node
+    /// takes them into its cluster state, which gossip spreads.
+    SetBucket {
+        /// The bucket.
+        bucket: String,
+        /// Replicas per key.
+        n: u8,
+        /// Replies a get waits for.
+        r: u8,
+        /// Acknowledgements a put waits for.
+        w: u8,
+    },
+    /// Client: one page of a bucket's live keys across the cluster, in
+    /// storage order, after `after` ([`Response::Keys`]).
+    Keys {
+        /// The bucket.
+        bucket: String,
+        /// The last key of the previous page.
+        after: Option<Vec<u8>>,
+        /// Most keys to answer (at most [`KEYS_PAGE_MAX`]).
+        limit: u32,
+    },
+    /// Node → node (or client): up to `limit` keys of a bucket this node
+    /// holds, after `after`, in order, from these partitions (all when
+    /// `None`); keys holding only tombstones too with `deleted`
+    /// ([`Response::KeyPage`]).
+    KeyPage {
+        /// The bucket.
+        bucket: String,
+        /// Where the previous page ended.
+        after: Option<Vec<u8>>,
+        /// Most keys to answer (at most [`KEYS_PAGE_MAX`]).
+        limit: u32,
+        /// Only keys of these partitions.
+        partitions: Option<Vec<u32>>,
+        /// Tombstone-only keys too.
+        deleted: bool,
+    },
+}
+
+/// Most keys one [`Request::Keys`] or [`Request::KeyPage`] answers.
+pub const KEYS_PAGE_MAX: u32 = 10_000;
+
+/// A bucket's settings as [`Response::Buckets`] gives them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketView {
+    /// The bucket.
+    pub name: String,
+    /// Replicas per key.
+    pub n: u8,
+    /// Replies a get waits for.
+    pub r: u8,
+    /// Acknowledgements a put waits for.
+    pub w: u8,
+}
+
+impl BucketView {
+    /// Bucket `name`'s settings in a [`Response::Buckets`] list: its own,
+    /// else the default bucket's (the list's first: the cluster's).
+    pub fn of(list: &[BucketView], name: &str) -> BucketView {
+        let found = list
+            .iter()
+            .find(|b| b.name == name)
+            .or_else(|| list.first());
+        BucketView {
+            name: name.to_string(),
+            n: found.map_or(0, |b| b.n),
+            r: found.map_or(0, |b| b.r),
+            w: found.map_or(0, |b| b.w),
+        }
+    }
 }
 
 /// Most objects one [`Request::ReplicateMany`] may carry.
@@ -220,14 +295,15 @@ impl Request {
         match self {
             Request::Get { .. }
             | Request::Put(_)
-            | Request::Status
             | Request::Explain { .. }
             | Request::Partition { .. }
             | Request::Heal
             | Request::MerkleRoots { .. }
             | Request::Repair { .. }
             | Request::Leave
-            | Request::Remove { .. } => role == Role::Client,
+            | Request::Remove { .. }
+            | Request::SetBucket { .. }
+            | Request::Keys { .. } => role == Role::Client,
             Request::Coordinate(_)
             | Request::Replicate { .. }
             | Request::Read { .. }
@@ -236,7 +312,14 @@ impl Request {
             | Request::TombstoneCheck { .. }
             | Request::TombstoneDrop { .. }
             | Request::ReplicateMany { .. } => role == Role::Node,
-            Request::LeafObjects { .. } | Request::Gossip(_) => true,
+            // A node asks every node for its status (`GET /status`), its
+            // bucket settings (waiting for new ones to spread) and pages of
+            // keys (listing).
+            Request::LeafObjects { .. }
+            | Request::Gossip(_)
+            | Request::Status
+            | Request::Buckets
+            | Request::KeyPage { .. } => true,
         }
     }
 }
@@ -246,6 +329,8 @@ impl Request {
 pub struct NodeReport {
     /// Its name.
     pub name: String,
+    /// Where it serves the HTTPS API, if it does.
+    pub http: Option<String>,
     /// Fingerprint of the ring it uses.
     pub ring_fingerprint: u64,
     /// Partitions it owns.
@@ -308,6 +393,9 @@ pub enum ErrorKind {
     Forbidden,
     /// The node failed (storage); try another node.
     Internal,
+    /// The request contradicts what is stored (a bucket that holds keys
+    /// keeps its N); retrying will not help until that changes.
+    Conflict,
 }
 
 /// An error answer.
@@ -366,6 +454,24 @@ pub enum Response {
     Repaired(RepairReport),
     /// The answer to [`Request::Gossip`].
     Gossip(Box<ClusterState>),
+    /// Bucket settings: the default bucket first, then every bucket with
+    /// its own (or just the one asked for).
+    Buckets(Vec<BucketView>),
+    /// One page of a bucket's live keys across the cluster.
+    Keys {
+        /// The keys, in storage order.
+        keys: Vec<Vec<u8>>,
+        /// Ask again with this as `after`; `None`: that was the last page.
+        next: Option<Vec<u8>>,
+    },
+    /// One node's page of a bucket's keys.
+    KeyPage {
+        /// The keys, in storage order.
+        keys: Vec<Vec<u8>>,
+        /// Every key of the bucket up to this one was considered; `None`:
+        /// the node holds no more of the bucket.
+        scanned_to: Option<Vec<u8>>,
+    },
 }
 
 impl Response {

@@ -14,8 +14,9 @@
 //! driver reports a batch durable ([`Node::persisted`]) the overlay forgets
 //! it and the messages that waited for it go out. A crash is the driver
 //! dropping the batches it had not persisted and building a new machine on
-//! the store. The simulator (`crate::sim`) drives it with
-//! [`MemStore`](crate::storage::MemStore).
+//! the store. Two drivers run it: `dynamo node` (`crate::node`'s thin
+//! driver, over redb) and the simulator (`crate::sim`, over
+//! [`MemStore`](crate::storage::MemStore)).
 //!
 //! Rules the machine keeps, each one a way real stores have lost data:
 //! - a coordinator mints a dot in its store and starts replicating only
@@ -52,12 +53,15 @@ use rand::{Rng, SeedableRng};
 use crate::core::clock::{Dot, Object, ReplicaId, VersionVector};
 use crate::core::coordinator::{GetCoordinator, Outbound, PutCoordinator, Quorum, ReplicaPlan};
 use crate::core::detector::{Detector, DetectorConfig};
+use crate::core::explain::{Explanation, TargetOutcome, TargetReport};
 use crate::core::key::ObjectKey;
-use crate::core::membership::{incoming, ClusterState, MemberStatus, OwnerTable};
+use crate::core::membership::{
+    admissible, incoming_for, BucketProps, ClusterState, EntryAuthority, MemberStatus, Unsigned,
+};
 use crate::core::merkle::{
     self, leaf_runs, DiffWalk, MerkleTree, NodeId, LEAF_PAGE_BYTES, LEAF_PAGE_ENTRIES, LEAVES,
 };
-use crate::core::message::{ErrorKind, PutRequest, Request, Response};
+use crate::core::message::{ErrorKind, ErrorReply, PutRequest, RepairReport, Request, Response};
 use crate::core::message::{MERKLE_NODES_MAX, REPLICATE_BATCH_MAX};
 use crate::core::ring::{PartitionId, Ring, RingError};
 use crate::core::tombstone::{
@@ -112,32 +116,86 @@ pub type ReqId = u64;
 /// The meta entry holding the node's incarnation (8 bytes, big-endian).
 pub const INCARNATION_META: &str = "incarnation";
 
-/// Hints handed off per handoff tick (a limit on background work).
+/// Hints the simulator hands off per handoff tick (`Params::handoff_batch`).
 pub const HANDOFF_BATCH_MAX: usize = 8;
 /// One get in this many asks every target at once (the others ask R first),
 /// so read repair still compares every replica of a sample of reads.
 pub const FULL_READ_EVERY: u32 = 8;
+/// Largest total of sibling values one object may hold; a put that would
+/// exceed it is refused until someone resolves the siblings.
+pub const OBJECT_VALUE_BYTES_MAX: usize = 6 * 1024 * 1024;
+/// Hints one handoff round reads (a limit on one step's work).
+const HANDOFF_SCAN_PAGE: usize = 1000;
+/// Objects one step of a tombstone sweep reads (a limit on one step's work).
+pub const SWEEP_PAGE: usize = 1000;
+/// Between two steps of a tombstone sweep under way.
+const SWEEP_STEP_US: u64 = 5_000;
 /// Keys handed over per membership tick (a limit on background work).
 pub const HANDOVER_BATCH_MAX: usize = 32;
+/// Objects of a partition a node replicates for some buckets only, looked
+/// at per membership tick for keys of the other buckets.
+pub const GAP_PAGE: usize = 256;
 
 /// What a client learns from a node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientOutcome {
     /// A get's merged object.
     Got(Object),
-    /// A put was acknowledged by W replicas; the dot it minted.
+    /// An explained get: the merged object and how it came about.
+    Explained(Box<Explanation>),
+    /// An operator's repair ended.
+    Repaired(Box<RepairReport>),
+    /// A put was acknowledged by W replicas; the dot it minted (known
+    /// through a forwarder only to the simulator's oracle: the wire does
+    /// not carry it) and the new object's context.
     Written {
         /// The dot.
-        dot: Dot,
+        dot: Option<Dot>,
+        /// The context after the write.
+        context: VersionVector,
     },
-    /// The operation failed (it may still have landed).
-    Failed(String),
+    /// The operation failed (it may still have landed unless the kind is
+    /// [`ErrorKind::CannotReach`]).
+    Failed(ErrorReply),
 }
 
-/// The envelope the drivers deliver: the core's messages plus the client
-/// link, heartbeats, partition transfer and handover, and the simulator
-/// oracle's bookkeeping (op ids and minted dots, which a real node would
-/// not send; they go when the real node drives this machine).
+impl ClientOutcome {
+    /// A failure of this kind.
+    pub fn failed(kind: ErrorKind, message: impl Into<String>) -> Self {
+        ClientOutcome::Failed(ErrorReply {
+            kind,
+            message: message.into(),
+            acks: 0,
+            needed: 0,
+        })
+    }
+
+    /// A quorum not met: `acks` of `needed`.
+    pub fn short(message: impl Into<String>, acks: usize, needed: usize) -> Self {
+        ClientOutcome::Failed(ErrorReply {
+            kind: ErrorKind::Unavailable,
+            message: message.into(),
+            acks: acks.min(255) as u8,
+            needed: needed.min(255) as u8,
+        })
+    }
+
+    /// The answer a client gets over the wire.
+    pub fn into_response(self) -> Response {
+        match self {
+            ClientOutcome::Got(object) => Response::Object(object),
+            ClientOutcome::Explained(explanation) => Response::Explained(explanation),
+            ClientOutcome::Repaired(report) => Response::Repaired(*report),
+            ClientOutcome::Written { context, .. } => Response::Written { context },
+            ClientOutcome::Failed(e) => Response::Error(e),
+        }
+    }
+}
+
+/// The envelope the drivers deliver: the wire's requests and responses
+/// between nodes (heartbeats, partition transfer and handover included) and
+/// the client link, with the simulator oracle's bookkeeping (op ids and
+/// minted dots; the real driver keeps them off the wire).
 #[derive(Debug, Clone)]
 pub enum Payload {
     /// Client → node: get.
@@ -146,6 +204,10 @@ pub enum Payload {
         op: OpId,
         /// The key.
         key: ObjectKey,
+        /// Replies to wait for; the cluster's R when absent.
+        r: Option<u8>,
+        /// Answer with how the answer came about (asks every target).
+        explain: bool,
         /// Read even when the quorum looks out of reach.
         last_resort: bool,
     },
@@ -180,37 +242,6 @@ pub enum Payload {
         response: Response,
         /// For a coordinated put: the dot minted.
         minted: Option<Dot>,
-    },
-    /// Failure-detector probe.
-    Ping,
-    /// Answer to a probe.
-    Pong,
-    /// Transfer: a member the target ring makes a replica of `partition`
-    /// asks a current replica for it.
-    Pull {
-        /// The owner-table version of the change.
-        version: u64,
-        /// The partition.
-        partition: PartitionId,
-    },
-    /// Transfer: a replica's synced objects of one partition.
-    PullReply {
-        /// The owner-table version of the change.
-        version: u64,
-        /// The partition.
-        partition: PartitionId,
-        /// The objects.
-        objects: Vec<(ObjectKey, Object)>,
-    },
-    /// Handover: a node that no longer replicates `key` pushes it to a
-    /// current home replica, which answers `Replicated` once it is synced.
-    Handover {
-        /// Matches the response.
-        id: ReqId,
-        /// The key.
-        key: ObjectKey,
-        /// The object.
-        object: Object,
     },
 }
 
@@ -380,6 +411,8 @@ pub struct Ready {
     /// Owner-table steps this node took that a node knowing what it knew
     /// would refuse by gossip (none should be: they would stall changes).
     pub refused_tables: Vec<String>,
+    /// What this node refused of the states gossip brought it, and why.
+    pub gossip_refused: Vec<String>,
     /// Timers to set: (delay, timer).
     pub timers: Vec<(u64, Timer)>,
     /// Versions minted.
@@ -415,13 +448,20 @@ pub struct Params {
     pub put_deadline_us: u64,
     /// How long a node waits for a coordinator it forwarded a put to.
     pub forward_timeout_us: u64,
-    /// Between two heartbeats to one peer (a heartbeat unanswered for
-    /// `request_timeout_us` marks it unreachable).
+    /// Between two heartbeats to one peer.
     pub probe_us: u64,
+    /// A heartbeat unanswered this long marks its peer unreachable.
+    pub probe_timeout_us: u64,
     /// Between handoff rounds.
     pub handoff_us: u64,
+    /// Hints one handoff round sends at most.
+    pub handoff_batch: usize,
     /// Between the starts of two Merkle exchanges.
     pub anti_entropy_us: u64,
+    /// Before the first one, when set (else a random phase of the period):
+    /// a node that just started leaves its peers a round's quiet, as the
+    /// running node always did.
+    pub anti_entropy_first_us: Option<u64>,
     /// Between membership ticks (transfer, handover, status).
     pub membership_us: u64,
     /// Between tombstone sweeps.
@@ -431,14 +471,16 @@ pub struct Params {
     /// How long a tombstone stays unchanged before it is checked
     /// (`tombstone_grace_ms`).
     pub tombstone_grace_us: u64,
+    /// How long a get waits for its first R targets before it asks the
+    /// ones it held back.
+    pub read_slow_us: u64,
     /// A deliberate bug.
     pub bug: Option<Bug>,
 }
 
-/// The cluster's shape: the cluster state, the rings it gives, names, and
-/// each key's extended preference list. There is one cluster state, kept by
-/// the world and read by every node: gossip delay is not what the simulator
-/// tests ([`crate::core::membership`] measures it on its own).
+/// One node's view of the cluster: its cluster state, the rings it gives,
+/// the names by index, and each partition's extended preference list
+/// (recomputed whenever the state changes).
 #[derive(Debug, Clone)]
 pub struct Shared {
     /// Members, their status and readiness, and the owner table.
@@ -451,16 +493,19 @@ pub struct Shared {
     pub names: Vec<String>,
     /// Settings.
     pub params: Params,
-    lists: BTreeMap<ObjectKey, (u32, Vec<String>)>,
+    /// Each partition's extended preference list in the current ring.
+    lists: Vec<Vec<String>>,
+    /// The replica counts keys have, sorted, each once (the cluster's N
+    /// and every bucket's own; see [`ClusterState::replica_counts`]).
+    replica_counts: Vec<usize>,
 }
 
 impl Shared {
-    /// The shape for this cluster state, nodes and keys.
+    /// The shape for this cluster state and nodes.
     pub fn new(
         cluster: ClusterState,
         names: Vec<String>,
         params: Params,
-        keys: &[ObjectKey],
     ) -> Result<Self, RingError> {
         let ring = cluster.ring()?;
         let mut shared = Self {
@@ -469,7 +514,8 @@ impl Shared {
             next: None,
             names,
             params,
-            lists: keys.iter().map(|k| (k.clone(), (0, Vec::new()))).collect(),
+            lists: Vec::new(),
+            replica_counts: Vec::new(),
         };
         shared.refresh();
         Ok(shared)
@@ -482,17 +528,35 @@ impl Shared {
             self.ring = ring;
         }
         self.next = self.cluster.next_ring().and_then(Result::ok);
-        let keys: Vec<ObjectKey> = self.lists.keys().cloned().collect();
-        for key in keys {
-            let entry = self.compute(&key);
-            self.lists.insert(key, entry);
-        }
+        self.lists = (0..self.ring.partitions())
+            .map(|p| {
+                self.ring
+                    .extended_list(p)
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect()
+            })
+            .collect();
+        self.replica_counts = self
+            .cluster
+            .replica_counts(self.params.n, self.ring.members().len());
     }
 
-    /// Whether `name` replicates `partition` in the current ring or in the
-    /// ring a change in progress leads to.
+    /// Whether `name` replicates `partition` (for some bucket: the most
+    /// replicas any bucket keeps) in the current ring or in the ring a
+    /// change in progress leads to.
     pub fn replicates(&self, name: &str, partition: PartitionId) -> bool {
-        let n = self.params.n;
+        self.replicates_n(name, partition, self.n_max())
+    }
+
+    /// The replica counts keys have, sorted (see
+    /// [`ClusterState::replica_counts`]).
+    pub fn replica_counts(&self) -> &[usize] {
+        &self.replica_counts
+    }
+
+    /// Whether `name` replicates `partition` for keys of `n` replicas.
+    pub fn replicates_n(&self, name: &str, partition: PartitionId, n: usize) -> bool {
         self.ring.preference_list(partition, n).contains(&name)
             || self
                 .next
@@ -500,30 +564,61 @@ impl Shared {
                 .is_some_and(|r| r.preference_list(partition, n).contains(&name))
     }
 
-    fn compute(&self, key: &ObjectKey) -> (u32, Vec<String>) {
-        let p = self.ring.partition_of(key.ring_position());
-        let list = self
-            .ring
-            .extended_list(p)
-            .into_iter()
-            .map(str::to_string)
-            .collect();
-        (p, list)
+    /// Whether `name` is one of `key`'s home replicas (with its bucket's N)
+    /// in the current ring or the one a change in progress leads to.
+    pub fn holds(&self, name: &str, key: &ObjectKey) -> bool {
+        let (partition, _) = self.placement(key);
+        self.replicates_n(name, partition, self.n_of(key))
     }
 
-    /// A key's partition and extended preference list.
-    pub fn placement(&self, key: &ObjectKey) -> (u32, Vec<String>) {
-        match self.lists.get(key) {
-            Some(entry) => entry.clone(),
-            None => self.compute(key),
+    /// A bucket's N, R and W: its own settings, else the cluster's; N is
+    /// at most the members there are.
+    pub fn quorums(&self, bucket: &str) -> (usize, usize, usize) {
+        let members = self.ring.members().len().max(1);
+        match self.cluster.buckets.get(bucket) {
+            Some(b) => (
+                usize::from(b.n).min(members),
+                usize::from(b.r),
+                usize::from(b.w),
+            ),
+            None => (self.params.n, self.params.r, self.params.w),
         }
     }
 
-    /// A key's home replicas.
-    pub fn home(&self, key: &ObjectKey) -> Vec<String> {
-        let (_, mut list) = self.placement(key);
-        list.truncate(self.params.n);
-        list
+    /// A bucket's settings as [`Response::Buckets`] lists them.
+    pub fn bucket_view(&self, name: &str) -> crate::core::message::BucketView {
+        let (n, r, w) = self.quorums(name);
+        let small = |v: usize| u8::try_from(v).unwrap_or(u8::MAX);
+        crate::core::message::BucketView {
+            name: name.to_string(),
+            n: small(n),
+            r: small(r),
+            w: small(w),
+        }
+    }
+
+    /// How many replicas `key` has (its bucket's N).
+    pub fn n_of(&self, key: &ObjectKey) -> usize {
+        self.quorums(&key.bucket).0
+    }
+
+    /// The most replicas any bucket keeps: what partition-level work
+    /// (handover, pulls, anti-entropy partners) counts as a replica.
+    pub fn n_max(&self) -> usize {
+        self.replica_counts.last().copied().unwrap_or(self.params.n)
+    }
+
+    /// A key's partition and extended preference list.
+    pub fn placement(&self, key: &ObjectKey) -> (u32, &[String]) {
+        let p = self.ring.partition_of(key.ring_position());
+        let list = self.lists.get(p as usize).map_or(&[][..], Vec::as_slice);
+        (p, list)
+    }
+
+    /// A key's home replicas (its bucket's N).
+    pub fn home(&self, key: &ObjectKey) -> &[String] {
+        let (_, list) = self.placement(key);
+        &list[..list.len().min(self.n_of(key))]
     }
 
     /// A node's index.
@@ -567,8 +662,16 @@ enum Purpose {
     Exchange(u64),
     /// A gossip exchange.
     Gossip,
+    /// A page of a partition pulled for the change to this owner-table
+    /// version.
+    Pull {
+        version: u64,
+        partition: PartitionId,
+    },
     /// A member's answer to the tombstone check round with this id.
     TombstoneCheck(u64),
+    /// A read repair of the explained get with this id.
+    Repair(u64),
 }
 
 /// A tombstone check round in progress (one at a time): every member is
@@ -597,6 +700,31 @@ struct MerkleExchange {
     runs: Vec<(u32, u32)>,
     /// The peer's objects of the run being fetched.
     theirs: BTreeMap<ObjectKey, Object>,
+    /// What it did so far, for an operator's repair.
+    tally: ExchangeTally,
+}
+
+/// What one Merkle exchange did.
+#[derive(Debug, Default, Clone, Copy)]
+struct ExchangeTally {
+    merged_here: u64,
+    pushed: u64,
+    hashes: u64,
+    bytes_sent: u64,
+    bytes_received: u64,
+}
+
+/// An operator's repair (`dynamo repair`): exchanges of each partition
+/// asked with each reachable other home replica, one after the other,
+/// answered with the report once the last one ended and its merges are
+/// durable. While one runs, background anti-entropy waits.
+#[derive(Debug)]
+struct RepairRun {
+    reply: ReplyTo,
+    queue: std::collections::VecDeque<(PartitionId, String)>,
+    /// The exchange of the queue in progress.
+    current: Option<String>,
+    report: RepairReport,
 }
 
 /// A key being handed over: the object pushed, and the replicas that
@@ -621,6 +749,8 @@ struct PutState {
     object: Object,
     dot: Dot,
     plan: ReplicaPlan,
+    /// Acknowledgements to wait for.
+    w: usize,
     coordinator: Option<PutCoordinator>,
     replied: bool,
 }
@@ -631,6 +761,25 @@ struct GetState {
     key: ObjectKey,
     coordinator: GetCoordinator,
     replied: bool,
+    /// What `get --explain` reports, noted as the get runs.
+    explain: Option<Box<ExplainNotes>>,
+}
+
+/// An explained get's notes: it answers once every target answered and its
+/// read repairs were acknowledged (or timed out).
+#[derive(Debug)]
+struct ExplainNotes {
+    started: Duration,
+    partition: PartitionId,
+    preference_list: Vec<String>,
+    unreachable: Vec<String>,
+    /// Each target's answer: microseconds after the start, and whether it
+    /// held the key.
+    answered: BTreeMap<String, (u64, bool)>,
+    /// Targets that failed or timed out, microseconds after the start.
+    failed: BTreeMap<String, u64>,
+    /// Read repairs sent: acknowledged (`Some(true)`), failed, or waiting.
+    repairs: BTreeMap<String, Option<bool>>,
 }
 
 #[derive(Debug)]
@@ -683,14 +832,27 @@ pub struct Node<S> {
     gets: BTreeMap<u64, GetState>,
     forwards: BTreeMap<u64, ForwardState>,
     handoffs_in_flight: BTreeSet<(String, ObjectKey)>,
+    /// Where the next handoff round reads hints from.
+    handoff_cursor: Option<HintKey>,
     next_local: u64,
     anti_entropy_cursor: usize,
     exchange: Option<MerkleExchange>,
+    /// Operators' repairs, the first one running.
+    repairs: std::collections::VecDeque<RepairRun>,
     /// Per-key timers of the tombstones this node may collect.
     tombstones: Option<Tracker>,
     tombstone_round: Option<TombstoneRound>,
+    /// Where the tombstone sweep under way goes on (`None`: none is).
+    sweep_cursor: Option<Option<Vec<u8>>>,
+    /// Where the last look into each partition this node replicates for
+    /// some buckets only ended ([`GAP_PAGE`]).
+    gap_cursors: BTreeMap<PartitionId, Vec<u8>>,
     pulled: BTreeMap<(u64, PartitionId), BTreeSet<String>>,
+    /// Pulls in progress: (version, partition, peer).
+    pulling: BTreeSet<(u64, PartitionId, String)>,
     handovers: BTreeMap<ObjectKey, Handover>,
+    /// Signs the member entries this node changes, checks those it hears.
+    authority: Box<dyn EntryAuthority>,
     /// The last storage error, logged by the driver.
     storage_error: Option<String>,
     rng: StdRng,
@@ -739,16 +901,28 @@ impl<S: StorageRead<Object>> Node<S> {
             gets: BTreeMap::new(),
             forwards: BTreeMap::new(),
             handoffs_in_flight: BTreeSet::new(),
+            handoff_cursor: None,
             next_local: 0,
             anti_entropy_cursor: 0,
             exchange: None,
+            repairs: std::collections::VecDeque::new(),
             tombstones: None,
             tombstone_round: None,
+            sweep_cursor: None,
+            gap_cursors: BTreeMap::new(),
             pulled: BTreeMap::new(),
+            pulling: BTreeSet::new(),
             handovers: BTreeMap::new(),
+            authority: Box::new(Unsigned),
             storage_error: None,
             rng: StdRng::seed_from_u64(seed),
         }
+    }
+
+    /// Signs and checks member entries with `authority` from now on (the
+    /// running node's certificate; [`Unsigned`] otherwise).
+    pub fn set_authority(&mut self, authority: Box<dyn EntryAuthority>) {
+        self.authority = authority;
     }
 
     /// Its store.
@@ -766,6 +940,57 @@ impl<S: StorageRead<Object>> Node<S> {
         self.store
     }
 
+    /// Its part in the membership change in progress: partitions it must
+    /// pull and how many of them it has pulled from every replica (0 and
+    /// 0 when none), and partitions it holds data of but replicates in
+    /// neither ring (being handed over).
+    pub fn membership_progress(&self) -> (u32, u32, u32) {
+        let Some(shared) = self.view.as_ref() else {
+            return (0, 0, 0);
+        };
+        let n = shared.n_max();
+        let version = shared.cluster.owners_version();
+        let ready = shared
+            .cluster
+            .members
+            .get(&self.name)
+            .is_some_and(|e| e.ready_for >= version);
+        let (mut total, mut done) = (0, 0);
+        if let Some(next) = shared.next.as_ref().filter(|_| !ready) {
+            for p in incoming_for(&shared.ring, next, shared.replica_counts(), &self.name) {
+                total += 1;
+                let answered = self.pulled.get(&(version, p));
+                let all = shared.ring.preference_list(p, n).into_iter().all(|peer| {
+                    matches!(
+                        shared.cluster.status_of(peer),
+                        Some(MemberStatus::Removed | MemberStatus::Left)
+                    ) || answered.is_some_and(|a| a.contains(peer))
+                });
+                done += u32::from(all);
+            }
+        }
+        let last = LEAVES as u32 - 1;
+        let handover = (0..shared.ring.partitions())
+            .filter(|&p| !shared.replicates(&self.name, p))
+            .filter(|&p| {
+                self.store
+                    .leaf_page(p, (0, last), None, 1, LEAF_PAGE_BYTES)
+                    .is_ok_and(|page| !page.entries.is_empty())
+            })
+            .count() as u32;
+        (total, done, handover)
+    }
+
+    /// Tombstone-only objects as of its last collection sweep.
+    pub fn tombstones_held(&self) -> u64 {
+        self.tombstones.as_ref().map_or(0, |t| t.len() as u64)
+    }
+
+    /// The peers its failure detector takes for unreachable.
+    pub fn unreachable(&self) -> Vec<String> {
+        self.detector.unreachable()
+    }
+
     /// The last storage error the node met, if any (taken).
     pub fn take_storage_error(&mut self) -> Option<String> {
         self.storage_error.take()
@@ -775,9 +1000,24 @@ impl<S: StorageRead<Object>> Node<S> {
     /// `now`).
     pub fn boot(&mut self, now: Duration, out: &mut Ready) {
         self.step(now, out, |node, shared, out| {
+            // Its own entry is its word: re-issued under its signature when
+            // another made it (a manifest, a seed's state for a joiner).
+            let entry = shared.cluster.members.get(&node.name);
+            if let Some(entry) = entry.filter(|e| e.signer() != Some(node.name.as_str())) {
+                let (addr, status) = (entry.addr.clone(), entry.status);
+                shared.cluster.set_member(&node.name, &addr, status);
+                node.authority
+                    .sign(&node.name, &mut shared.cluster, &node.name);
+                out.view_changed = true;
+            }
             for timer in Timer::PERIODIC {
+                let first = match timer {
+                    Timer::AntiEntropy => shared.params.anti_entropy_first_us,
+                    _ => None,
+                };
                 if let Some(period) = timer.period(&shared.params) {
-                    out.timers.push((node.rng.gen_range(1..=period), timer));
+                    let first = first.unwrap_or_else(|| node.rng.gen_range(1..=period));
+                    out.timers.push((first, timer));
                 }
             }
         });
@@ -832,32 +1072,6 @@ impl<S: StorageRead<Object>> Node<S> {
         }
     }
 
-    /// Every durable object whose key `keep` accepts, in key order (only
-    /// those are decoded).
-    fn scan_objects(&self, mut keep: impl FnMut(&ObjectKey) -> bool) -> Vec<(ObjectKey, Object)> {
-        let mut found = Vec::new();
-        let mut after: Option<Vec<u8>> = None;
-        loop {
-            let Ok(page) = self.store.key_page(after.as_deref(), SCAN_ENTRIES_MAX) else {
-                return found;
-            };
-            let full = page.len() == SCAN_ENTRIES_MAX;
-            for raw in page {
-                if let Some(key) = ObjectKey::from_storage_key(&raw) {
-                    if keep(&key) {
-                        if let Ok(Some(object)) = self.store.object(&raw) {
-                            found.push((key, object));
-                        }
-                    }
-                }
-                after = Some(raw);
-            }
-            if !full {
-                return found;
-            }
-        }
-    }
-
     /// Every durable key, in order.
     fn scan_keys(&self) -> Vec<ObjectKey> {
         let mut found = Vec::new();
@@ -878,38 +1092,64 @@ impl<S: StorageRead<Object>> Node<S> {
         }
     }
 
-    /// Every durable hint, in (owner, key) order.
-    fn scan_hints(&self) -> Vec<((String, ObjectKey), Object)> {
-        let mut found = Vec::new();
-        let mut after: Option<HintKey> = None;
-        loop {
-            let Ok(page) = self.store.hint_page(None, after.as_ref(), SCAN_ENTRIES_MAX) else {
-                return found;
-            };
-            let full = page.len() == SCAN_ENTRIES_MAX;
-            for (hint, object) in page {
-                if let Some(key) = ObjectKey::from_storage_key(&hint.key) {
-                    found.push(((hint.owner.clone(), key), object));
-                }
-                after = Some(hint);
-            }
-            if !full {
-                return found;
-            }
+    /// The next page of durable hints in (owner, key) order, from where
+    /// the last one ended (from the start again after the last page).
+    fn hint_page(&mut self) -> Vec<((String, ObjectKey), Object)> {
+        let after = self.handoff_cursor.take();
+        let Ok(page) = self
+            .store
+            .hint_page(None, after.as_ref(), HANDOFF_SCAN_PAGE)
+        else {
+            return Vec::new();
+        };
+        if page.len() == HANDOFF_SCAN_PAGE {
+            self.handoff_cursor = page.last().map(|(hint, _)| hint.clone());
         }
+        page.into_iter()
+            .filter_map(|(hint, object)| {
+                let key = ObjectKey::from_storage_key(&hint.key)?;
+                Some(((hint.owner, key), object))
+            })
+            .collect()
     }
 
     fn reachable(&self, peer: &str) -> bool {
         peer == self.name || self.detector.is_reachable(peer)
     }
 
-    /// The real node's check before it coordinates (`check_reach`): at
-    /// least `needed` nodes of the key's extended list reachable, itself
-    /// included.
-    fn can_reach(&self, key: &ObjectKey, needed: usize, shared: &Shared) -> bool {
+    /// The check before a coordination stores or asks anything: at least
+    /// `needed` nodes of the key's extended list reachable, itself
+    /// included; otherwise a [`ErrorKind::CannotReach`] refusal, so the
+    /// client tries another node at once (`quorum` names it: "R", "W").
+    fn can_reach(
+        &self,
+        key: &ObjectKey,
+        needed: usize,
+        quorum: &str,
+        shared: &Shared,
+    ) -> Result<(), ErrorReply> {
         let (_, extended) = shared.placement(key);
-        let needed = needed.clamp(1, shared.params.n.min(extended.len()).max(1));
-        extended.iter().filter(|n| self.reachable(n)).count() >= needed
+        let needed = needed.clamp(1, shared.n_of(key).min(extended.len()).max(1));
+        let reachable: Vec<&str> = extended
+            .iter()
+            .map(String::as_str)
+            .filter(|n| self.reachable(n))
+            .collect();
+        if reachable.len() >= needed {
+            return Ok(());
+        }
+        Err(ErrorReply {
+            kind: ErrorKind::CannotReach,
+            message: format!(
+                "{} can reach only {} of the cluster's nodes ({}) and {quorum} = {needed}; \
+                 nothing was stored",
+                self.name,
+                reachable.len(),
+                reachable.join(", ")
+            ),
+            acks: reachable.len().min(255) as u8,
+            needed: needed.min(255) as u8,
+        })
     }
 
     fn local_id(&mut self) -> u64 {
@@ -1107,7 +1347,7 @@ impl<S: StorageRead<Object>> Node<S> {
         if self.watched == 0 {
             let config = DetectorConfig {
                 probe_interval: Duration::from_micros(shared.params.probe_us),
-                probe_timeout: Duration::from_micros(shared.params.request_timeout_us),
+                probe_timeout: Duration::from_micros(shared.params.probe_timeout_us),
             };
             self.detector = Detector::new(Vec::new(), config);
         }
@@ -1136,23 +1376,38 @@ impl<S: StorageRead<Object>> Node<S> {
             Payload::ClientGet {
                 op,
                 key,
+                r,
+                explain,
                 last_resort,
             } => {
                 if let Addr::Client(client) = from {
-                    if !last_resort && !self.can_reach(&key, shared.params.r, shared) {
-                        out.counts.refusals += 1;
-                        let outcome = ClientOutcome::Failed("cannot reach R replicas".into());
+                    let r = r.map_or(shared.quorums(&key.bucket).1, usize::from);
+                    let checked =
+                        quorum_fits(&key, r, "R", shared).and_then(|()| match last_resort {
+                            true => Ok(()),
+                            false => self.can_reach(&key, r, "R", shared),
+                        });
+                    if let Err(e) = checked {
+                        out.counts.refusals += u64::from(e.kind == ErrorKind::CannotReach);
+                        let outcome = ClientOutcome::Failed(e);
                         out.sends.push((from, Payload::ClientReply { op, outcome }));
                         return;
                     }
-                    self.start_get(ReplyTo::Client { client, op }, key, shared, out);
+                    let reply = ReplyTo::Client { client, op };
+                    self.start_get(reply, key, r, explain, shared, out);
                 }
             }
             Payload::ClientPut { op, put } => {
                 let Addr::Client(client) = from else { return };
-                if !put.last_resort && !self.can_reach(&put.key, shared.params.w, shared) {
-                    out.counts.refusals += 1;
-                    let outcome = ClientOutcome::Failed("cannot reach W replicas".into());
+                let w = put.w.map_or(shared.quorums(&put.key.bucket).2, usize::from);
+                let checked =
+                    quorum_fits(&put.key, w, "W", shared).and_then(|()| match put.last_resort {
+                        true => Ok(()),
+                        false => self.can_reach(&put.key, w, "W", shared),
+                    });
+                if let Err(e) = checked {
+                    out.counts.refusals += u64::from(e.kind == ErrorKind::CannotReach);
+                    let outcome = ClientOutcome::Failed(e);
                     out.sends.push((from, Payload::ClientReply { op, outcome }));
                     return;
                 }
@@ -1171,57 +1426,6 @@ impl<S: StorageRead<Object>> Node<S> {
                 response,
                 minted,
             } => self.on_response(id, response, minted, shared, out),
-            Payload::Ping => out.sends.push((from, Payload::Pong)),
-            Payload::Pong => {}
-            Payload::Pull { version, partition } => {
-                let objects = self.scan_objects(|k| shared.placement(k).0 == partition);
-                out.sends.push((
-                    from,
-                    Payload::PullReply {
-                        version,
-                        partition,
-                        objects,
-                    },
-                ));
-            }
-            Payload::PullReply {
-                version,
-                partition,
-                objects,
-            } => {
-                let Addr::Node(j) = from else { return };
-                let Some(peer) = shared.names.get(j).cloned() else {
-                    return;
-                };
-                if shared.next.is_none() || shared.cluster.owners_version() != version {
-                    return;
-                }
-                let mut stored = true;
-                for (key, object) in objects {
-                    stored &= self.receive_moved(&key, &object, shared);
-                }
-                // Pulled counts once the merge is durable.
-                if stored {
-                    self.after_durable(Deferred::Pulled {
-                        version,
-                        partition,
-                        peer,
-                    });
-                }
-            }
-            Payload::Handover { id, key, object } => {
-                if !self.receive_moved(&key, &object, shared) {
-                    return;
-                }
-                self.after_durable(Deferred::Send(
-                    from,
-                    Payload::Response {
-                        id,
-                        response: Response::Replicated,
-                        minted: None,
-                    },
-                ));
-            }
             Payload::ClientReply { .. } => {}
         }
     }
@@ -1253,13 +1457,16 @@ impl<S: StorageRead<Object>> Node<S> {
         match request {
             Request::Coordinate(put) => {
                 let reply = ReplyTo::Node { node: from, id };
-                if !put.last_resort && !self.can_reach(&put.key, shared.params.w, shared) {
+                let w = put.w.map_or(shared.quorums(&put.key.bucket).2, usize::from);
+                let reach = match put.last_resort {
+                    true => Ok(()),
+                    false => self.can_reach(&put.key, w, "W", shared),
+                };
+                if let Err(e) = reach {
                     // Refused before minting, so the forwarder may try the
                     // next home replica without risk.
                     out.counts.refusals += 1;
-                    let response =
-                        Response::error(ErrorKind::CannotReach, "cannot reach W replicas");
-                    respond(out, from, id, response);
+                    respond(out, from, id, Response::Error(e));
                     return;
                 }
                 self.coordinate(reply, op, put, shared, out)
@@ -1335,16 +1542,22 @@ impl<S: StorageRead<Object>> Node<S> {
                 };
                 respond(out, from, id, response);
             }
+            Request::Ping => respond(out, from, id, Response::Pong),
             Request::ReplicateMany { entries } => {
+                // Anti-entropy pushes and handovers.
                 if entries.len() > REPLICATE_BATCH_MAX {
                     let response = Response::error(ErrorKind::InvalidInput, "too many entries");
                     respond(out, from, id, response);
                     return;
                 }
+                let mut stored = true;
                 for (key, object) in &entries {
-                    if self.current(key).is_some_and(|c| !c.includes(object)) {
-                        self.store_merged(key, object, shared);
-                    }
+                    stored &= self.receive_moved(key, object, shared);
+                }
+                if !stored {
+                    let response = Response::error(ErrorKind::Internal, "storage failed");
+                    respond(out, from, id, response);
+                    return;
                 }
                 self.after_durable(Deferred::Send(
                     Addr::Node(from),
@@ -1393,9 +1606,12 @@ impl<S: StorageRead<Object>> Node<S> {
                     return;
                 };
                 let outcome = match (response, minted) {
-                    (Response::Written { .. }, Some(dot)) => ClientOutcome::Written { dot },
-                    (Response::Error(e), _) => ClientOutcome::Failed(e.message),
-                    (other, _) => ClientOutcome::Failed(format!("unexpected answer {other:?}")),
+                    (Response::Written { context }, dot) => ClientOutcome::Written { dot, context },
+                    (Response::Error(e), _) => ClientOutcome::Failed(e),
+                    (other, _) => ClientOutcome::failed(
+                        ErrorKind::Internal,
+                        format!("unexpected answer {other:?}"),
+                    ),
                 };
                 out.sends.push((
                     Addr::Client(state.client),
@@ -1450,6 +1666,82 @@ impl<S: StorageRead<Object>> Node<S> {
                 };
                 self.on_holdings(id, &pending.peer, holdings, shared, out);
             }
+            Purpose::Pull { version, partition } => {
+                self.on_pulled(version, partition, &pending.peer, response, shared, out)
+            }
+            Purpose::Repair(gid) => {
+                let ok = response == Response::Replicated;
+                self.on_repair_answer(gid, &pending.peer, ok, out);
+            }
+        }
+    }
+
+    /// Asks `peer` for one page of `partition` (its synced objects, in ring
+    /// order, after `after`), for the change to owner-table `version`.
+    fn pull_page(
+        &mut self,
+        version: u64,
+        partition: PartitionId,
+        peer: &str,
+        after: Option<Vec<u8>>,
+        shared: &Shared,
+        out: &mut Ready,
+    ) {
+        let request = Request::LeafObjects {
+            partition,
+            leaf: 0,
+            last_leaf: LEAVES as u32 - 1,
+            after,
+        };
+        let purpose = Purpose::Pull { version, partition };
+        let timeout = shared.params.request_timeout_us;
+        self.send_request(peer, None, request, Some((purpose, timeout)), shared, out);
+    }
+
+    /// A page of a pull: merged here; the next page is asked for, or, after
+    /// the last, the partition counts as pulled from `peer` once the merges
+    /// are durable.
+    fn on_pulled(
+        &mut self,
+        version: u64,
+        partition: PartitionId,
+        peer: &str,
+        response: Response,
+        shared: &Shared,
+        out: &mut Ready,
+    ) {
+        let slot = (version, partition, peer.to_string());
+        let current = shared.next.is_some() && shared.cluster.owners_version() == version;
+        let Response::LeafObjects { entries, next } = response else {
+            self.pulling.remove(&slot);
+            return;
+        };
+        if !current {
+            self.pulling.remove(&slot);
+            return;
+        }
+        let mut stored = true;
+        for (key, object) in entries {
+            // Only the keys whose bucket has this node among its N.
+            if shared.holds(&self.name, &key) {
+                stored &= self.receive_moved(&key, &object, shared);
+            }
+        }
+        if !stored {
+            // Asked again from the start at the next tick.
+            self.pulling.remove(&slot);
+            return;
+        }
+        match next {
+            Some(after) => self.pull_page(version, partition, peer, Some(after), shared, out),
+            None => {
+                self.pulling.remove(&slot);
+                self.after_durable(Deferred::Pulled {
+                    version,
+                    partition,
+                    peer: peer.to_string(),
+                });
+            }
         }
     }
 
@@ -1477,8 +1769,12 @@ impl<S: StorageRead<Object>> Node<S> {
     }
 
     fn timer(&mut self, timer: Timer, shared: &mut Shared, out: &mut Ready) {
-        // A periodic timer is set again after its work.
-        if let Some(period) = timer.period(&shared.params) {
+        // A periodic timer is set again after its work (a tombstone sweep
+        // sets its own: sooner while one is under way).
+        if let Some(period) = timer
+            .period(&shared.params)
+            .filter(|_| timer != Timer::Tombstones)
+        {
             out.timers.push((period, timer.clone()));
         }
         match timer {
@@ -1486,7 +1782,15 @@ impl<S: StorageRead<Object>> Node<S> {
             Timer::PutDeadline(pid) => {
                 if let Some(state) = self.puts.remove(&pid) {
                     if !state.replied {
-                        reply_put(&state, Err("write quorum not reached in time".into()), out);
+                        let (acks, needed) = state
+                            .coordinator
+                            .as_ref()
+                            .map_or((0, 0), |c| (c.acks(), c.needed()));
+                        let message = format!(
+                            "write quorum not reached: {acks} of W = {needed} acknowledged \
+                             (the write is stored on those replicas and may still spread)"
+                        );
+                        reply_put(&state, Err(write_shortfall(message, acks, needed)), out);
                     }
                 }
             }
@@ -1510,15 +1814,20 @@ impl<S: StorageRead<Object>> Node<S> {
                 out.counts.suspicions +=
                     self.detector.unreachable().len().saturating_sub(before) as u64;
                 for peer in due {
-                    if let Some(j) = shared.index_of(&peer) {
-                        out.sends.push((Addr::Node(j), Payload::Ping));
-                    }
+                    // The answer (any message) counts for the detector.
+                    self.send_request(&peer, None, Request::Ping, None, shared, out);
                 }
             }
             Timer::Handoff => self.handoff(shared, out),
             Timer::AntiEntropy => self.anti_entropy(shared, out),
             Timer::Membership => self.membership_tick(shared, out),
-            Timer::Tombstones => self.tombstone_sweep(shared, out),
+            Timer::Tombstones => {
+                let delay = match self.tombstone_sweep(shared, out) {
+                    true => shared.params.tombstone_sweep_us,
+                    false => SWEEP_STEP_US,
+                };
+                out.timers.push((delay, Timer::Tombstones));
+            }
             Timer::Gossip => self.gossip(shared, out),
         }
     }
@@ -1551,6 +1860,20 @@ impl<S: StorageRead<Object>> Node<S> {
                 let Some(state) = self.gets.get_mut(&gid) else {
                     return;
                 };
+                if let Some(notes) = state.explain.as_mut() {
+                    let micros = self.now.saturating_sub(notes.started).as_micros();
+                    let micros = u64::try_from(micros).unwrap_or(u64::MAX);
+                    match &response {
+                        Some(Response::Replica(o)) => {
+                            notes
+                                .answered
+                                .insert(peer.to_string(), (micros, o.is_some()));
+                        }
+                        _ => {
+                            notes.failed.insert(peer.to_string(), micros);
+                        }
+                    }
+                }
                 match response {
                     Some(Response::Replica(object)) => {
                         state.coordinator.on_reply(peer, object);
@@ -1587,38 +1910,70 @@ impl<S: StorageRead<Object>> Node<S> {
             }
             Purpose::Exchange(id) => {
                 if self.exchange.as_ref().is_some_and(|e| e.id == id) {
-                    self.exchange = None;
+                    self.exchange_ended(None, shared, out);
                 }
             }
             Purpose::TombstoneCheck(id) => {
                 self.on_holdings(id, &pending.peer, None, shared, out);
             }
             Purpose::Gossip => {}
+            Purpose::Pull { version, partition } => {
+                self.pulling
+                    .remove(&(version, partition, pending.peer.clone()));
+            }
+            Purpose::Repair(gid) => self.on_repair_answer(gid, &pending.peer, false, out),
         }
     }
 
     fn plan(&self, key: &ObjectKey, shared: &Shared) -> ReplicaPlan {
         let (_, extended) = shared.placement(key);
         let names: Vec<&str> = extended.iter().map(String::as_str).collect();
-        ReplicaPlan::sloppy(&names, shared.params.n, |peer| self.reachable(peer))
+        ReplicaPlan::sloppy(&names, shared.n_of(key), |peer| self.reachable(peer))
     }
 
-    fn start_get(&mut self, reply: ReplyTo, key: ObjectKey, shared: &Shared, out: &mut Ready) {
+    fn start_get(
+        &mut self,
+        reply: ReplyTo,
+        key: ObjectKey,
+        r: usize,
+        explain: bool,
+        shared: &Shared,
+        out: &mut Ready,
+    ) {
         let plan = self.plan(&key, shared);
-        let (n, r) = (shared.params.n, shared.params.r);
+        let n = shared.n_of(&key);
         // R first (itself and R-1 others); every target for a sample, so
-        // read repair still compares every replica of some reads.
-        let (mut coordinator, outbound) = if self.rng.gen_ratio(1, FULL_READ_EVERY) {
+        // read repair still compares every replica of some reads, and for
+        // an explained get.
+        let sampled = self.rng.gen_ratio(1, FULL_READ_EVERY);
+        let (mut coordinator, outbound) = if sampled || explain {
             GetCoordinator::start(&key, &plan, n, r)
         } else {
             GetCoordinator::start_quorum(&key, &plan, n, r, &self.name)
         };
+        let mut notes = explain.then(|| {
+            let (partition, extended) = shared.placement(&key);
+            Box::new(ExplainNotes {
+                started: self.now,
+                partition,
+                preference_list: extended.iter().take(n).cloned().collect(),
+                unreachable: self.detector.unreachable(),
+                answered: BTreeMap::new(),
+                failed: BTreeMap::new(),
+                repairs: BTreeMap::new(),
+            })
+        });
         let gid = self.local_id();
         let mut remote = Vec::new();
         for o in outbound {
             if o.to == self.name {
                 match self.served(&key) {
                     Ok(object) => {
+                        if let Some(notes) = notes.as_mut() {
+                            notes
+                                .answered
+                                .insert(self.name.clone(), (0, object.is_some()));
+                        }
                         coordinator.on_reply(&self.name, object);
                     }
                     Err(_) => remote.extend(coordinator.on_failure(&self.name)),
@@ -1634,6 +1989,7 @@ impl<S: StorageRead<Object>> Node<S> {
                 key,
                 coordinator,
                 replied: false,
+                explain: notes,
             },
         );
         for o in remote {
@@ -1642,7 +1998,7 @@ impl<S: StorageRead<Object>> Node<S> {
         out.timers
             .push((shared.params.request_timeout_us * 3, Timer::GetDone(gid)));
         out.timers
-            .push((shared.params.request_timeout_us / 2, Timer::GetSlow(gid)));
+            .push((shared.params.read_slow_us, Timer::GetSlow(gid)));
         self.check_get(gid, shared, out);
     }
 
@@ -1662,14 +2018,22 @@ impl<S: StorageRead<Object>> Node<S> {
             return;
         };
         match state.coordinator.decision() {
-            Some(Quorum::Reached) => {
+            // An explained get answers at its end, with the read repair.
+            Some(Quorum::Reached) if state.explain.is_none() => {
                 state.replied = true;
                 let merged = state.coordinator.merged();
-                reply_get(state.reply, Ok(merged), out);
+                reply_get(state.reply, ClientOutcome::Got(merged), out);
             }
+            Some(Quorum::Reached) => {}
             Some(_) => {
                 state.replied = true;
-                reply_get(state.reply, Err("read quorum not reached".into()), out);
+                let (message, counted) = state.coordinator.shortfall(shared.home(&state.key));
+                let needed = state.coordinator.needed();
+                reply_get(
+                    state.reply,
+                    ClientOutcome::short(message, counted, needed),
+                    out,
+                );
             }
             None => {}
         }
@@ -1678,33 +2042,144 @@ impl<S: StorageRead<Object>> Node<S> {
         }
     }
 
-    /// Ends a get: answers if it has not yet, and repairs stale home replicas.
-    fn finish_get(&mut self, gid: u64, shared: &Shared, out: &mut Ready) {
+    /// An explained get's answer, from its notes.
+    fn explanation(&self, state: &GetState) -> Option<Explanation> {
+        let notes = state.explain.as_ref()?;
+        let coordinator = &state.coordinator;
+        let targets = coordinator
+            .asked()
+            .iter()
+            .map(|t| {
+                let answered = notes.answered.get(&t.node);
+                let (outcome, micros) = match (answered, notes.failed.get(&t.node)) {
+                    (Some((micros, found)), _) => {
+                        (TargetOutcome::Answered { found: *found }, Some(*micros))
+                    }
+                    (None, Some(micros)) => (TargetOutcome::Failed, Some(*micros)),
+                    (None, None) => (TargetOutcome::Pending, None),
+                };
+                TargetReport {
+                    node: t.node.clone(),
+                    hint_for: t.hint_for.clone(),
+                    outcome,
+                    micros,
+                }
+            })
+            .collect();
+        let hints_held_for = self
+            .store
+            .hints_of_key(&state.key.storage_key())
+            .map(|h| h.into_iter().map(|(k, _)| k.owner).collect())
+            .unwrap_or_default();
+        Some(Explanation {
+            coordinator: self.name.clone(),
+            partition: notes.partition,
+            preference_list: notes.preference_list.clone(),
+            unreachable: notes.unreachable.clone(),
+            needed: coordinator.needed().min(255) as u8,
+            quorum_reached: coordinator.state() == Quorum::Reached,
+            targets,
+            hints_held_for,
+            read_repair: !notes.repairs.is_empty(),
+            repaired: notes
+                .repairs
+                .iter()
+                .map(|(node, ack)| (node.clone(), *ack == Some(true)))
+                .collect(),
+            object: coordinator.merged(),
+        })
+    }
+
+    /// A read repair of an explained get answered (`ok`) or failed; the get
+    /// answers once every repair did.
+    fn on_repair_answer(&mut self, gid: u64, peer: &str, ok: bool, out: &mut Ready) {
+        let Some(state) = self.gets.get_mut(&gid) else {
+            return;
+        };
+        if let Some(notes) = state.explain.as_mut() {
+            notes.repairs.insert(peer.to_string(), Some(ok));
+            if notes.repairs.values().all(Option::is_some) {
+                self.answer_explained(gid, out);
+            }
+        }
+    }
+
+    /// Sends an explained get's answer and forgets the get.
+    fn answer_explained(&mut self, gid: u64, out: &mut Ready) {
         let Some(state) = self.gets.remove(&gid) else {
             return;
         };
-        if !state.replied {
+        if state.replied {
+            return;
+        }
+        if let Some(explanation) = self.explanation(&state) {
             reply_get(
                 state.reply,
-                Err("read quorum not reached in time".into()),
+                ClientOutcome::Explained(Box::new(explanation)),
                 out,
             );
         }
-        if state.coordinator.state() != Quorum::Reached {
+    }
+
+    /// Ends a get: answers if it has not yet, and repairs stale home
+    /// replicas; an explained get answers after its repairs.
+    fn finish_get(&mut self, gid: u64, shared: &Shared, out: &mut Ready) {
+        let Some(mut state) = self.gets.remove(&gid) else {
+            return;
+        };
+        let reached = state.coordinator.state() == Quorum::Reached;
+        if let Some(notes) = state.explain.as_ref() {
+            if !notes.repairs.is_empty() {
+                // The deadline passed while repairs were waiting.
+                self.gets.insert(gid, state);
+                self.answer_explained(gid, out);
+                return;
+            }
+        }
+        let explained_later = reached && state.explain.is_some();
+        if !state.replied && !explained_later {
+            state.replied = true;
+            let (message, counted) = state.coordinator.shortfall(shared.home(&state.key));
+            let message = format!("{message} in time");
+            let needed = state.coordinator.needed();
+            reply_get(
+                state.reply,
+                ClientOutcome::short(message, counted, needed),
+                out,
+            );
+        }
+        if !reached {
             return;
         }
+        let explained = state.explain.is_some();
+        let timeout = shared.params.request_timeout_us;
+        let mut waiting = Vec::new();
         for (node, object) in state.coordinator.stale_replicas() {
             out.counts.read_repairs += 1;
             if node == self.name {
                 self.store_merged(&state.key, &object, shared);
+                waiting.push((node, Some(true)));
             } else {
                 let request = Request::Replicate {
                     key: state.key.clone(),
                     object,
                     hint_for: None,
                 };
-                self.send_request(&node, None, request, None, shared, out);
+                let purpose = explained.then_some((Purpose::Repair(gid), timeout));
+                self.send_request(&node, None, request, purpose, shared, out);
+                waiting.push((node, None));
             }
+        }
+        if !explained {
+            return;
+        }
+        let all_done = waiting.iter().all(|(_, a)| a.is_some());
+        if let Some(notes) = state.explain.as_mut() {
+            notes.repairs.extend(waiting);
+        }
+        self.gets.insert(gid, state);
+        if all_done {
+            self.answer_explained(gid, out);
         }
     }
 
@@ -1718,7 +2193,7 @@ impl<S: StorageRead<Object>> Node<S> {
         out: &mut Ready,
     ) {
         let Some(current) = self.current(&put.key) else {
-            reply_put_to(reply, Err("storage failed".into()), None, out);
+            reply_put_to(reply, Err(internal("storage failed")), None, out);
             return;
         };
         let minted = match put.write_id {
@@ -1728,6 +2203,21 @@ impl<S: StorageRead<Object>> Node<S> {
                 (object, Some(dot))
             }
         };
+        if minted.0.value_bytes() > OBJECT_VALUE_BYTES_MAX {
+            let siblings = minted.0.siblings().len();
+            let message = format!(
+                "the key's {siblings} siblings would exceed {OBJECT_VALUE_BYTES_MAX} bytes; \
+                 resolve them first"
+            );
+            let e = ErrorReply {
+                kind: ErrorKind::InvalidInput,
+                message,
+                acks: 0,
+                needed: 0,
+            };
+            reply_put_to(reply, Err(e), None, out);
+            return;
+        }
         let (object, dot) = match minted {
             (object, Some(dot)) => {
                 let concurrent = object.siblings().len() > 1;
@@ -1750,7 +2240,7 @@ impl<S: StorageRead<Object>> Node<S> {
                     .find(|s| s.write == put.write_id)
                     .map(|s| s.dot.clone());
                 let Some(dot) = held else {
-                    reply_put_to(reply, Err("the write's copy is gone".into()), None, out);
+                    reply_put_to(reply, Err(internal("the write's copy is gone")), None, out);
                     return;
                 };
                 (object, dot)
@@ -1769,7 +2259,7 @@ impl<S: StorageRead<Object>> Node<S> {
             .and_then(|t| t.hint_for.clone());
         if let Some(owner) = stands_in_for {
             if !self.store_hint(&owner, &put.key, &object) {
-                reply_put_to(reply, Err("storage failed".into()), None, out);
+                reply_put_to(reply, Err(internal("storage failed")), None, out);
                 return;
             }
         }
@@ -1777,6 +2267,7 @@ impl<S: StorageRead<Object>> Node<S> {
             out.counts.fallback_puts += 1;
         }
         let pid = self.local_id();
+        let w = put.w.map_or(shared.quorums(&put.key.bucket).2, usize::from);
         self.puts.insert(
             pid,
             PutState {
@@ -1785,6 +2276,7 @@ impl<S: StorageRead<Object>> Node<S> {
                 object,
                 dot,
                 plan,
+                w,
                 coordinator: None,
                 replied: false,
             },
@@ -1802,9 +2294,9 @@ impl<S: StorageRead<Object>> Node<S> {
             &state.key,
             &state.object,
             &state.plan,
-            shared.params.n,
+            shared.n_of(&state.key),
             &self.name,
-            shared.params.w,
+            state.w,
         );
         if let Some(state) = self.puts.get_mut(&pid) {
             state.coordinator = Some(coordinator);
@@ -1830,7 +2322,13 @@ impl<S: StorageRead<Object>> Node<S> {
             }
             Some(_) => {
                 state.replied = true;
-                reply_put(state, Err("write quorum not reached".into()), out);
+                let message = format!(
+                    "write quorum not reached: only {} of W = {} replicas can be reached",
+                    coordinator.acks() + coordinator.outstanding().len(),
+                    coordinator.needed()
+                );
+                let e = write_shortfall(message, coordinator.acks(), coordinator.needed());
+                reply_put(state, Err(e), out);
             }
             None => {}
         }
@@ -1851,8 +2349,9 @@ impl<S: StorageRead<Object>> Node<S> {
         // coordinates it, this node does, as a fallback.
         let candidates: Vec<String> = shared
             .home(&put.key)
-            .into_iter()
+            .iter()
             .filter(|c| self.reachable(c))
+            .cloned()
             .collect();
         let fid = self.local_id();
         self.forwards.insert(
@@ -1902,7 +2401,7 @@ impl<S: StorageRead<Object>> Node<S> {
         // A hint for a member that left can never be handed to it: it moves
         // into this node's own store (one local transaction), and the
         // handover takes it to the key's replicas.
-        let hints = self.scan_hints();
+        let hints = self.hint_page();
         let orphaned = hints
             .iter()
             .filter(|((owner, _), _)| shared.cluster.status_of(owner) == Some(MemberStatus::Left));
@@ -1921,7 +2420,7 @@ impl<S: StorageRead<Object>> Node<S> {
             .filter(|((owner, _), _)| shared.cluster.status_of(owner) != Some(MemberStatus::Left))
             .filter(|(slot, _)| !self.handoffs_in_flight.contains(slot))
             .filter(|((owner, _), _)| self.reachable(owner))
-            .take(HANDOFF_BATCH_MAX)
+            .take(shared.params.handoff_batch)
             .collect();
         for ((owner, key), object) in ready {
             self.handoffs_in_flight.insert((owner.clone(), key.clone()));
@@ -1942,18 +2441,19 @@ impl<S: StorageRead<Object>> Node<S> {
 
     /// One membership tick: transfer, status, handover.
     fn membership_tick(&mut self, shared: &mut Shared, out: &mut Ready) {
-        let n = shared.params.n;
+        let n = shared.n_max();
         let Some(entry) = shared.cluster.members.get(&self.name) else {
             return;
         };
         let version = shared.cluster.owners_version();
         self.pulled.retain(|(v, _), _| *v >= version);
+        self.pulling.retain(|(v, _, _)| *v >= version);
         if let Some(next) = &shared.next {
-            let wanted = incoming(&shared.ring, next, n, &self.name);
+            let wanted = incoming_for(&shared.ring, next, shared.replica_counts(), &self.name);
             if entry.ready_for < version && !wanted.is_empty() {
                 let mut done = true;
                 for p in wanted {
-                    let answered = self.pulled.get(&(version, p));
+                    let answered = self.pulled.get(&(version, p)).cloned();
                     for peer in shared.ring.preference_list(p, n) {
                         // A removed member is gone for good: the partition
                         // comes from the surviving replicas.
@@ -1961,23 +2461,21 @@ impl<S: StorageRead<Object>> Node<S> {
                             shared.cluster.status_of(peer),
                             Some(MemberStatus::Removed | MemberStatus::Left)
                         );
-                        if removed || answered.is_some_and(|a| a.contains(peer)) {
+                        if removed || answered.as_ref().is_some_and(|a| a.contains(peer)) {
                             continue;
                         }
                         done = false;
-                        if let Some(j) = shared.index_of(peer) {
-                            out.sends.push((
-                                Addr::Node(j),
-                                Payload::Pull {
-                                    version,
-                                    partition: p,
-                                },
-                            ));
+                        let pull = (version, p, peer.to_string());
+                        if self.pulling.insert(pull) {
+                            let peer = peer.to_string();
+                            self.pull_page(version, p, &peer, None, shared, out);
                         }
                     }
                 }
                 if done {
                     shared.cluster.set_ready(&self.name, version);
+                    self.authority
+                        .sign(&self.name, &mut shared.cluster, &self.name);
                     shared.refresh();
                     out.view_changed = true;
                 }
@@ -1990,11 +2488,15 @@ impl<S: StorageRead<Object>> Node<S> {
         match status {
             MemberStatus::Joining if owns > 0 => {
                 shared.cluster.set_status(&self.name, MemberStatus::Up);
+                self.authority
+                    .sign(&self.name, &mut shared.cluster, &self.name);
                 shared.refresh();
                 out.view_changed = true;
             }
             MemberStatus::Leaving if owns == 0 && self.holds_nothing(shared) => {
                 shared.cluster.set_status(&self.name, MemberStatus::Left);
+                self.authority
+                    .sign(&self.name, &mut shared.cluster, &self.name);
                 shared.refresh();
                 out.view_changed = true;
                 // It stops once a member answered that it knows.
@@ -2030,6 +2532,7 @@ impl<S: StorageRead<Object>> Node<S> {
         }
         for gone in shared.cluster.removals_done() {
             shared.cluster.set_status(&gone, MemberStatus::Left);
+            self.authority.sign(&self.name, &mut shared.cluster, &gone);
             out.steps.push(MembershipStep::RemovalDone(gone));
             changed = true;
         }
@@ -2086,35 +2589,30 @@ impl<S: StorageRead<Object>> Node<S> {
         );
     }
 
-    /// Merges a cluster state heard by gossip. Member entries are taken in
-    /// (the real node checks their signatures first); an owner table only
-    /// if [`ClusterState::admit_owners`] admits it, as the real node judges
-    /// one.
+    /// Merges what [`admissible`] takes of a cluster state heard by
+    /// gossip (signed entries their signers may make, an owner table that
+    /// is a step of the protocol); the refusals are counted and reported.
     fn absorb(&mut self, theirs: &ClusterState, shared: &mut Shared, out: &mut Ready) {
         if *theirs == shared.cluster {
             return;
         }
-        let mut merged = shared.cluster.clone();
-        if !merged.merge(theirs) {
-            return;
+        // An owner table refused was built on what this node does not know
+        // yet (a join or a removal), or is no step at all: ours stays; the
+        // sender learns what we know and moves on.
+        let (admitted, refused) = admissible(
+            &shared.cluster,
+            theirs,
+            shared.params.n,
+            &*self.authority,
+            |p| self.reachable(p),
+        );
+        if !refused.is_empty() {
+            out.counts.gossip_refusals += 1;
+            out.gossip_refused.extend(refused);
         }
-        let newer = |t: &OwnerTable| {
-            shared
-                .cluster
-                .owners
-                .as_ref()
-                .is_none_or(|o| (o.version, o) < (t.version, t))
-        };
-        if let Some(table) = theirs.owners.as_ref().filter(|t| newer(t)) {
-            let mut judge = merged.clone();
-            judge.owners = shared.cluster.owners.clone();
-            if judge.admit_owners(table, shared.params.n).is_err() {
-                // Built on what this node does not know yet (a join or a
-                // removal), or not a step at all: keep ours; the sender
-                // learns what we know and moves on.
-                out.counts.gossip_refusals += 1;
-                merged.owners = shared.cluster.owners.clone();
-            }
+        let mut merged = shared.cluster.clone();
+        if !merged.merge(&admitted) {
+            return;
         }
         if merged == shared.cluster {
             return;
@@ -2131,6 +2629,23 @@ impl<S: StorageRead<Object>> Node<S> {
         let (name, status) = match request {
             Request::Leave => (self.name.clone(), MemberStatus::Leaving),
             Request::Remove { node } => (node, MemberStatus::Removed),
+            Request::SetBucket { bucket, n, r, w } => {
+                self.step(now, out, |node, shared, out| {
+                    let version = shared.cluster.buckets.get(&bucket).map_or(0, |b| b.version);
+                    let props = BucketProps {
+                        version: version + 1,
+                        by: node.name.clone(),
+                        n,
+                        r,
+                        w,
+                    };
+                    shared.cluster.buckets.insert(bucket, props);
+                    shared.refresh();
+                    out.view_changed = true;
+                    node.gossip(shared, out);
+                });
+                return;
+            }
             _ => return,
         };
         self.step(now, out, |node, shared, out| {
@@ -2144,6 +2659,7 @@ impl<S: StorageRead<Object>> Node<S> {
             };
             if allowed {
                 shared.cluster.set_status(&name, status);
+                node.authority.sign(&node.name, &mut shared.cluster, &name);
                 shared.refresh();
                 out.view_changed = true;
                 node.advance_membership(shared, out);
@@ -2180,8 +2696,80 @@ impl<S: StorageRead<Object>> Node<S> {
             && self.deferred.is_empty()
     }
 
+    /// Up to [`HANDOVER_BATCH_MAX`] durable objects this node holds in
+    /// partitions it replicates in neither ring (and not being rewritten):
+    /// one look into each such partition of the store, so the cost is the
+    /// partitions, never the keys; and, from a partition it replicates for
+    /// some buckets only, one page of the keys of the others.
+    fn held_not_replicated(&mut self, shared: &Shared) -> Vec<(ObjectKey, Object)> {
+        let mut found = Vec::new();
+        let narrowest = shared
+            .replica_counts()
+            .first()
+            .copied()
+            .unwrap_or(shared.params.n);
+        for p in 0..shared.ring.partitions() {
+            if found.len() >= HANDOVER_BATCH_MAX {
+                break;
+            }
+            if shared.replicates(&self.name, p) {
+                if !shared.replicates_n(&self.name, p, narrowest) {
+                    // It replicates the partition for some buckets only: a
+                    // page of it at a time, for keys of the others.
+                    self.held_in_gap(p, shared, &mut found);
+                }
+                continue;
+            }
+            let limit = HANDOVER_BATCH_MAX - found.len();
+            let last = LEAVES as u32 - 1;
+            let Ok(page) = self
+                .store
+                .leaf_page(p, (0, last), None, limit, LEAF_PAGE_BYTES)
+            else {
+                continue;
+            };
+            found.extend(
+                page.entries
+                    .into_iter()
+                    .filter_map(|(raw, o, _)| Some((ObjectKey::from_storage_key(&raw)?, o)))
+                    .filter(|(k, _)| !self.objects_pending.contains_key(k)),
+            );
+        }
+        found.truncate(HANDOVER_BATCH_MAX);
+        found
+    }
+
+    /// One page of partition `p` (after where the last one ended) searched
+    /// for keys whose bucket does not have this node among its replicas.
+    fn held_in_gap(
+        &mut self,
+        p: PartitionId,
+        shared: &Shared,
+        found: &mut Vec<(ObjectKey, Object)>,
+    ) {
+        let last = LEAVES as u32 - 1;
+        let after = self.gap_cursors.get(&p).cloned();
+        let Ok(page) =
+            self.store
+                .leaf_page(p, (0, last), after.as_deref(), GAP_PAGE, LEAF_PAGE_BYTES)
+        else {
+            return;
+        };
+        match page.next {
+            Some(next) => self.gap_cursors.insert(p, next),
+            None => self.gap_cursors.remove(&p),
+        };
+        found.extend(
+            page.entries
+                .into_iter()
+                .filter_map(|(raw, o, _)| Some((ObjectKey::from_storage_key(&raw)?, o)))
+                .filter(|(k, _)| !self.objects_pending.contains_key(k))
+                .filter(|(k, _)| !shared.holds(&self.name, k)),
+        );
+    }
+
     fn replicates_key(&self, key: &ObjectKey, shared: &Shared) -> bool {
-        shared.replicates(&self.name, shared.placement(key).0)
+        shared.holds(&self.name, key)
     }
 
     /// Pushes the synced keys this node replicates in neither the current
@@ -2194,10 +2782,7 @@ impl<S: StorageRead<Object>> Node<S> {
                 self.handovers.remove(&key);
             }
         }
-        let mut keys = self.scan_objects(|k| {
-            !self.replicates_key(k, shared) && !self.objects_pending.contains_key(k)
-        });
-        keys.truncate(HANDOVER_BATCH_MAX);
+        let keys = self.held_not_replicated(shared);
         let timeout = shared.params.request_timeout_us;
         let mut droppable = Vec::new();
         for (key, object) in keys {
@@ -2219,7 +2804,7 @@ impl<S: StorageRead<Object>> Node<S> {
             let Some(state) = self.handovers.get_mut(&key) else {
                 continue;
             };
-            for peer in shared.home(&key) {
+            for peer in shared.home(&key).to_vec() {
                 if state.acked.contains(&peer) || state.in_flight.contains(&peer) {
                     continue;
                 }
@@ -2239,12 +2824,15 @@ impl<S: StorageRead<Object>> Node<S> {
                     },
                 );
                 out.timers.push((timeout, Timer::RequestTimeout(id)));
+                let request = Request::ReplicateMany {
+                    entries: vec![(key.clone(), object.clone())],
+                };
                 out.sends.push((
                     Addr::Node(j),
-                    Payload::Handover {
+                    Payload::Request {
                         id,
-                        key: key.clone(),
-                        object: object.clone(),
+                        op: None,
+                        request,
                     },
                 ));
             }
@@ -2261,7 +2849,7 @@ impl<S: StorageRead<Object>> Node<S> {
             return false;
         };
         let home = shared.home(key);
-        let needed = home.len().min(shared.params.w).max(1);
+        let needed = home.len().min(shared.quorums(&key.bucket).2).max(1);
         let acked = home.iter().filter(|h| state.acked.contains(*h)).count();
         let unchanged = !self.objects_pending.contains_key(key)
             && self.stored(key).as_ref() == Some(&state.sent);
@@ -2300,10 +2888,10 @@ impl<S: StorageRead<Object>> Node<S> {
     /// Starts a Merkle exchange of the next partition this node replicates
     /// with one of its other home replicas, unless one is running.
     fn anti_entropy(&mut self, shared: &Shared, out: &mut Ready) {
-        if self.exchange.is_some() {
+        if self.exchange.is_some() || !self.repairs.is_empty() {
             return;
         }
-        let n = shared.params.n;
+        let n = shared.n_max();
         let mine: Vec<u32> = (0..shared.ring.partitions())
             .filter(|&p| {
                 shared
@@ -2328,12 +2916,24 @@ impl<S: StorageRead<Object>> Node<S> {
             return;
         }
         let peer = peers[self.rng.gen_range(0..peers.len())].clone();
+        self.start_exchange(partition, peer, shared, out);
+    }
+
+    /// Starts a Merkle exchange of `partition` with `peer` from this
+    /// replica's durable tree; false when the tree cannot be read.
+    fn start_exchange(
+        &mut self,
+        partition: PartitionId,
+        peer: String,
+        shared: &Shared,
+        out: &mut Ready,
+    ) -> bool {
         let leaves = self.store.leaves(partition);
         let Some(leaves) = self.failed(leaves) else {
-            return;
+            return false;
         };
         let Some(tree) = MerkleTree::from_leaves(leaves) else {
-            return;
+            return false;
         };
         let id = self.local_id();
         self.exchange = Some(MerkleExchange {
@@ -2344,8 +2944,122 @@ impl<S: StorageRead<Object>> Node<S> {
             walk: DiffWalk::new(),
             runs: Vec::new(),
             theirs: BTreeMap::new(),
+            tally: ExchangeTally::default(),
         });
         self.exchange_next(shared, out);
+        true
+    }
+
+    /// An operator's repair of `partitions` (every partition this node
+    /// replicates when empty; others are left out), answered to `client`'s
+    /// op `op` with a [`RepairReport`].
+    pub fn on_repair(
+        &mut self,
+        now: Duration,
+        client: usize,
+        op: OpId,
+        partitions: Vec<u32>,
+        out: &mut Ready,
+    ) {
+        self.step(now, out, |node, shared, out| {
+            let n = shared.n_max();
+            let home = |p: u32| shared.ring.preference_list(p, n);
+            let mine: Vec<u32> = (0..shared.ring.partitions())
+                .filter(|&p| home(p).contains(&node.name.as_str()))
+                .collect();
+            let partitions: Vec<u32> = if partitions.is_empty() {
+                mine
+            } else {
+                partitions
+                    .into_iter()
+                    .filter(|p| mine.contains(p))
+                    .collect()
+            };
+            let mut run = RepairRun {
+                reply: ReplyTo::Client { client, op },
+                queue: std::collections::VecDeque::new(),
+                current: None,
+                report: RepairReport::default(),
+            };
+            for p in partitions {
+                run.report.partitions_checked += 1;
+                for peer in home(p) {
+                    if peer == node.name {
+                        continue;
+                    }
+                    if node.reachable(peer) {
+                        run.queue.push_back((p, peer.to_string()));
+                    } else if !run.report.skipped.iter().any(|s| s == peer) {
+                        run.report.skipped.push(peer.to_string());
+                    }
+                }
+            }
+            node.repairs.push_back(run);
+            if node.exchange.is_none() {
+                node.repair_next(shared, out);
+            }
+        });
+    }
+
+    /// Starts the running repair's next exchange, or answers it when none
+    /// is left (once what it merged here is durable).
+    fn repair_next(&mut self, shared: &Shared, out: &mut Ready) {
+        while let Some(run) = self.repairs.front_mut() {
+            match run.queue.pop_front() {
+                Some((partition, peer)) => {
+                    run.current = Some(peer.clone());
+                    if !self.start_exchange(partition, peer, shared, out) {
+                        self.exchange_ended(None, shared, out);
+                    }
+                    return;
+                }
+                None => {
+                    let Some(run) = self.repairs.pop_front() else {
+                        return;
+                    };
+                    if let ReplyTo::Client { client, op } = run.reply {
+                        let outcome = ClientOutcome::Repaired(Box::new(run.report));
+                        self.after_durable(Deferred::Send(
+                            Addr::Client(client),
+                            Payload::ClientReply { op, outcome },
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The exchange in progress ended: with its tally when it completed,
+    /// `None` when it failed. A repair waiting for it goes on.
+    fn exchange_ended(&mut self, tally: Option<ExchangeTally>, shared: &Shared, out: &mut Ready) {
+        self.exchange = None;
+        if let Some(t) = tally {
+            out.counts.merkle_exchanges += 1;
+            out.counts.keys_repaired += t.merged_here + t.pushed;
+        }
+        let Some(run) = self.repairs.front_mut() else {
+            return;
+        };
+        let Some(peer) = run.current.take() else {
+            return;
+        };
+        let report = &mut run.report;
+        match tally {
+            Some(t) => {
+                report.exchanges += 1;
+                report.hashes += t.hashes;
+                report.bytes_sent += t.bytes_sent;
+                report.bytes_received += t.bytes_received;
+                *report.repaired.entry(self.name.clone()).or_default() += t.merged_here;
+                *report.repaired.entry(peer).or_default() += t.pushed;
+            }
+            None => {
+                if !report.skipped.contains(&peer) {
+                    report.skipped.push(peer);
+                }
+            }
+        }
+        self.repair_next(shared, out);
     }
 
     /// Sends the exchange's next request: tree hashes while the walk goes
@@ -2370,10 +3084,11 @@ impl<S: StorageRead<Object>> Node<S> {
                 after: None,
             }
         } else {
-            self.exchange = None;
-            out.counts.merkle_exchanges += 1;
+            let tally = exchange.tally;
+            self.exchange_ended(Some(tally), shared, out);
             return;
         };
+        exchange.tally.bytes_sent += wire_bytes(&request);
         let (id, peer) = (exchange.id, exchange.peer.clone());
         let timeout = shared.params.request_timeout_us;
         self.send_request(
@@ -2396,8 +3111,10 @@ impl<S: StorageRead<Object>> Node<S> {
         let Some(exchange) = self.exchange.as_mut().filter(|e| e.id == id) else {
             return;
         };
+        exchange.tally.bytes_received += wire_bytes(&response);
         match response {
             Response::MerkleHashes(hashes) if !exchange.walk.done() => {
+                exchange.tally.hashes += hashes.len() as u64;
                 exchange.walk.on_hashes(&exchange.tree, &hashes);
                 if exchange.walk.done() {
                     let leaves: Vec<u32> =
@@ -2417,6 +3134,7 @@ impl<S: StorageRead<Object>> Node<S> {
                         after: Some(after),
                     };
                     let peer = exchange.peer.clone();
+                    exchange.tally.bytes_sent += wire_bytes(&request);
                     let timeout = shared.params.request_timeout_us;
                     self.send_request(
                         &peer,
@@ -2431,15 +3149,21 @@ impl<S: StorageRead<Object>> Node<S> {
                 let run = exchange.runs.remove(0);
                 let theirs = std::mem::take(&mut exchange.theirs);
                 let (partition, peer) = (exchange.partition, exchange.peer.clone());
-                self.reconcile_run(partition, run, &peer, theirs, shared, out);
+                let (merged, pushed) =
+                    self.reconcile_run(partition, run, &peer, theirs, shared, out);
+                if let Some(exchange) = self.exchange.as_mut() {
+                    exchange.tally.merged_here += merged;
+                    exchange.tally.pushed += pushed;
+                }
                 self.exchange_next(shared, out);
             }
-            _ => self.exchange = None,
+            _ => self.exchange_ended(None, shared, out),
         }
     }
 
     /// One differing leaf run: the peer's objects merged here where they
-    /// add something, and ours it lacks pushed to it.
+    /// add something, and ours it lacks pushed to it; how many keys were
+    /// merged here and pushed.
     fn reconcile_run(
         &mut self,
         partition: PartitionId,
@@ -2448,12 +3172,13 @@ impl<S: StorageRead<Object>> Node<S> {
         theirs: BTreeMap<ObjectKey, Object>,
         shared: &Shared,
         out: &mut Ready,
-    ) {
+    ) -> (u64, u64) {
         let mut ours = BTreeMap::new();
         let mut after = None;
+        let (mut merged, mut pushed) = (0, 0);
         loop {
             let Ok((entries, next)) = self.leaf_run(partition, run, after) else {
-                return;
+                return (merged, pushed);
             };
             ours.extend(entries);
             match next {
@@ -2462,26 +3187,30 @@ impl<S: StorageRead<Object>> Node<S> {
             }
         }
         for (key, object) in &theirs {
-            if ours.get(key).is_some_and(|o| o.includes(object)) {
+            if ours.get(key).is_some_and(|o| o.includes(object)) || !shared.holds(&self.name, key) {
                 continue;
             }
             if self.current(key).is_some_and(|c| !c.includes(object))
                 && self.store_merged(key, object, shared)
             {
-                out.counts.keys_repaired += 1;
+                merged += 1;
             }
         }
         let lacking: Vec<(ObjectKey, Object)> = ours
             .into_iter()
             .filter(|(key, object)| !theirs.get(key).is_some_and(|t| t.includes(object)))
+            // A bucket with fewer replicas than the partition's widest is
+            // not pushed to the ones it does not have.
+            .filter(|(key, _)| shared.holds(peer, key))
             .collect();
         for chunk in lacking.chunks(REPLICATE_BATCH_MAX) {
-            out.counts.keys_repaired += chunk.len() as u64;
+            pushed += chunk.len() as u64;
             let request = Request::ReplicateMany {
                 entries: chunk.to_vec(),
             };
             self.send_request(peer, None, request, None, shared, out);
         }
+        (merged, pushed)
     }
 
     /// Answers [`Request::MerkleHashes`] from the durable tree.
@@ -2538,29 +3267,55 @@ impl<S: StorageRead<Object>> Node<S> {
             .collect()
     }
 
-    /// A sweep: every durable tombstone-only object is observed by the
-    /// tracker (checked after the grace period, one more where this node is
-    /// not the key's first replica), and a check round starts if some are
-    /// due and none is running (the real node's rule, `crate::node`'s
-    /// tombstones task, now one state machine).
-    fn tombstone_sweep(&mut self, shared: &Shared, out: &mut Ready) {
+    /// One page of a tombstone sweep ([`SWEEP_PAGE`] durable objects): each
+    /// tombstone-only object is observed by the tracker (checked after the
+    /// grace period, one more where this node is not the key's first
+    /// replica). True when the sweep ended with this page; a check round
+    /// starts then if some are due and none is running.
+    fn tombstone_sweep(&mut self, shared: &Shared, out: &mut Ready) -> bool {
         let grace = Duration::from_micros(shared.params.tombstone_grace_us);
         let settle = Duration::from_micros(shared.params.request_timeout_us * 2).max(grace);
         let mut tracker = self
             .tombstones
             .take()
             .unwrap_or_else(|| Tracker::new(grace, settle, TOMBSTONES_TRACKED_MAX));
-        tracker.begin_sweep();
-        for (key, object) in self.scan_objects(|_| true) {
+        let after = match self.sweep_cursor.take() {
+            Some(after) => after,
+            None => {
+                tracker.begin_sweep();
+                None
+            }
+        };
+        let page = match self.store.object_page(after.as_deref(), SWEEP_PAGE) {
+            Ok(page) => page,
+            Err(e) => {
+                // Tried again from the start at the next sweep.
+                self.storage_error = Some(e.to_string());
+                self.tombstones = Some(tracker);
+                return true;
+            }
+        };
+        let last = (page.len() == SWEEP_PAGE)
+            .then(|| page.last().map(|(raw, _)| raw.clone()))
+            .flatten();
+        for (raw, object) in page {
+            let Some(key) = ObjectKey::from_storage_key(&raw) else {
+                continue;
+            };
             let first = shared.home(&key).first().is_some_and(|f| *f == self.name);
             let extra = if first { Duration::ZERO } else { grace };
-            tracker.observe(&key.storage_key(), &object, self.now, extra);
+            tracker.observe(&raw, &object, self.now, extra);
+        }
+        if let Some(last) = last {
+            self.sweep_cursor = Some(Some(last));
+            self.tombstones = Some(tracker);
+            return false;
         }
         tracker.end_sweep();
         let due = tracker.due(self.now, TOMBSTONE_BATCH_MAX);
         self.tombstones = Some(tracker);
         if due.is_empty() || self.tombstone_round.is_some() {
-            return;
+            return true;
         }
         let entries: Vec<(ObjectKey, Object)> = due
             .into_iter()
@@ -2596,6 +3351,7 @@ impl<S: StorageRead<Object>> Node<S> {
         }
         self.tombstone_round = Some(round);
         self.on_holdings(id, &self.name.clone(), None, shared, out);
+        true
     }
 
     /// What this node holds for each key compared with its tombstone (its
@@ -2733,6 +3489,11 @@ impl<S: StorageRead<Object>> Node<S> {
     }
 }
 
+/// The encoded size of a message (what an exchange sends and receives).
+fn wire_bytes(message: &impl serde::Serialize) -> u64 {
+    postcard::to_allocvec(message).map_or(0, |b| b.len() as u64)
+}
+
 /// Answers node `from`'s request `id` now.
 fn respond(out: &mut Ready, from: usize, id: ReqId, response: Response) {
     out.sends.push((
@@ -2755,13 +3516,9 @@ fn judge_own_step(before: &ClusterState, after: &ClusterState, n: usize, out: &m
     }
 }
 
-fn reply_get(reply: ReplyTo, result: Result<Object, String>, out: &mut Ready) {
+fn reply_get(reply: ReplyTo, outcome: ClientOutcome, out: &mut Ready) {
     match reply {
         ReplyTo::Client { client, op } => {
-            let outcome = match result {
-                Ok(object) => ClientOutcome::Got(object),
-                Err(e) => ClientOutcome::Failed(e),
-            };
             out.sends
                 .push((Addr::Client(client), Payload::ClientReply { op, outcome }));
         }
@@ -2769,7 +3526,7 @@ fn reply_get(reply: ReplyTo, result: Result<Object, String>, out: &mut Ready) {
     }
 }
 
-fn reply_put(state: &PutState, result: Result<(), String>, out: &mut Ready) {
+fn reply_put(state: &PutState, result: Result<(), ErrorReply>, out: &mut Ready) {
     reply_put_to(
         state.reply,
         result.map(|()| state.object.context().clone()),
@@ -2778,17 +3535,62 @@ fn reply_put(state: &PutState, result: Result<(), String>, out: &mut Ready) {
     );
 }
 
+/// A put's shortfall: `acks` of `needed`, in one sentence.
+fn write_shortfall(message: String, acks: usize, needed: usize) -> ErrorReply {
+    ErrorReply {
+        kind: ErrorKind::Unavailable,
+        message,
+        acks: acks.min(255) as u8,
+        needed: needed.min(255) as u8,
+    }
+}
+
+/// A client's R or W must not exceed the replicas its key's bucket keeps:
+/// such a quorum could never be met.
+fn quorum_fits(
+    key: &ObjectKey,
+    quorum: usize,
+    what: &str,
+    shared: &Shared,
+) -> Result<(), ErrorReply> {
+    let n = shared.n_of(key);
+    if quorum <= n {
+        return Ok(());
+    }
+    Err(ErrorReply {
+        kind: ErrorKind::InvalidInput,
+        message: format!(
+            "{what} = {quorum} is more than the {n} replicas a key of bucket {} has",
+            key.bucket
+        ),
+        acks: 0,
+        needed: 0,
+    })
+}
+
+fn internal(message: &str) -> ErrorReply {
+    ErrorReply {
+        kind: ErrorKind::Internal,
+        message: message.to_string(),
+        acks: 0,
+        needed: 0,
+    }
+}
+
 fn reply_put_to(
     reply: ReplyTo,
-    result: Result<VersionVector, String>,
+    result: Result<VersionVector, ErrorReply>,
     dot: Option<Dot>,
     out: &mut Ready,
 ) {
     match reply {
         ReplyTo::Client { client, op } => {
             let outcome = match (result, dot) {
-                (Ok(_), Some(dot)) => ClientOutcome::Written { dot },
-                (Ok(_), None) => ClientOutcome::Failed("no dot minted".into()),
+                (Ok(context), Some(dot)) => ClientOutcome::Written {
+                    dot: Some(dot),
+                    context,
+                },
+                (Ok(_), None) => ClientOutcome::Failed(internal("no dot minted")),
                 (Err(e), _) => ClientOutcome::Failed(e),
             };
             out.sends
@@ -2797,7 +3599,7 @@ fn reply_put_to(
         ReplyTo::Node { node, id } => {
             let (response, minted) = match result {
                 Ok(context) => (Response::Written { context }, dot),
-                Err(e) => (Response::error(ErrorKind::Unavailable, e), None),
+                Err(e) => (Response::Error(e), None),
             };
             out.sends.push((
                 Addr::Node(node),

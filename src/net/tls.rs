@@ -34,7 +34,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 
 /// ALPN protocol id, carrying the wire protocol version. A peer that offers
 /// anything else fails the handshake.
-pub const ALPN: &[u8] = b"dynamo/2";
+pub const ALPN: &[u8] = b"dynamo/3";
 
 /// DNS suffix of node certificates: node `n3` is `n3.node.dynamo`.
 pub const NODE_NAME_SUFFIX: &str = ".node.dynamo";
@@ -368,6 +368,26 @@ impl ClusterCa {
         self.issue_with(identity, dated_params())
     }
 
+    /// Issues a node's certificate that also names the IP addresses it
+    /// serves on and `localhost`, so an HTTPS client such as curl that
+    /// checks the host it dialled (`https://127.0.0.1:PORT`) accepts it.
+    /// Identities are read from the node's DNS name only.
+    pub fn issue_for_hosts(
+        &self,
+        identity: &Identity,
+        hosts: &[std::net::IpAddr],
+    ) -> Result<IssuedCert, TlsError> {
+        let mut params = dated_params();
+        params.subject_alt_names = hosts
+            .iter()
+            .map(|ip| rcgen::SanType::IpAddress(*ip))
+            .collect();
+        params
+            .subject_alt_names
+            .push(rcgen::SanType::DnsName("localhost".try_into()?));
+        self.issue_with(identity, params)
+    }
+
     /// Issues a certificate for `identity` valid only from `not_before` to
     /// `not_after` (seconds since the Unix epoch): for tests and tooling
     /// that need an expired or a not-yet-valid certificate of this CA.
@@ -405,7 +425,9 @@ impl ClusterCa {
             }
         };
         let san = identity.dns_name();
-        params.subject_alt_names = vec![rcgen::SanType::DnsName(san.try_into()?)];
+        params
+            .subject_alt_names
+            .insert(0, rcgen::SanType::DnsName(san.try_into()?));
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, common);
         params.distinguished_name = dn;
@@ -634,6 +656,88 @@ fn client_tls(creds: &Credentials) -> Result<rustls::ClientConfig, TlsError> {
         .with_client_auth_cert(creds.cert_chain.clone(), creds.key.clone_key())?;
     tls.alpn_protocols = vec![ALPN.to_vec()];
     Ok(tls)
+}
+
+/// ALPN ids the HTTPS API speaks (HTTP.md: HTTP/2 and HTTP/1.1).
+pub const HTTPS_ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
+
+/// The rustls configuration of a node's HTTPS API: the node's certificate,
+/// TLS 1.2 or 1.3, and a client certificate required, chained to the
+/// cluster CA and naming the client identity: no certificate, another
+/// CA's, or a node's is refused in the handshake, before any request is
+/// read.
+pub fn https_server_config(creds: &Credentials) -> Result<rustls::ServerConfig, TlsError> {
+    let provider = provider();
+    let webpki = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(creds.roots()?),
+        provider.clone(),
+    )
+    .build()?;
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_client_cert_verifier(Arc::new(ClientsOnly(webpki)))
+        .with_single_cert(creds.cert_chain.clone(), creds.key.clone_key())?;
+    tls.alpn_protocols = HTTPS_ALPN.iter().map(|p| p.to_vec()).collect();
+    Ok(tls)
+}
+
+/// An HTTPS client configuration: trusts only the cluster CA and presents
+/// `creds` (for tests, `dynamo bench --http` and tools); HTTP/1.1.
+pub fn https_client_config(creds: &Credentials) -> Result<rustls::ClientConfig, TlsError> {
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(creds.roots()?)
+        .with_client_auth_cert(creds.cert_chain.clone(), creds.key.clone_key())?;
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tls)
+}
+
+/// The cluster CA's client verification, and then the identity: only the
+/// client certificate may use the HTTPS API.
+#[derive(Debug)]
+struct ClientsOnly(Arc<dyn rustls::server::danger::ClientCertVerifier>);
+
+impl rustls::server::danger::ClientCertVerifier for ClientsOnly {
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        self.0.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        let verified = self.0.verify_client_cert(end_entity, intermediates, now)?;
+        match identity_of_cert(end_entity) {
+            Some(Identity::Client) => Ok(verified),
+            _ => Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::ApplicationVerificationFailure,
+            )),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
 }
 
 /// A quinn server configuration for a node: mutual TLS against the cluster

@@ -290,8 +290,30 @@ impl Failure {
 #[derive(Debug, Default)]
 pub struct Traffic {
     live: Mutex<Vec<quinn::Connection>>,
-    closed_sent: AtomicU64,
-    closed_received: AtomicU64,
+    /// What connections that closed sent and received.
+    closed: Mutex<TrafficTotals>,
+}
+
+/// UDP datagrams and bytes sent and received.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TrafficTotals {
+    /// Datagrams sent.
+    pub datagrams_sent: u64,
+    /// Datagrams received.
+    pub datagrams_received: u64,
+    /// Bytes sent.
+    pub bytes_sent: u64,
+    /// Bytes received.
+    pub bytes_received: u64,
+}
+
+impl TrafficTotals {
+    fn add(&mut self, stats: &quinn::ConnectionStats) {
+        self.datagrams_sent += stats.udp_tx.datagrams;
+        self.datagrams_received += stats.udp_rx.datagrams;
+        self.bytes_sent += stats.udp_tx.bytes;
+        self.bytes_received += stats.udp_rx.bytes;
+    }
 }
 
 impl Traffic {
@@ -306,18 +328,19 @@ impl Traffic {
 
     /// Datagrams sent and received by every connection registered so far.
     pub fn datagrams(&self) -> (u64, u64) {
+        let totals = self.totals();
+        (totals.datagrams_sent, totals.datagrams_received)
+    }
+
+    /// Datagrams and bytes of every connection registered so far.
+    pub fn totals(&self) -> TrafficTotals {
         let mut live = lock(&self.live);
         self.fold_closed(&mut live);
-        let (mut sent, mut received) = (
-            self.closed_sent.load(Ordering::Relaxed),
-            self.closed_received.load(Ordering::Relaxed),
-        );
+        let mut totals = *lock(&self.closed);
         for conn in live.iter() {
-            let stats = conn.stats();
-            sent += stats.udp_tx.datagrams;
-            received += stats.udp_rx.datagrams;
+            totals.add(&conn.stats());
         }
-        (sent, received)
+        totals
     }
 
     fn fold_closed(&self, live: &mut Vec<quinn::Connection>) {
@@ -325,11 +348,7 @@ impl Traffic {
             if conn.close_reason().is_none() {
                 return true;
             }
-            let stats = conn.stats();
-            self.closed_sent
-                .fetch_add(stats.udp_tx.datagrams, Ordering::Relaxed);
-            self.closed_received
-                .fetch_add(stats.udp_rx.datagrams, Ordering::Relaxed);
+            lock(&self.closed).add(&conn.stats());
             false
         });
     }

@@ -36,11 +36,12 @@ use rand::{Rng, SeedableRng};
 
 use crate::core::clock::{Dot, Object, VersionVector};
 use crate::core::key::ObjectKey;
-use crate::core::membership::{ClusterState, MemberStatus};
-use crate::core::message::PutRequest;
+use crate::core::membership::{BucketProps, ClusterState, MemberStatus};
 use crate::core::message::Request;
+use crate::core::message::{ErrorKind, PutRequest};
 use crate::core::node::{
     ClientOutcome, MemberAction, MembershipStep, OpId, Params, Payload, Ready, Shared, Timer,
+    HANDOFF_BATCH_MAX,
 };
 use crate::core::ring::Ring;
 use crate::sim::check::{Invariant, Oracle, Violation};
@@ -52,6 +53,26 @@ use crate::sim::{
 
 /// The bucket the simulated clients write to.
 pub const SIM_BUCKET: &str = "sim";
+/// The bucket with its own, wider N some seeds also write to.
+pub const SIM_WIDE_BUCKET: &str = "sim-wide";
+
+/// For half the seeds (with room for it), a bucket with N one or two above
+/// the cluster's and W raised as much (R + W > N still holds).
+fn wide_bucket(config: &SimConfig, names: &[String]) -> Option<BucketProps> {
+    let mut rng = StdRng::seed_from_u64(config.seed ^ 0x00b0_c4e7_0000_0001);
+    if !config.wide_bucket || config.nodes <= config.replicas || !rng.gen_bool(0.5) {
+        return None;
+    }
+    let n = rng.gen_range(config.replicas + 1..=config.nodes.min(config.replicas + 2));
+    let small = |v: usize| u8::try_from(v).unwrap_or(u8::MAX);
+    Some(BucketProps {
+        version: 1,
+        by: names.first()?.clone(),
+        n: small(n),
+        r: small(config.read_quorum),
+        w: small(config.write_quorum + n - config.replicas),
+    })
+}
 /// Simulated time the liveness phase may take before convergence is
 /// declared failed.
 pub const LIVENESS_US_MAX: u64 = 120_000_000;
@@ -209,10 +230,25 @@ impl World {
             .enumerate()
             .map(|(i, n)| (n.clone(), sim_addr(i)))
             .collect();
-        let cluster = ClusterState::bootstrap(&members, ring.owner_table());
+        let mut cluster = ClusterState::bootstrap(&members, ring.owner_table());
+        // Half the seeds also write a bucket with its own, wider N (and a
+        // W that keeps the wipe budget), so every path runs with keys of
+        // two N in one partition. Drawn apart, so the seeds' schedules stay.
+        let wide = wide_bucket(&config, &names);
+        if let Some(props) = &wide {
+            cluster
+                .buckets
+                .insert(SIM_WIDE_BUCKET.to_string(), props.clone());
+        }
         let key_count = rng.gen_range(3..=24usize);
         let keys: Vec<ObjectKey> = (0..key_count)
-            .filter_map(|i| ObjectKey::new(SIM_BUCKET, format!("k{i}").as_bytes()).ok())
+            .filter_map(|i| {
+                let bucket = match wide.is_some() && i % 2 == 1 {
+                    true => SIM_WIDE_BUCKET,
+                    false => SIM_BUCKET,
+                };
+                ObjectKey::new(bucket, format!("k{i}").as_bytes()).ok()
+            })
             .collect();
         let client_count = rng.gen_range(2..=8usize);
         let delay_max = settings.delay_us_max;
@@ -229,16 +265,20 @@ impl World {
             put_deadline_us: 4 * request_timeout_us,
             forward_timeout_us: 6 * request_timeout_us,
             probe_us: 2 * request_timeout_us,
+            probe_timeout_us: request_timeout_us,
             handoff_us: 2 * request_timeout_us,
+            handoff_batch: HANDOFF_BATCH_MAX,
             anti_entropy_us: 5 * request_timeout_us,
+            anti_entropy_first_us: None,
             membership_us: 2 * request_timeout_us,
             gossip_us,
             tombstone_sweep_us: 4 * request_timeout_us,
             tombstone_grace_us: 10 * request_timeout_us,
+            read_slow_us: request_timeout_us / 2,
             bug: config.bug,
         };
         let membership_us = params.membership_us;
-        let shared = match Shared::new(cluster, names.clone(), params, &keys) {
+        let shared = match Shared::new(cluster, names.clone(), params) {
             Ok(shared) => shared,
             Err(e) => panic!("the simulator's cluster state is valid by construction: {e}"),
         };
@@ -867,7 +907,10 @@ impl World {
                     .as_ref()
                     .is_some_and(|f| f.op == op);
                 if timed_out {
-                    self.attempt_done(client, ClientOutcome::Failed("client timeout".into()));
+                    self.attempt_done(
+                        client,
+                        ClientOutcome::failed(ErrorKind::Unavailable, "client timeout"),
+                    );
                 }
             }
             EventKind::FaultTick => self.fault_tick(),
@@ -970,6 +1013,8 @@ impl World {
             OpKind::Get => Payload::ClientGet {
                 op,
                 key: flight.key.clone(),
+                r: None,
+                explain: false,
                 last_resort,
             },
             OpKind::Put { value } => Payload::ClientPut {
@@ -1069,7 +1114,7 @@ impl World {
                     .insert(flight.key.clone(), object.context().clone());
             }
             (OpKind::Get, _) => self.stats.gets_failed += 1,
-            (OpKind::Put { value }, ClientOutcome::Written { dot }) => {
+            (OpKind::Put { value }, ClientOutcome::Written { dot: Some(dot), .. }) => {
                 self.stats.puts_ok += 1;
                 self.oracle.ack(&flight.key, dot, value.clone());
             }
@@ -1272,7 +1317,7 @@ impl World {
         self.clients[client]
             .last
             .take()
-            .unwrap_or_else(|| ClientOutcome::Failed("no answer".into()))
+            .unwrap_or_else(|| ClientOutcome::failed(ErrorKind::Unavailable, "no answer"))
     }
 
     /// Why the cluster has not converged yet (`None`: it has).

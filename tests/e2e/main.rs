@@ -13,6 +13,7 @@ mod chaos;
 mod completions;
 mod data;
 mod faults;
+mod http;
 mod identity;
 mod lifecycle;
 mod membership;

@@ -338,6 +338,7 @@ fn a_node_configured_with_seeds_joins_from_elsewhere_without_being_in_the_manife
     let config = NodeConfig {
         name: "n7".into(),
         listen: port,
+        http_listen: None,
         data_dir: "data".into(),
         log_file: Some("node.log".into()),
         cluster: "cluster.toml".into(),
@@ -353,6 +354,7 @@ fn a_node_configured_with_seeds_joins_from_elsewhere_without_being_in_the_manife
         seeds: vec![MemberEntry {
             name: seed.name.clone(),
             addr: seed.addr,
+            http: None,
         }],
     };
     config.save(&host.join("node.toml")).expect("node.toml");
