@@ -17,7 +17,7 @@ use std::time::Duration;
 use dynamo::client::Client;
 use dynamo::core::clock::Object;
 use dynamo::core::key::ObjectKey;
-use dynamo::core::merkle::{Digest, MerkleTree, DEPTH};
+use dynamo::core::merkle::{Digest, MerkleTree, TreeId, DEFAULT_TREE, DEPTH};
 use dynamo::core::message::PartitionRoot;
 use dynamo::home::Home;
 use dynamo::storage::MerkleLayout;
@@ -61,15 +61,53 @@ fn replicas(client: &Client, p: u32) -> Vec<String> {
         .collect()
 }
 
-/// One partition's roots per replica.
+/// One partition's roots per replica: its default tree (the keys of
+/// buckets with the cluster's N), and one row per other N a bucket has.
 #[derive(Debug, Serialize)]
 struct PartitionRow {
     partition: u32,
     roots: BTreeMap<String, String>,
+    /// Every tree of the partition agrees.
     agree: bool,
     /// Replicas that did not answer.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     missing: Vec<String>,
+    /// The trees of buckets with their own N, each kept by that bucket's
+    /// first N replicas.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    trees: Vec<TreeRow>,
+}
+
+/// One tree of a partition, other than the default, across its replicas.
+#[derive(Debug, Serialize)]
+struct TreeRow {
+    /// The N of the buckets whose keys it holds.
+    n: u8,
+    roots: BTreeMap<String, String>,
+    agree: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    missing: Vec<String>,
+}
+
+/// The roots `replicas` answered from `answers`, those that did not, and
+/// whether they agree.
+fn compare(
+    replicas: &[String],
+    answers: &BTreeMap<String, BTreeMap<(u32, TreeId), Digest>>,
+    slot: (u32, TreeId),
+) -> (BTreeMap<String, String>, Vec<String>, bool) {
+    let mut roots = BTreeMap::new();
+    let mut missing = Vec::new();
+    for h in replicas {
+        match answers.get(h).and_then(|m| m.get(&slot)) {
+            Some(root) => {
+                roots.insert(h.clone(), hex(root));
+            }
+            None => missing.push(h.clone()),
+        }
+    }
+    let agree = roots.values().collect::<BTreeSet<_>>().len() <= 1 && missing.is_empty();
+    (roots, missing, agree)
 }
 
 /// Asks every member for its roots; partitions where one of `focus` is a
@@ -87,15 +125,26 @@ async fn roots(
             (name, answer)
         });
     }
-    let mut by_node: BTreeMap<String, BTreeMap<u32, Digest>> = BTreeMap::new();
+    let mut by_node: BTreeMap<String, BTreeMap<(u32, TreeId), Digest>> = BTreeMap::new();
+    // The other trees of each partition, with the replicas that keep them
+    // (as the answering nodes see the ring).
+    let mut others: BTreeMap<u32, BTreeMap<TreeId, Vec<String>>> = BTreeMap::new();
     while let Some(joined) = calls.join_next().await {
         let (name, answer) = joined?;
         match answer {
             Ok(list) => {
-                by_node.insert(
-                    name,
-                    list.into_iter().map(|r| (r.partition, r.root)).collect(),
-                );
+                let mut mine = BTreeMap::new();
+                for r in list {
+                    if r.tree != DEFAULT_TREE {
+                        others
+                            .entry(r.partition)
+                            .or_default()
+                            .entry(r.tree)
+                            .or_insert(r.replicas);
+                    }
+                    mine.insert((r.partition, r.tree), r.root);
+                }
+                by_node.insert(name, mine);
             }
             Err(e) => output::note(format!("{name} did not answer: {e}")),
         }
@@ -103,26 +152,31 @@ async fn roots(
     let mut rows = Vec::new();
     for p in 0..client.ring().partitions() {
         let homes = replicas(client, p);
-        if !homes.iter().any(|h| focus.contains(h)) {
+        let extra = others.remove(&p).unwrap_or_default();
+        let in_focus = |list: &[String]| list.iter().any(|h| focus.contains(h));
+        if !in_focus(&homes) && !extra.values().any(|l| in_focus(l)) {
             continue;
         }
-        let mut row = PartitionRow {
-            partition: p,
-            roots: BTreeMap::new(),
-            agree: true,
-            missing: Vec::new(),
-        };
-        for h in &homes {
-            match by_node.get(h).and_then(|m| m.get(&p)) {
-                Some(root) => {
-                    row.roots.insert(h.clone(), hex(root));
+        let (roots, missing, agree) = compare(&homes, &by_node, (p, DEFAULT_TREE));
+        let trees: Vec<TreeRow> = extra
+            .into_iter()
+            .map(|(n, list)| {
+                let (roots, missing, agree) = compare(&list, &by_node, (p, n));
+                TreeRow {
+                    n,
+                    roots,
+                    agree,
+                    missing,
                 }
-                None => row.missing.push(h.clone()),
-            }
-        }
-        let distinct: BTreeSet<&String> = row.roots.values().collect();
-        row.agree = distinct.len() <= 1 && row.missing.is_empty();
-        rows.push(row);
+            })
+            .collect();
+        rows.push(PartitionRow {
+            partition: p,
+            roots,
+            agree: agree && trees.iter().all(|t| t.agree),
+            missing,
+            trees,
+        });
     }
     Ok(rows)
 }
@@ -152,6 +206,11 @@ pub async fn merkle(home: &Home, args: &MerkleArgs) -> anyhow::Result<ExitCode> 
             .map(|(n, r)| format!("{n} {}", &r[..12]))
             .collect();
         cells.extend(row.missing.iter().map(|n| format!("{n} ?")));
+        for tree in &row.trees {
+            cells.push(format!("| N={}:", tree.n));
+            cells.extend(tree.roots.iter().map(|(n, r)| format!("{n} {}", &r[..12])));
+            cells.extend(tree.missing.iter().map(|n| format!("{n} ?")));
+        }
         table.add_row(vec![
             row.partition.to_string(),
             cells.join("  "),
@@ -178,7 +237,7 @@ async fn trees(
         let answer: Vec<PartitionRoot> = client.merkle_roots(h, Some(p)).await?;
         let leaves = answer
             .into_iter()
-            .next()
+            .find(|r| r.tree == DEFAULT_TREE)
             .and_then(|r| r.leaves)
             .ok_or_else(|| exit::error(format!("{h} sent no leaves of partition {p}")))?;
         let tree = MerkleTree::from_leaves(leaves)

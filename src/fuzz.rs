@@ -375,6 +375,7 @@ fn sample_requests() -> Vec<Request> {
         },
         Request::MerkleHashes {
             partition: 5,
+            tree: 4,
             nodes: vec![
                 NodeId::ROOT,
                 NodeId {
@@ -471,6 +472,7 @@ fn sample_responses() -> Vec<Response> {
             next: Some(b"default\0x".to_vec()),
         },
         Response::MerkleRoots(vec![PartitionRoot {
+            tree: 0,
             partition: 5,
             replicas: vec!["n1".into(), "n2".into()],
             root: [1; 32],

@@ -154,7 +154,7 @@ fn quiet(seed: u64, bug: Option<Bug>) -> World {
     config.membership = false;
     config.faults = Some(FaultSet::none());
     // The scenarios below are built around one bucket's keys.
-    config.wide_bucket = false;
+    config.own_bucket = false;
     config.bug = bug;
     World::new(config)
 }
@@ -353,6 +353,48 @@ fn random_runs_catch_the_overwrite_bug() {
     assert!(
         caught >= 10,
         "only {caught} of 20 seeds caught the overwrite bug"
+    );
+}
+
+#[test]
+fn keys_filed_in_the_default_tree_whatever_their_n_are_caught() {
+    // Seeds with a narrower bucket: its keys live on fewer replicas than
+    // the default tree's, so filing them there leaves trees that differ.
+    let narrow: Vec<u64> = (0..64u64)
+        .filter(|&seed| {
+            let world = World::new(config_for(seed));
+            let replicas = world.config().replicas;
+            world
+                .cluster()
+                .buckets
+                .get(dynamo::sim::world::SIM_OWN_BUCKET)
+                .is_some_and(|b| usize::from(b.n) < replicas)
+        })
+        .take(6)
+        .collect();
+    assert!(
+        narrow.len() >= 3,
+        "seeds with a narrower bucket: {narrow:?}"
+    );
+    let mut caught = 0;
+    for &seed in &narrow {
+        let mut config = config_for(seed);
+        config.membership = false;
+        let report = run(&config);
+        assert!(report.passed(), "seed {seed}: {:?}", report.failure());
+        config.bug = Some(Bug::FileInDefaultTree);
+        let report = run(&config);
+        caught += usize::from(
+            report
+                .violations
+                .iter()
+                .any(|v| v.invariant == Invariant::TreesAgree),
+        );
+    }
+    assert!(
+        caught * 2 >= narrow.len(),
+        "only {caught} of {} narrow seeds caught keys filed in the wrong tree",
+        narrow.len()
     );
 }
 
@@ -781,29 +823,31 @@ fn dropping_tombstones_without_a_new_incarnation_is_caught() {
 }
 
 #[test]
-fn half_the_seeds_also_write_a_bucket_with_its_own_wider_n() {
-    let mut wide = 0;
+fn half_the_seeds_also_write_a_bucket_with_its_own_n_wider_or_narrower() {
+    let (mut wider, mut narrower) = (0, 0);
     for seed in 0..32 {
         let world = World::new(config_for(seed));
         let Some(props) = world
             .cluster()
             .buckets
-            .get(dynamo::sim::world::SIM_WIDE_BUCKET)
+            .get(dynamo::sim::world::SIM_OWN_BUCKET)
         else {
             continue;
         };
-        wide += 1;
         let n = usize::from(props.n);
-        assert!(
-            n > world.config().replicas,
-            "seed {seed}: N {n} is not wider"
-        );
+        let replicas = world.config().replicas;
+        assert_ne!(n, replicas, "seed {seed}: N {n} is the cluster's");
+        if n > replicas {
+            wider += 1;
+        } else {
+            narrower += 1;
+        }
         let keys: Vec<_> = world
             .keys()
             .iter()
-            .filter(|k| k.bucket == dynamo::sim::world::SIM_WIDE_BUCKET)
+            .filter(|k| k.bucket == dynamo::sim::world::SIM_OWN_BUCKET)
             .collect();
-        assert!(!keys.is_empty(), "seed {seed}: no key of the wide bucket");
+        assert!(!keys.is_empty(), "seed {seed}: no key of the bucket");
         for k in keys {
             assert_eq!(
                 world.home(k).len(),
@@ -813,7 +857,7 @@ fn half_the_seeds_also_write_a_bucket_with_its_own_wider_n() {
         }
     }
     assert!(
-        (6..=26).contains(&wide),
-        "{wide} of 32 seeds had the wide bucket"
+        (6..=26).contains(&(wider + narrower)) && wider > 0 && narrower > 0,
+        "of 32 seeds {wider} had a wider bucket and {narrower} a narrower one"
     );
 }

@@ -2,7 +2,7 @@
 //! replicas differ (paper §4.7, anti-entropy).
 //!
 //! **Shape** (fixed; part of the wire contract): one binary tree per
-//! partition per replica with [`LEAVES`] = 1024 leaves, so [`DEPTH`] = 10
+//! partition, replica and [`TreeId`] with [`LEAVES`] = 1024 leaves, so [`DEPTH`] = 10
 //! levels below the root. A key falls in the leaf given by the [`LEAF_BITS`]
 //! bits of its ring position that follow the partition bits, so a leaf is a
 //! contiguous key range of the partition.
@@ -30,6 +30,17 @@ pub const LEAF_BITS: u32 = 10;
 pub const LEAVES: usize = 1 << LEAF_BITS;
 /// Levels below the root.
 pub const DEPTH: u32 = LEAF_BITS;
+
+/// Which of a partition's trees a key is in. A replica keeps one tree per
+/// replica count its keys have, so that any two replicas of a key compare
+/// the same key set: [`DEFAULT_TREE`] holds the keys of buckets with the
+/// cluster's N, tree `n` those of buckets whose own N is `n`, held by the
+/// first `n` nodes of the partition's preference list only.
+pub type TreeId = u8;
+
+/// The tree of the keys of buckets with the cluster's N (and of every store
+/// written before buckets had their own N).
+pub const DEFAULT_TREE: TreeId = 0;
 
 /// A 32-byte hash.
 pub type Digest = [u8; 32];

@@ -18,7 +18,7 @@ use crate::core::clock::{Object, VersionVector, WriteId};
 use crate::core::explain::Explanation;
 use crate::core::key::ObjectKey;
 use crate::core::membership::ClusterState;
-use crate::core::merkle::{Digest, NodeId};
+use crate::core::merkle::{Digest, NodeId, TreeId};
 use crate::core::tombstone::Holding;
 
 /// Who is on the other end of a connection, proven by its certificate.
@@ -119,10 +119,12 @@ pub enum Request {
         entries: Vec<(ObjectKey, Object)>,
     },
     /// Node → node (anti-entropy): the hashes of these nodes of your Merkle
-    /// tree of this partition (at most [`MERKLE_NODES_MAX`]).
+    /// tree `tree` of this partition (at most [`MERKLE_NODES_MAX`]).
     MerkleHashes {
         /// The partition.
         partition: u32,
+        /// Which of its trees ([`TreeId`]: the keys of one replica count).
+        tree: TreeId,
         /// The tree nodes asked for.
         nodes: Vec<NodeId>,
     },
@@ -257,12 +259,15 @@ pub const REPLICATE_BATCH_MAX: usize = 256;
 /// of leaves).
 pub const MERKLE_NODES_MAX: usize = crate::core::merkle::LEAVES;
 
-/// One partition's tree at one replica ([`Response::MerkleRoots`]).
+/// One tree of one partition at one replica ([`Response::MerkleRoots`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionRoot {
     /// The partition.
     pub partition: u32,
-    /// Its home replicas (preference list), as this node sees the ring.
+    /// Which of its trees ([`TreeId`]).
+    pub tree: TreeId,
+    /// The replicas that keep this tree (the first N of the preference
+    /// list for the tree's N), as this node sees the ring.
     pub replicas: Vec<String>,
     /// This node's root.
     pub root: Digest,
@@ -495,6 +500,7 @@ mod tests {
         for peer_only in [
             Request::MerkleHashes {
                 partition: 0,
+                tree: 0,
                 nodes: vec![NodeId::ROOT],
             },
             Request::ReplicateMany { entries: vec![] },

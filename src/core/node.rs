@@ -59,7 +59,8 @@ use crate::core::membership::{
     admissible, incoming_for, BucketProps, ClusterState, EntryAuthority, MemberStatus, Unsigned,
 };
 use crate::core::merkle::{
-    self, leaf_runs, DiffWalk, MerkleTree, NodeId, LEAF_PAGE_BYTES, LEAF_PAGE_ENTRIES, LEAVES,
+    self, leaf_runs, DiffWalk, MerkleTree, NodeId, TreeId, DEFAULT_TREE, LEAF_PAGE_BYTES,
+    LEAF_PAGE_ENTRIES, LEAVES,
 };
 use crate::core::message::{ErrorKind, ErrorReply, PutRequest, RepairReport, Request, Response};
 use crate::core::message::{MERKLE_NODES_MAX, REPLICATE_BATCH_MAX};
@@ -106,6 +107,10 @@ pub enum Bug {
     /// (neither when one of the first fails nor when they are slow): the
     /// read fails although enough replicas hold the key.
     ForgetHeldReplicas,
+    /// A node files every key in the default Merkle tree, whatever its
+    /// bucket's N: the replicas of a partition keep trees over different
+    /// key sets, and those of a bucket with fewer copies never agree.
+    FileInDefaultTree,
 }
 
 /// A client operation's id (unique in a run).
@@ -126,6 +131,8 @@ pub const FULL_READ_EVERY: u32 = 8;
 pub const OBJECT_VALUE_BYTES_MAX: usize = 6 * 1024 * 1024;
 /// Hints one handoff round reads (a limit on one step's work).
 const HANDOFF_SCAN_PAGE: usize = 1000;
+/// Keys one step of a re-filing reads (see [`Node::refile_page`]).
+const REFILE_PAGE: usize = 1000;
 /// Objects one step of a tombstone sweep reads (a limit on one step's work).
 pub const SWEEP_PAGE: usize = 1000;
 /// Between two steps of a tombstone sweep under way.
@@ -608,6 +615,30 @@ impl Shared {
         self.replica_counts.last().copied().unwrap_or(self.params.n)
     }
 
+    /// The Merkle tree a key of `bucket` is in: [`DEFAULT_TREE`] for a
+    /// bucket with the cluster's N, else the bucket's own N.
+    pub fn tree_of(&self, bucket: &str) -> TreeId {
+        match self.cluster.buckets.get(bucket) {
+            Some(b) if usize::from(b.n) != self.params.n => b.n,
+            _ => DEFAULT_TREE,
+        }
+    }
+
+    /// Every tree a partition's keys may be in, each with how many of the
+    /// partition's preference list keep it: the default tree first, then
+    /// one per other N a bucket has.
+    pub fn trees(&self) -> Vec<(TreeId, usize)> {
+        let members = self.ring.members().len().max(1);
+        let mut trees = vec![(DEFAULT_TREE, self.params.n)];
+        for b in self.cluster.buckets.values() {
+            let tree = (b.n, usize::from(b.n).min(members));
+            if usize::from(b.n) != self.params.n && !trees.contains(&tree) {
+                trees.push(tree);
+            }
+        }
+        trees
+    }
+
     /// A key's partition and extended preference list.
     pub fn placement(&self, key: &ObjectKey) -> (u32, &[String]) {
         let p = self.ring.partition_of(key.ring_position());
@@ -692,6 +723,8 @@ struct TombstoneRound {
 struct MerkleExchange {
     id: u64,
     partition: PartitionId,
+    /// Which of the partition's trees.
+    tree_id: TreeId,
     peer: String,
     /// This replica's tree when the exchange started (durable state).
     tree: MerkleTree,
@@ -721,7 +754,7 @@ struct ExchangeTally {
 #[derive(Debug)]
 struct RepairRun {
     reply: ReplyTo,
-    queue: std::collections::VecDeque<(PartitionId, String)>,
+    queue: std::collections::VecDeque<(PartitionId, TreeId, String)>,
     /// The exchange of the queue in progress.
     current: Option<String>,
     report: RepairReport,
@@ -836,6 +869,11 @@ pub struct Node<S> {
     handoff_cursor: Option<HintKey>,
     next_local: u64,
     anti_entropy_cursor: usize,
+    /// The Merkle tree each bucket's keys are filed in, as far as this run
+    /// knows; a bucket whose tree changes is re-filed.
+    filed: BTreeMap<String, TreeId>,
+    /// Buckets being re-filed, each with where it goes on.
+    refiles: std::collections::VecDeque<(String, Option<Vec<u8>>)>,
     exchange: Option<MerkleExchange>,
     /// Operators' repairs, the first one running.
     repairs: std::collections::VecDeque<RepairRun>,
@@ -904,6 +942,8 @@ impl<S: StorageRead<Object>> Node<S> {
             handoff_cursor: None,
             next_local: 0,
             anti_entropy_cursor: 0,
+            filed: BTreeMap::new(),
+            refiles: std::collections::VecDeque::new(),
             exchange: None,
             repairs: std::collections::VecDeque::new(),
             tombstones: None,
@@ -1036,8 +1076,73 @@ impl<S: StorageRead<Object>> Node<S> {
         };
         self.begin(now, &shared);
         f(self, &mut shared, out);
+        self.track_trees(&shared);
         self.finish(&shared, out);
         self.view = Some(shared);
+    }
+
+    /// Notes each bucket's Merkle tree, and queues the re-filing of a bucket
+    /// whose tree is new to this run: its keys may have been written here
+    /// before this node learnt the bucket's own N (a replica restored empty
+    /// takes writes before gossip brings the buckets), or before a restart.
+    fn track_trees(&mut self, shared: &Shared) {
+        if self.filed.len() == shared.cluster.buckets.len()
+            && shared
+                .cluster
+                .buckets
+                .keys()
+                .all(|b| self.filed.get(b) == Some(&shared.tree_of(b)))
+        {
+            return;
+        }
+        for bucket in shared.cluster.buckets.keys() {
+            let tree = shared.tree_of(bucket);
+            let before = self.filed.insert(bucket.clone(), tree);
+            let moved = before.map_or(tree != DEFAULT_TREE, |t| t != tree);
+            if moved && !self.refiles.iter().any(|(b, _)| b == bucket) {
+                self.refiles.push_back((bucket.clone(), None));
+            }
+        }
+    }
+
+    /// One page of the re-filing under way: each durable key of the
+    /// bucket is filed in the bucket's tree (the store moves only those
+    /// filed elsewhere).
+    fn refile_page(&mut self, shared: &Shared) {
+        let Some((bucket, after)) = self.refiles.pop_front() else {
+            return;
+        };
+        let prefix = ObjectKey {
+            bucket: bucket.clone(),
+            key: Vec::new(),
+        }
+        .storage_key();
+        let start = after.unwrap_or_else(|| prefix.clone());
+        let keys = match self.store.key_page(Some(&start), REFILE_PAGE) {
+            Ok(keys) => keys,
+            Err(e) => {
+                // Tried again at the next tick.
+                self.storage_error = Some(e.to_string());
+                self.refiles.push_front((bucket, Some(start)));
+                return;
+            }
+        };
+        let full = keys.len() == REFILE_PAGE;
+        let tree = shared.tree_of(&bucket);
+        let mut last = None;
+        for key in keys {
+            if !key.starts_with(&prefix) {
+                return;
+            }
+            self.batch.writes.push(Write::Refile {
+                key: key.clone(),
+                tree,
+            });
+            last = Some(key);
+        }
+        if let Some(last) = last.filter(|_| full) {
+            self.refiles.push_front((bucket, Some(last)));
+        }
     }
 
     /// Whether writes handed out wait to be reported durable.
@@ -1204,13 +1309,29 @@ impl<S: StorageRead<Object>> Node<S> {
         }
     }
 
-    /// Writes `object` under `key` in the step's batch (`None`: deletes).
-    fn write_object(&mut self, key: &ObjectKey, object: Option<Object>) {
+    /// Writes `object` under `key` in the step's batch, filed in its
+    /// bucket's Merkle tree.
+    fn write_object(&mut self, key: &ObjectKey, object: Object, shared: &Shared) {
+        let tree = match shared.params.bug {
+            Some(Bug::FileInDefaultTree) => DEFAULT_TREE,
+            _ => shared.tree_of(&key.bucket),
+        };
+        self.write_entry(key, Some(object), tree);
+    }
+
+    /// Deletes `key` in the step's batch (the store takes its old version
+    /// out of the tree it filed it in).
+    fn delete_object(&mut self, key: &ObjectKey) {
+        self.write_entry(key, None, DEFAULT_TREE);
+    }
+
+    fn write_entry(&mut self, key: &ObjectKey, object: Option<Object>, tree: TreeId) {
         self.objects_pending
             .insert(key.clone(), (self.issued + 1, object.clone()));
         self.batch.writes.push(Write::Object {
             key: key.storage_key(),
             value: object,
+            tree,
         });
     }
 
@@ -1244,7 +1365,7 @@ impl<S: StorageRead<Object>> Node<S> {
                 None => return false,
             },
         };
-        self.write_object(key, Some(next));
+        self.write_object(key, next, shared);
         true
     }
 
@@ -1435,7 +1556,7 @@ impl<S: StorageRead<Object>> Node<S> {
     /// not be read.
     fn receive_moved(&mut self, key: &ObjectKey, object: &Object, shared: &Shared) -> bool {
         if shared.params.bug == Some(Bug::HandoverOverwrites) {
-            self.write_object(key, Some(object.clone()));
+            self.write_object(key, object.clone(), shared);
             return true;
         }
         match self.current(key) {
@@ -1526,8 +1647,12 @@ impl<S: StorageRead<Object>> Node<S> {
                 };
                 respond(out, from, id, response);
             }
-            Request::MerkleHashes { partition, nodes } => {
-                let response = self.answer_hashes(partition, &nodes);
+            Request::MerkleHashes {
+                partition,
+                tree,
+                nodes,
+            } => {
+                let response = self.answer_hashes(partition, tree, &nodes);
                 respond(out, from, id, response);
             }
             Request::LeafObjects {
@@ -1819,7 +1944,10 @@ impl<S: StorageRead<Object>> Node<S> {
                 }
             }
             Timer::Handoff => self.handoff(shared, out),
-            Timer::AntiEntropy => self.anti_entropy(shared, out),
+            Timer::AntiEntropy => {
+                self.refile_page(shared);
+                self.anti_entropy(shared, out);
+            }
             Timer::Membership => self.membership_tick(shared, out),
             Timer::Tombstones => {
                 let delay = match self.tombstone_sweep(shared, out) {
@@ -2250,7 +2378,7 @@ impl<S: StorageRead<Object>> Node<S> {
         // so its counter for the key is never forgotten; at a fallback the
         // object is also kept as a hint for the home replica it stands in
         // for, in the same batch, and handed off from there.
-        self.write_object(&put.key, Some(object.clone()));
+        self.write_object(&put.key, object.clone(), shared);
         let plan = self.plan(&put.key, shared);
         let stands_in_for = plan
             .targets
@@ -2412,7 +2540,7 @@ impl<S: StorageRead<Object>> Node<S> {
             else {
                 continue;
             };
-            self.write_object(key, Some(current.merge(&hint)));
+            self.write_object(key, current.merge(&hint), shared);
             self.write_hint(owner, key, None);
         }
         let ready: Vec<((String, ObjectKey), Object)> = hints
@@ -2865,7 +2993,7 @@ impl<S: StorageRead<Object>> Node<S> {
         }
         self.renew_incarnation(out);
         for key in keys {
-            self.write_object(&key, None);
+            self.delete_object(&key);
             self.handovers.remove(&key);
             out.counts.keys_handed_over += 1;
         }
@@ -2885,50 +3013,63 @@ impl<S: StorageRead<Object>> Node<S> {
         out.counts.incarnations_renewed += 1;
     }
 
-    /// Starts a Merkle exchange of the next partition this node replicates
-    /// with one of its other home replicas, unless one is running.
+    /// Starts a Merkle exchange of the next (partition, tree) this node
+    /// keeps with one of the tree's other replicas, unless one is running.
     fn anti_entropy(&mut self, shared: &Shared, out: &mut Ready) {
         if self.exchange.is_some() || !self.repairs.is_empty() {
             return;
         }
-        let n = shared.n_max();
-        let mine: Vec<u32> = (0..shared.ring.partitions())
-            .filter(|&p| {
-                shared
-                    .ring
-                    .preference_list(p, n)
-                    .contains(&self.name.as_str())
+        let mine: Vec<(PartitionId, TreeId, Vec<&str>)> = (0..shared.ring.partitions())
+            .flat_map(|p| {
+                self.trees_kept(p, shared)
+                    .into_iter()
+                    .map(move |(tree, list)| (p, tree, list))
             })
             .collect();
         if mine.is_empty() {
             return;
         }
-        let partition = mine[self.anti_entropy_cursor % mine.len()];
+        let (partition, tree, list) = &mine[self.anti_entropy_cursor % mine.len()];
         self.anti_entropy_cursor = self.anti_entropy_cursor.wrapping_add(1);
-        let peers: Vec<String> = shared
-            .ring
-            .preference_list(partition, n)
-            .into_iter()
-            .filter(|p| *p != self.name && self.reachable(p))
-            .map(str::to_string)
+        let peers: Vec<String> = list
+            .iter()
+            .filter(|p| **p != self.name && self.reachable(p))
+            .map(|p| p.to_string())
             .collect();
         if peers.is_empty() {
             return;
         }
         let peer = peers[self.rng.gen_range(0..peers.len())].clone();
-        self.start_exchange(partition, peer, shared, out);
+        let (partition, tree) = (*partition, *tree);
+        self.start_exchange(partition, tree, peer, shared, out);
     }
 
-    /// Starts a Merkle exchange of `partition` with `peer` from this
-    /// replica's durable tree; false when the tree cannot be read.
+    /// The trees of `partition` this node keeps, each with the replicas
+    /// that keep it (the first N of the preference list for its N).
+    fn trees_kept<'s>(
+        &self,
+        partition: PartitionId,
+        shared: &'s Shared,
+    ) -> Vec<(TreeId, Vec<&'s str>)> {
+        shared
+            .trees()
+            .into_iter()
+            .map(|(tree, n)| (tree, shared.ring.preference_list(partition, n)))
+            .filter(|(_, list)| list.contains(&self.name.as_str()))
+            .collect()
+    }
+
+    /// Starts a Merkle exchange of one tree of `partition` with `peer` from
+    /// this replica's durable tree; false when the tree cannot be read.
     fn start_exchange(
         &mut self,
         partition: PartitionId,
+        tree_id: TreeId,
         peer: String,
         shared: &Shared,
         out: &mut Ready,
     ) -> bool {
-        let leaves = self.store.leaves(partition);
+        let leaves = self.store.leaves(partition, tree_id);
         let Some(leaves) = self.failed(leaves) else {
             return false;
         };
@@ -2939,6 +3080,7 @@ impl<S: StorageRead<Object>> Node<S> {
         self.exchange = Some(MerkleExchange {
             id,
             partition,
+            tree_id,
             peer,
             tree,
             walk: DiffWalk::new(),
@@ -2983,14 +3125,16 @@ impl<S: StorageRead<Object>> Node<S> {
             };
             for p in partitions {
                 run.report.partitions_checked += 1;
-                for peer in home(p) {
-                    if peer == node.name {
-                        continue;
-                    }
-                    if node.reachable(peer) {
-                        run.queue.push_back((p, peer.to_string()));
-                    } else if !run.report.skipped.iter().any(|s| s == peer) {
-                        run.report.skipped.push(peer.to_string());
+                for (tree, list) in node.trees_kept(p, shared) {
+                    for peer in list {
+                        if peer == node.name {
+                            continue;
+                        }
+                        if node.reachable(peer) {
+                            run.queue.push_back((p, tree, peer.to_string()));
+                        } else if !run.report.skipped.iter().any(|s| s == peer) {
+                            run.report.skipped.push(peer.to_string());
+                        }
                     }
                 }
             }
@@ -3006,9 +3150,9 @@ impl<S: StorageRead<Object>> Node<S> {
     fn repair_next(&mut self, shared: &Shared, out: &mut Ready) {
         while let Some(run) = self.repairs.front_mut() {
             match run.queue.pop_front() {
-                Some((partition, peer)) => {
+                Some((partition, tree, peer)) => {
                     run.current = Some(peer.clone());
-                    if !self.start_exchange(partition, peer, shared, out) {
+                    if !self.start_exchange(partition, tree, peer, shared, out) {
                         self.exchange_ended(None, shared, out);
                     }
                     return;
@@ -3074,6 +3218,7 @@ impl<S: StorageRead<Object>> Node<S> {
             nodes.truncate(MERKLE_NODES_MAX);
             Request::MerkleHashes {
                 partition: exchange.partition,
+                tree: exchange.tree_id,
                 nodes,
             }
         } else if let Some(&(leaf, last_leaf)) = exchange.runs.first() {
@@ -3214,11 +3359,16 @@ impl<S: StorageRead<Object>> Node<S> {
     }
 
     /// Answers [`Request::MerkleHashes`] from the durable tree.
-    fn answer_hashes(&mut self, partition: PartitionId, nodes: &[NodeId]) -> Response {
+    fn answer_hashes(
+        &mut self,
+        partition: PartitionId,
+        tree: TreeId,
+        nodes: &[NodeId],
+    ) -> Response {
         if nodes.len() > MERKLE_NODES_MAX {
             return Response::error(ErrorKind::InvalidInput, "too many tree nodes asked for");
         }
-        let leaves = self.store.leaves(partition);
+        let leaves = self.store.leaves(partition, tree);
         match self.failed(leaves).and_then(MerkleTree::from_leaves) {
             Some(tree) => Response::MerkleHashes(merkle::answer(&tree, nodes)),
             None => Response::error(ErrorKind::Internal, "no Merkle tree for the partition"),
@@ -3483,7 +3633,7 @@ impl<S: StorageRead<Object>> Node<S> {
             self.renew_incarnation(out);
         }
         for key in &doomed {
-            self.write_object(key, None);
+            self.delete_object(key);
         }
         doomed.len() as u32
     }

@@ -35,7 +35,7 @@ use crate::config::{ClusterManifest, NodeConfig};
 use crate::core::clock::{Object, ReplicaId};
 use crate::core::faults::PartitionFilter;
 use crate::core::membership::{ClusterState, MemberStatus};
-use crate::core::merkle::MerkleTree;
+use crate::core::merkle::{MerkleTree, TreeId};
 use crate::core::message::{
     BucketView, ErrorKind, NodeReport, PartitionRoot, PutRequest, Request, Response, Role,
 };
@@ -1241,13 +1241,15 @@ impl Driver {
             return Response::error(ErrorKind::Internal, "no cluster state");
         };
         let total = view.ring.partitions();
-        let n = view.params.n;
-        let me = &self.machine.name;
-        let home = |p: u32| -> Vec<String> {
-            view.ring
-                .preference_list(p, n)
+        let me = self.machine.name.as_str();
+        // Each tree of a partition with the replicas that keep it.
+        let trees = |p: u32| -> Vec<(TreeId, Vec<String>)> {
+            view.trees()
                 .into_iter()
-                .map(str::to_owned)
+                .map(|(tree, n)| {
+                    let list = view.ring.preference_list(p, n);
+                    (tree, list.into_iter().map(str::to_owned).collect())
+                })
                 .collect()
         };
         let partitions: Vec<u32> = match partition {
@@ -1258,25 +1260,40 @@ impl Driver {
                 )
             }
             Some(p) => vec![p],
-            None => (0..total).filter(|&p| home(p).contains(me)).collect(),
+            None => (0..total).collect(),
         };
         let mut roots = Vec::with_capacity(partitions.len());
         for p in partitions {
-            let tree = match self.machine.store().leaves(p).map(MerkleTree::from_leaves) {
-                Ok(Some(tree)) => tree,
-                Ok(None) => {
-                    return Response::error(ErrorKind::Internal, format!("partition {p}'s tree"))
+            for (tree_id, replicas) in trees(p) {
+                // Every tree of the partition asked for; else the ones kept here.
+                if partition.is_none() && !replicas.iter().any(|r| r == me) {
+                    continue;
                 }
-                Err(e) => {
-                    return Response::error(ErrorKind::Internal, format!("storage error: {e}"))
-                }
-            };
-            roots.push(PartitionRoot {
-                partition: p,
-                replicas: home(p),
-                root: tree.root(),
-                leaves: partition.map(|_| tree.leaves().to_vec()),
-            });
+                let tree = match self
+                    .machine
+                    .store()
+                    .leaves(p, tree_id)
+                    .map(MerkleTree::from_leaves)
+                {
+                    Ok(Some(tree)) => tree,
+                    Ok(None) => {
+                        return Response::error(
+                            ErrorKind::Internal,
+                            format!("partition {p}'s tree"),
+                        )
+                    }
+                    Err(e) => {
+                        return Response::error(ErrorKind::Internal, format!("storage error: {e}"))
+                    }
+                };
+                roots.push(PartitionRoot {
+                    partition: p,
+                    tree: tree_id,
+                    replicas,
+                    root: tree.root(),
+                    leaves: partition.map(|_| tree.leaves().to_vec()),
+                });
+            }
         }
         Response::MerkleRoots(roots)
     }

@@ -236,6 +236,7 @@ mod tests {
                     .expect("key")
                     .storage_key(),
                 value: Some(object),
+                tree: crate::core::merkle::DEFAULT_TREE,
             }
         };
         for i in 0..50 {

@@ -44,6 +44,9 @@ pub enum Invariant {
     /// Every owner-table step the cluster takes is one a node hearing it
     /// by gossip takes in (`ClusterState::admit_owners`).
     AdmittedStep,
+    /// After convergence, every Merkle tree of every partition has one root
+    /// across the replicas that keep it (keys filed in their bucket's tree).
+    TreesAgree,
 }
 
 impl fmt::Display for Invariant {
@@ -55,6 +58,7 @@ impl fmt::Display for Invariant {
             Invariant::NoResurrection => "no-resurrection",
             Invariant::NoDuplicateWrite => "no-duplicate-write",
             Invariant::AdmittedStep => "admitted-step",
+            Invariant::TreesAgree => "trees-agree",
         })
     }
 }

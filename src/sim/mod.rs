@@ -356,9 +356,9 @@ pub struct SimConfig {
     /// Whether nodes join and leave during the run (the changes themselves
     /// are drawn from the seed, see [`MembershipPlan`]).
     pub membership: bool,
-    /// Whether half the seeds also write a bucket with its own, wider N
-    /// (see `world::SIM_WIDE_BUCKET`).
-    pub wide_bucket: bool,
+    /// Whether half the seeds also write a bucket with its own N
+    /// (see `world::SIM_OWN_BUCKET`).
+    pub own_bucket: bool,
     /// A deliberate bug (tests only).
     pub bug: Option<Bug>,
 }
@@ -388,7 +388,7 @@ impl SimConfig {
             read_quorum: 2,
             write_quorum: 2,
             membership: true,
-            wide_bucket: true,
+            own_bucket: true,
             bug: None,
         }
     }

@@ -37,6 +37,7 @@ use rand::{Rng, SeedableRng};
 use crate::core::clock::{Dot, Object, VersionVector};
 use crate::core::key::ObjectKey;
 use crate::core::membership::{BucketProps, ClusterState, MemberStatus};
+use crate::core::merkle::MerkleTree;
 use crate::core::message::Request;
 use crate::core::message::{ErrorKind, PutRequest};
 use crate::core::node::{
@@ -50,21 +51,34 @@ use crate::sim::network::{Addr, Network};
 use crate::sim::{
     Bug, Change, FaultKind, FaultSettings, MembershipPlan, SimConfig, SimReport, Stats,
 };
+use crate::storage::StorageRead;
 
 /// The bucket the simulated clients write to.
 pub const SIM_BUCKET: &str = "sim";
-/// The bucket with its own, wider N some seeds also write to.
-pub const SIM_WIDE_BUCKET: &str = "sim-wide";
+/// The bucket with its own N, wider or narrower, some seeds also write to.
+pub const SIM_OWN_BUCKET: &str = "sim-own";
 
-/// For half the seeds (with room for it), a bucket with N one or two above
-/// the cluster's and W raised as much (R + W > N still holds).
-fn wide_bucket(config: &SimConfig, names: &[String]) -> Option<BucketProps> {
+/// For half the seeds (with room for it), a bucket with its own N: for
+/// half of those one below the cluster's, with the same R and W (when they
+/// fit: the wipe budget stays), else one or two above with W raised as much
+/// (R + W > N still holds either way).
+fn own_bucket(config: &SimConfig, names: &[String]) -> Option<BucketProps> {
     let mut rng = StdRng::seed_from_u64(config.seed ^ 0x00b0_c4e7_0000_0001);
-    if !config.wide_bucket || config.nodes <= config.replicas || !rng.gen_bool(0.5) {
+    if !config.own_bucket || config.nodes <= config.replicas || !rng.gen_bool(0.5) {
         return None;
     }
-    let n = rng.gen_range(config.replicas + 1..=config.nodes.min(config.replicas + 2));
     let small = |v: usize| u8::try_from(v).unwrap_or(u8::MAX);
+    let narrow = config.replicas.saturating_sub(1);
+    if rng.gen_bool(0.5) && config.read_quorum.max(config.write_quorum) <= narrow {
+        return Some(BucketProps {
+            version: 1,
+            by: names.first()?.clone(),
+            n: small(narrow),
+            r: small(config.read_quorum),
+            w: small(config.write_quorum),
+        });
+    }
+    let n = rng.gen_range(config.replicas + 1..=config.nodes.min(config.replicas + 2));
     Some(BucketProps {
         version: 1,
         by: names.first()?.clone(),
@@ -231,20 +245,20 @@ impl World {
             .map(|(i, n)| (n.clone(), sim_addr(i)))
             .collect();
         let mut cluster = ClusterState::bootstrap(&members, ring.owner_table());
-        // Half the seeds also write a bucket with its own, wider N (and a
-        // W that keeps the wipe budget), so every path runs with keys of
-        // two N in one partition. Drawn apart, so the seeds' schedules stay.
-        let wide = wide_bucket(&config, &names);
+        // Half the seeds also write a bucket with its own N (and a W that
+        // keeps the wipe budget), so every path runs with keys of two N in
+        // one partition. Drawn apart, so the seeds' schedules stay.
+        let wide = own_bucket(&config, &names);
         if let Some(props) = &wide {
             cluster
                 .buckets
-                .insert(SIM_WIDE_BUCKET.to_string(), props.clone());
+                .insert(SIM_OWN_BUCKET.to_string(), props.clone());
         }
         let key_count = rng.gen_range(3..=24usize);
         let keys: Vec<ObjectKey> = (0..key_count)
             .filter_map(|i| {
                 let bucket = match wide.is_some() && i % 2 == 1 {
-                    true => SIM_WIDE_BUCKET,
+                    true => SIM_OWN_BUCKET,
                     false => SIM_BUCKET,
                 };
                 ObjectKey::new(bucket, format!("k{i}").as_bytes()).ok()
@@ -1399,6 +1413,35 @@ impl World {
         })
     }
 
+    /// Every (partition, tree) whose replicas' roots differ.
+    fn trees_disagreeing(&self) -> Vec<Violation> {
+        let shared = &self.shared;
+        let mut out = Vec::new();
+        for p in 0..shared.ring.partitions() {
+            for (tree, n) in shared.trees() {
+                let roots: BTreeMap<String, String> = shared
+                    .ring
+                    .preference_list(p, n)
+                    .into_iter()
+                    .filter_map(|name| {
+                        let host = &self.nodes[shared.index_of(name)?];
+                        let leaves = host.node.store().leaves(p, tree).ok()?;
+                        let root = MerkleTree::from_leaves(leaves)?.root();
+                        Some((name.to_string(), format!("{:02x}{:02x}", root[0], root[1])))
+                    })
+                    .collect();
+                if roots.values().collect::<BTreeSet<_>>().len() > 1 {
+                    out.push(Violation {
+                        invariant: Invariant::TreesAgree,
+                        key: format!("partition {p} tree {tree}"),
+                        detail: format!("roots {roots:?}"),
+                    });
+                }
+            }
+        }
+        out
+    }
+
     /// Runs the liveness phase: the network heals, every node restarts,
     /// faults stop, and the replicas must converge.
     pub fn run_liveness(&mut self) {
@@ -1478,6 +1521,9 @@ impl World {
                     ),
                 });
             }
+        }
+        if self.stats.converged {
+            violations.extend(self.trees_disagreeing());
         }
         violations.sort_by_key(|v| v.invariant);
         SimReport {

@@ -98,9 +98,14 @@ fn subjects() -> Vec<Box<dyn Subject>> {
 }
 
 fn object(key: &str, value: Option<&str>) -> Write<V> {
+    in_tree(key, value, crate::core::merkle::DEFAULT_TREE)
+}
+
+fn in_tree(key: &str, value: Option<&str>, tree: crate::core::merkle::TreeId) -> Write<V> {
     Write::Object {
         key: key.as_bytes().to_vec(),
         value: value.map(str::to_string),
+        tree,
     }
 }
 
@@ -232,34 +237,83 @@ fn meta_entries_round_trip() {
     }
 }
 
-/// Random writes and deletes through every store give every store the same
-/// objects, the same Merkle leaves and the same leaf pages.
+/// Trees a write may be filed in, in the random test.
+const TREES: [crate::core::merkle::TreeId; 3] = [0, 2, 5];
+
+/// Random writes, deletes and re-filings through every store, each in a
+/// random tree (so some keys move from tree to tree), give every store the same
+/// objects, the same leaf pages, and in every tree exactly the leaves of
+/// the keys last written to it.
 #[test]
 fn every_store_keeps_the_same_merkle_leaves_and_leaf_pages() {
+    use crate::core::merkle::{entry_hash, leaf_of, EMPTY, LEAVES};
     let mut stores = subjects();
     let mut rng = StdRng::seed_from_u64(8);
+    // The model: each live key's value and tree.
+    let mut model: std::collections::BTreeMap<String, (String, u8)> = Default::default();
     for _ in 0..30 {
         let writes: Vec<Write<V>> = (0..rng.gen_range(1..20))
             .map(|_| {
                 let key = format!("k{}", rng.gen_range(0..200));
+                let tree = TREES[rng.gen_range(0..TREES.len())];
+                if rng.gen_bool(0.2) {
+                    // Moves a live key's entry; nothing for an absent one.
+                    if let Some((_, filed)) = model.get_mut(&key) {
+                        *filed = tree;
+                    }
+                    return Write::Refile {
+                        key: key.into_bytes(),
+                        tree,
+                    };
+                }
                 let value = rng.gen_bool(0.8).then(|| format!("v{}", rng.gen::<u16>()));
-                object(&key, value.as_deref())
+                match &value {
+                    Some(v) => model.insert(key.clone(), (v.clone(), tree)),
+                    None => model.remove(&key),
+                };
+                in_tree(&key, value.as_deref(), tree)
             })
             .collect();
         for s in &mut stores {
             s.write(batch(writes.clone()));
         }
     }
-    let reference = &stores[0];
+    // What each tree's leaves must be: the XOR of the entries filed in it.
+    let mut expected = std::collections::BTreeMap::new();
+    for (key, (value, tree)) in &model {
+        let position = crate::storage::MerkleLayout::position(key.as_bytes());
+        let layout = crate::storage::MerkleLayout::new(PARTITIONS).expect("layout");
+        let (partition, _) = layout.locate(position);
+        let leaves = expected
+            .entry((partition, *tree))
+            .or_insert_with(|| vec![EMPTY; LEAVES]);
+        let bytes = postcard::to_allocvec(value).expect("encode");
+        let entry = entry_hash(key.as_bytes(), blake3::hash(&bytes).as_bytes());
+        super::merkle::xor(&mut leaves[leaf_of(position, PARTITIONS)], &entry);
+    }
     assert!(
-        (0..PARTITIONS).all(|p| reference
-            .reader()
-            .leaves(p)
-            .expect("leaves")
+        TREES
             .iter()
-            .any(|l| *l != crate::core::merkle::EMPTY)),
-        "every partition holds keys, so the leaves compared are not all empty"
+            .all(|t| (0..PARTITIONS).any(|p| expected.contains_key(&(p, *t)))),
+        "every tree holds keys, so the leaves compared are not all empty"
     );
+    for s in &stores {
+        let name = s.name();
+        for p in 0..PARTITIONS {
+            for tree in TREES {
+                let want = expected
+                    .get(&(p, tree))
+                    .cloned()
+                    .unwrap_or_else(|| vec![EMPTY; LEAVES]);
+                assert_eq!(
+                    s.reader().leaves(p, tree).expect("leaves"),
+                    want,
+                    "{name} partition {p} tree {tree}"
+                );
+            }
+        }
+    }
+    let reference = &stores[0];
     for s in &stores[1..] {
         let name = s.name();
         assert_eq!(
@@ -267,13 +321,6 @@ fn every_store_keeps_the_same_merkle_leaves_and_leaf_pages() {
             reference.reader().object_page(None, 1000).expect("page"),
             "{name}"
         );
-        for p in 0..PARTITIONS {
-            assert_eq!(
-                s.reader().leaves(p).expect("leaves"),
-                reference.reader().leaves(p).expect("leaves"),
-                "{name} partition {p}"
-            );
-        }
     }
     // Paging through a run of leaves in small pages visits every key of it
     // once, in ring order, the same in every store.

@@ -44,6 +44,7 @@ use super::{
     decode_value, encode_value, Counters, TableId, Write, HINTS, META, OBJECTS, RUNNING_KEY, STATE,
 };
 use crate::config::Durability;
+use crate::core::merkle::{TreeId, DEFAULT_TREE};
 
 /// What to tell one caller once its batch's commit succeeded or failed.
 pub(crate) type Completion = Box<dyn FnOnce(Result<(), StorageError>) + Send>;
@@ -249,7 +250,9 @@ where
                     match command {
                         WriteCommand::Update { table, key, job } => {
                             let (table, tree) = match table {
-                                TableId::Objects => (&mut objects, Some(&mut merkle)),
+                                TableId::Objects => {
+                                    (&mut objects, Some((&mut merkle, DEFAULT_TREE)))
+                                }
                                 TableId::Hints => match &mut hints {
                                     Some(table) => (table, None),
                                     None => (
@@ -286,8 +289,8 @@ where
                             let failed = Arc::new(std::sync::Mutex::new(None));
                             for op in ops {
                                 let (table, tree, key, value) = match op {
-                                    Write::Object { key, value } => {
-                                        (&mut objects, Some(&mut merkle), key, value)
+                                    Write::Object { key, value, tree } => {
+                                        (&mut objects, Some((&mut merkle, tree)), key, value)
                                     }
                                     Write::Hint { hint, value } => {
                                         let table = match &mut hints {
@@ -298,6 +301,19 @@ where
                                             ),
                                         };
                                         (table, None, hint.encode(), value)
+                                    }
+                                    Write::Refile { key, tree } => {
+                                        let version = objects
+                                            .get(key.as_slice())
+                                            .map_err(|e| self.redb_error(e))?
+                                            .map(|stored| version_digest(stored.value()));
+                                        if let Some(version) = version {
+                                            merkle
+                                                .refile(&key, tree, &version)
+                                                .map_err(|e| self.redb_error(e))?;
+                                            *writes += 1;
+                                        }
+                                        continue;
                                     }
                                     Write::Meta { name, value } => {
                                         let table = match &mut meta {
@@ -349,13 +365,13 @@ where
 
     /// Runs one update inside the open transaction. Returns whether a write
     /// was made; a value error fails only this caller and returns `Ok(false)`.
-    /// With `merkle` (the objects table), the key's Merkle leaf is updated
+    /// With `merkle` (the objects table), the key's leaf in that tree is updated
     /// in the same transaction: the old version's entry hash XORed out, the
     /// new one's in.
     fn apply_update(
         &self,
         objects: &mut Table<&[u8], &[u8]>,
-        merkle: Option<&mut MerkleTables<'_>>,
+        merkle: Option<(&mut MerkleTables<'_>, TreeId)>,
         key: Vec<u8>,
         job: Box<dyn UpdateJob<V>>,
         completions: &mut Vec<Completion>,
@@ -392,10 +408,10 @@ where
                 completions.push(complete);
                 match objects.insert(key.as_slice(), bytes.as_slice()) {
                     Ok(_) => {
-                        if let Some(merkle) = merkle {
+                        if let Some((merkle, tree)) = merkle {
                             let new_version = version_digest(&bytes);
                             merkle
-                                .note(&key, old_version.as_ref(), Some(&new_version))
+                                .note(&key, tree, old_version.as_ref(), Some(&new_version))
                                 .map_err(|e| self.redb_error(e))?;
                         }
                         Ok(true)
@@ -415,9 +431,9 @@ where
                 objects
                     .remove(key.as_slice())
                     .map_err(|e| self.redb_error(e))?;
-                if let Some(merkle) = merkle {
+                if let Some((merkle, tree)) = merkle {
                     merkle
-                        .note(&key, old_version.as_ref(), None)
+                        .note(&key, tree, old_version.as_ref(), None)
                         .map_err(|e| self.redb_error(e))?;
                 }
                 Ok(true)

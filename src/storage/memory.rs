@@ -8,7 +8,7 @@
 //! here is durable; the simulator models crashes itself by not applying a
 //! batch. [`super::conformance`] runs one suite against this and redb.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::marker::PhantomData;
 use std::ops::Bound;
 use std::path::PathBuf;
@@ -16,12 +16,12 @@ use std::path::PathBuf;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::merkle::{leaf_bounds, position_key, version_digest, MerkleLayout};
+use super::merkle::{leaf_bounds, position_key, tree_slot, version_digest, xor, MerkleLayout};
 use super::{
     decode_value, encode_value, hint_bounds, leaf_page_of, HintKey, LeafPage, StorageError,
     StorageRead, Write, WriteBatch, SCAN_ENTRIES_MAX,
 };
-use crate::core::merkle::{self, Digest, EMPTY, LEAVES};
+use crate::core::merkle::{self, Digest, TreeId, EMPTY, LEAVES};
 
 /// An in-memory store of values of type `V`.
 #[derive(Debug, Clone)]
@@ -30,10 +30,10 @@ pub struct MemStore<V> {
     objects: BTreeMap<Vec<u8>, Vec<u8>>,
     hints: BTreeMap<Vec<u8>, Vec<u8>>,
     meta: BTreeMap<String, Vec<u8>>,
-    /// (partition, leaf) → hash; empty leaves are absent.
+    /// (tree slot, leaf) → hash; empty leaves are absent.
     leaves: BTreeMap<(u32, u32), Digest>,
-    /// Ring position ‖ storage key, for leaf ranges.
-    positions: BTreeSet<Vec<u8>>,
+    /// Ring position ‖ storage key → the key's tree, for leaf ranges.
+    positions: BTreeMap<Vec<u8>, TreeId>,
     _values: PhantomData<fn() -> V>,
 }
 
@@ -54,7 +54,7 @@ where
             hints: BTreeMap::new(),
             meta: BTreeMap::new(),
             leaves: BTreeMap::new(),
-            positions: BTreeSet::new(),
+            positions: BTreeMap::new(),
             _values: PhantomData,
         })
     }
@@ -73,7 +73,7 @@ where
         }
         for (write, bytes) in batch.writes.iter().zip(encoded) {
             match write {
-                Write::Object { key, .. } => self.set_object(key, bytes),
+                Write::Object { key, tree, .. } => self.set_object(key, *tree, bytes),
                 Write::Hint { hint, .. } => {
                     let key = hint.encode();
                     match bytes {
@@ -84,12 +84,13 @@ where
                 Write::Meta { name, value } => {
                     self.meta.insert(name.clone(), value.clone());
                 }
+                Write::Refile { key, tree } => self.refile(key, *tree),
             }
         }
         Ok(())
     }
 
-    fn set_object(&mut self, key: &[u8], bytes: Option<Vec<u8>>) {
+    fn set_object(&mut self, key: &[u8], tree: TreeId, bytes: Option<Vec<u8>>) {
         let old = self.objects.get(key).map(|b| version_digest(b));
         let new = bytes.as_deref().map(version_digest);
         match bytes {
@@ -99,29 +100,55 @@ where
         if old == new {
             return;
         }
+        // As the redb store: the old version leaves the tree the index
+        // files the key in, the new one joins `tree`.
         let position = MerkleLayout::position(key);
-        let slot = self.layout.locate(position);
-        let mut leaf = self.leaves.get(&slot).copied().unwrap_or(EMPTY);
-        for version in [old, new].into_iter().flatten() {
-            let entry = merkle::entry_hash(key, &version);
-            for (a, b) in leaf.iter_mut().zip(entry.iter()) {
-                *a ^= b;
-            }
-        }
-        if leaf == EMPTY {
-            self.leaves.remove(&slot);
-        } else {
-            self.leaves.insert(slot, leaf);
-        }
+        let (partition, leaf) = self.layout.locate(position);
         let indexed = position_key(position, key);
-        match (old, new) {
-            (None, Some(_)) => {
-                self.positions.insert(indexed);
+        let old_tree = self.positions.get(&indexed).copied().unwrap_or(tree);
+        for (version, in_tree) in [(old, old_tree), (new, tree)] {
+            if let Some(version) = version {
+                let entry = merkle::entry_hash(key, &version);
+                self.xor_leaf((tree_slot(partition, in_tree), leaf), &entry);
             }
-            (Some(_), None) => {
+        }
+        match new {
+            Some(_) => {
+                self.positions.insert(indexed, tree);
+            }
+            None => {
                 self.positions.remove(&indexed);
             }
-            _ => {}
+        }
+    }
+
+    fn refile(&mut self, key: &[u8], tree: TreeId) {
+        let Some(version) = self.objects.get(key).map(|b| version_digest(b)) else {
+            return;
+        };
+        let position = MerkleLayout::position(key);
+        let (partition, leaf) = self.layout.locate(position);
+        let Some(filed) = self.positions.get_mut(&position_key(position, key)) else {
+            return;
+        };
+        if *filed == tree {
+            return;
+        }
+        let from = std::mem::replace(filed, tree);
+        let entry = merkle::entry_hash(key, &version);
+        for in_tree in [from, tree] {
+            self.xor_leaf((tree_slot(partition, in_tree), leaf), &entry);
+        }
+    }
+
+    /// XORs one entry's hash into (or out of) one leaf.
+    fn xor_leaf(&mut self, slot: (u32, u32), entry: &Digest) {
+        let mut hash = self.leaves.get(&slot).copied().unwrap_or(EMPTY);
+        xor(&mut hash, entry);
+        if hash == EMPTY {
+            self.leaves.remove(&slot);
+        } else {
+            self.leaves.insert(slot, hash);
         }
     }
 
@@ -241,12 +268,10 @@ where
             .collect())
     }
 
-    fn leaves(&self, partition: u32) -> Result<Vec<Digest>, StorageError> {
+    fn leaves(&self, partition: u32, tree: TreeId) -> Result<Vec<Digest>, StorageError> {
         let mut leaves = vec![EMPTY; LEAVES];
-        for ((_, leaf), hash) in self
-            .leaves
-            .range((partition, 0)..=(partition, LEAVES as u32 - 1))
-        {
+        let slot = tree_slot(partition, tree);
+        for ((_, leaf), hash) in self.leaves.range((slot, 0)..=(slot, LEAVES as u32 - 1)) {
             if let Some(l) = leaves.get_mut(*leaf as usize) {
                 *l = *hash;
             }
@@ -268,7 +293,7 @@ where
         let keys = self
             .positions
             .range::<Vec<u8>, _>((start, end))
-            .filter_map(|indexed| indexed.get(8..).map(<[u8]>::to_vec))
+            .filter_map(|(indexed, _)| indexed.get(8..).map(<[u8]>::to_vec))
             .take(limit + 1);
         leaf_page_of(keys, limit, bytes_max, |key| Ok(self.objects.get(key)))
     }

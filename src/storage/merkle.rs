@@ -3,14 +3,20 @@
 //! one leaf's keys be read with a range scan.
 //!
 //! Tables:
-//! - `merkle_leaves`: `(partition, leaf)` → the leaf's 32-byte hash
-//!   ([`crate::core::merkle`]: XOR of its entries' hashes). Only non-empty
-//!   leaves are stored, so an empty partition costs nothing.
-//! - `positions`: `ring position (8 bytes BE) ‖ storage key` → empty. Object
+//! - `merkle_leaves`: `(slot, leaf)` → the leaf's 32-byte hash
+//!   ([`crate::core::merkle`]: XOR of its entries' hashes), where the slot
+//!   is `partition | tree << 16` ([`tree_slot`]: one tree per partition and
+//!   [`TreeId`], the key's bucket's replica count; the default tree's slot
+//!   is the partition itself, so a file from before buckets had their own N
+//!   needs no rewrite). Only non-empty leaves are stored, so an empty
+//!   partition costs nothing.
+//! - `positions`: `ring position (8 bytes BE) ‖ storage key` → the key's
+//!   tree (empty for the default tree, else its one byte). Object
 //!   keys sort by bucket and key, not by ring position; this index sorts them
 //!   by position, so a leaf (a contiguous range of positions) is one range
 //!   scan. It costs one extra insert when a key appears and one remove when
-//!   it goes; rewriting an existing key does not touch it.
+//!   it goes; rewriting an existing key reads it (to XOR the old version out
+//!   of the tree it is filed in) and writes it only when the tree changes.
 //!
 //! A key's ring position is the first 8 bytes (big-endian) of BLAKE3 of its
 //! storage key; for the node's keys that is exactly
@@ -28,7 +34,8 @@
 //! when asked for (1 024 rows, 1 023 hashes). On open, a store whose leaf
 //! table was made for another partition count, or never made (a store from
 //! before this table existed), rebuilds both tables once with a scan of the
-//! objects, and says so in a log line.
+//! objects, and says so in a log line. Such a file predates buckets with
+//! their own N, so the rebuild puts every key in the default tree.
 
 // These helpers return redb's own (large) error; the callers turn it into a
 // `StorageError` naming the file, as the rest of the module does.
@@ -42,7 +49,7 @@ use std::time::Instant;
 use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
 
 use super::{as_slices, OBJECTS, STATE};
-use crate::core::merkle::{self, Digest, EMPTY, LEAF_BITS, LEAVES};
+use crate::core::merkle::{self, Digest, TreeId, DEFAULT_TREE, EMPTY, LEAF_BITS, LEAVES};
 
 /// Merkle leaves: (partition, leaf) → 32-byte hash; empty leaves are absent.
 pub(crate) const MERKLE: TableDefinition<(u32, u32), &[u8]> = TableDefinition::new("merkle_leaves");
@@ -106,6 +113,11 @@ impl MerkleLayout {
     }
 }
 
+/// The leaf table's slot of one partition's tree.
+pub(crate) fn tree_slot(partition: u32, tree: TreeId) -> u32 {
+    partition | u32::from(tree) << 16
+}
+
 /// The version digest of stored object bytes.
 pub(crate) fn version_digest(bytes: &[u8]) -> Digest {
     *blake3::hash(bytes).as_bytes()
@@ -164,11 +176,16 @@ impl<'txn> MerkleTables<'txn> {
     }
 
     /// Records that `key`'s stored bytes went from the version `old` to
-    /// `new` (`None`: absent): two XORs on its leaf, and the position index
-    /// when the key appears or goes.
+    /// `new` (`None`: absent), the new one in `tree`: the old entry hash
+    /// XORed out of the leaf of the tree the index says it is in, the new
+    /// one into its leaf of `tree`, and the position index updated when the
+    /// key appears, goes or changes tree. Taking the old tree from the index
+    /// keeps every tree the XOR of exactly the entries filed in it, even
+    /// when a key is rewritten into another tree.
     pub(crate) fn note(
         &mut self,
         key: &[u8],
+        tree: TreeId,
         old: Option<&Digest>,
         new: Option<&Digest>,
     ) -> Result<(), redb::Error> {
@@ -176,35 +193,100 @@ impl<'txn> MerkleTables<'txn> {
             return Ok(());
         }
         let position = MerkleLayout::position(key);
-        let slot = self.layout.locate(position);
-        let mut leaf = match self.leaves.get(slot)? {
-            Some(stored) => digest_of(stored.value()),
-            None => EMPTY,
+        let (partition, leaf) = self.layout.locate(position);
+        let indexed = position_key(position, key);
+        let old_tree = match old {
+            Some(_) => match self.positions.get(indexed.as_slice())? {
+                Some(value) => tree_of_index(value.value()),
+                None => DEFAULT_TREE,
+            },
+            None => tree,
         };
-        for version in [old, new].into_iter().flatten() {
-            let entry = merkle::entry_hash(key, version);
-            for (a, b) in leaf.iter_mut().zip(entry.iter()) {
-                *a ^= b;
-            }
+        if let Some(version) = old {
+            self.xor_entry((tree_slot(partition, old_tree), leaf), key, version)?;
         }
-        if leaf == EMPTY {
-            self.leaves.remove(slot)?;
-        } else {
-            self.leaves.insert(slot, leaf.as_slice())?;
+        if let Some(version) = new {
+            self.xor_entry((tree_slot(partition, tree), leaf), key, version)?;
         }
         match (old, new) {
-            (None, Some(_)) => {
+            (_, Some(_)) if old.is_none() || old_tree != tree => {
                 self.positions
-                    .insert(position_key(position, key).as_slice(), [].as_slice())?;
+                    .insert(indexed.as_slice(), index_value(tree).as_slice())?;
             }
             (Some(_), None) => {
-                self.positions
-                    .remove(position_key(position, key).as_slice())?;
+                self.positions.remove(indexed.as_slice())?;
             }
             _ => {}
         }
         Ok(())
     }
+
+    /// Moves the entry of `key` (stored with version digest `version`) to
+    /// `tree` when the index files it in another one.
+    pub(crate) fn refile(
+        &mut self,
+        key: &[u8],
+        tree: TreeId,
+        version: &Digest,
+    ) -> Result<(), redb::Error> {
+        let position = MerkleLayout::position(key);
+        let (partition, leaf) = self.layout.locate(position);
+        let indexed = position_key(position, key);
+        let filed = match self.positions.get(indexed.as_slice())? {
+            Some(value) => tree_of_index(value.value()),
+            None => return Ok(()),
+        };
+        if filed == tree {
+            return Ok(());
+        }
+        self.xor_entry((tree_slot(partition, filed), leaf), key, version)?;
+        self.xor_entry((tree_slot(partition, tree), leaf), key, version)?;
+        self.positions
+            .insert(indexed.as_slice(), index_value(tree).as_slice())?;
+        Ok(())
+    }
+
+    /// XORs one entry's hash into (or out of) one leaf.
+    fn xor_entry(
+        &mut self,
+        slot: (u32, u32),
+        key: &[u8],
+        version: &Digest,
+    ) -> Result<(), redb::Error> {
+        let mut leaf = match self.leaves.get(slot)? {
+            Some(stored) => digest_of(stored.value()),
+            None => EMPTY,
+        };
+        xor(&mut leaf, &merkle::entry_hash(key, version));
+        if leaf == EMPTY {
+            self.leaves.remove(slot)?;
+        } else {
+            self.leaves.insert(slot, leaf.as_slice())?;
+        }
+        Ok(())
+    }
+}
+
+/// XORs `entry` into `leaf`.
+pub(crate) fn xor(leaf: &mut Digest, entry: &Digest) {
+    for (a, b) in leaf.iter_mut().zip(entry.iter()) {
+        *a ^= b;
+    }
+}
+
+/// The position index's value for a key in `tree`: nothing for the default
+/// tree (as every file from before trees has), else the tree's one byte.
+pub(crate) fn index_value(tree: TreeId) -> Vec<u8> {
+    if tree == DEFAULT_TREE {
+        Vec::new()
+    } else {
+        vec![tree]
+    }
+}
+
+/// The tree a position index value names.
+pub(crate) fn tree_of_index(value: &[u8]) -> TreeId {
+    value.first().copied().unwrap_or(DEFAULT_TREE)
 }
 
 /// A stored leaf hash; a row of the wrong length reads as empty (it cannot
@@ -246,10 +328,11 @@ pub(crate) fn ensure_built(
             let key = key.value();
             let position = MerkleLayout::position(key);
             let entry = merkle::entry_hash(key, &version_digest(value.value()));
-            let leaf = leaves.entry(layout.locate(position)).or_insert(EMPTY);
-            for (a, b) in leaf.iter_mut().zip(entry.iter()) {
-                *a ^= b;
-            }
+            let (partition, leaf) = layout.locate(position);
+            let leaf = leaves
+                .entry((tree_slot(partition, DEFAULT_TREE), leaf))
+                .or_insert(EMPTY);
+            xor(leaf, &entry);
             positions.insert(position_key(position, key).as_slice(), [].as_slice())?;
             scanned += 1;
         }
@@ -278,18 +361,20 @@ pub(crate) fn ensure_built(
     Ok(rebuilt.then_some(scanned))
 }
 
-/// The 1 024 leaf hashes of one partition, from a read transaction.
+/// The 1 024 leaf hashes of one partition's tree, from a read transaction.
 pub(crate) fn read_leaves(
     txn: &redb::ReadTransaction,
     partition: u32,
+    tree: TreeId,
 ) -> Result<Vec<Digest>, redb::Error> {
+    let slot = tree_slot(partition, tree);
     let mut leaves = vec![EMPTY; LEAVES];
     let table = match txn.open_table(MERKLE) {
         Ok(table) => table,
         Err(redb::TableError::TableDoesNotExist(_)) => return Ok(leaves),
         Err(e) => return Err(e.into()),
     };
-    for entry in table.range((partition, 0)..=(partition, LEAVES as u32 - 1))? {
+    for entry in table.range((slot, 0)..=(slot, LEAVES as u32 - 1))? {
         let (slot, hash) = entry?;
         let (_, leaf) = slot.value();
         if let Some(l) = leaves.get_mut(leaf as usize) {

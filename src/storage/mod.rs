@@ -62,7 +62,7 @@ pub use self::memory::MemStore;
 pub use self::merkle::{MerkleLayout, PARTITIONS_MAX};
 use self::readers::{ReadJob, ReadMessage};
 use crate::config::StorageConfig;
-use crate::core::merkle::{Digest, MerkleTree, LEAVES};
+use crate::core::merkle::{Digest, MerkleTree, TreeId, DEFAULT_TREE, LEAVES};
 
 /// Most commands (updates, meta puts) waiting for the writer thread; callers
 /// beyond it wait for room.
@@ -150,6 +150,9 @@ pub enum Write<V> {
         key: Vec<u8>,
         /// The new object; `None` deletes the key.
         value: Option<V>,
+        /// The Merkle tree of the partition the key is in (its bucket's
+        /// replica count, [`crate::core::merkle::TreeId`]).
+        tree: TreeId,
     },
     /// A hint for another node.
     Hint {
@@ -157,6 +160,15 @@ pub enum Write<V> {
         hint: HintKey,
         /// The new hint; `None` deletes it.
         value: Option<V>,
+    },
+    /// Files an existing object's Merkle entry in `tree` (nothing when the
+    /// key is absent or already filed there): a node that wrote keys of a
+    /// bucket before it learnt the bucket's own N moves them to its tree.
+    Refile {
+        /// The storage key.
+        key: Vec<u8>,
+        /// The tree it belongs in.
+        tree: TreeId,
     },
     /// A meta entry (durable whatever the configured durability).
     Meta {
@@ -229,7 +241,7 @@ pub trait StorageRead<V> {
     /// after `after`, the objects not decoded.
     fn key_page(&self, after: Option<&[u8]>, limit: usize) -> Result<Vec<Vec<u8>>, StorageError>;
     /// The 1 024 leaf hashes of one partition's Merkle tree.
-    fn leaves(&self, partition: u32) -> Result<Vec<Digest>, StorageError>;
+    fn leaves(&self, partition: u32, tree: TreeId) -> Result<Vec<Digest>, StorageError>;
     /// One page of the entries of the leaves `first..=last` of a
     /// partition, in ring order, after the storage key `after`, at most
     /// `limit` entries, ending early past `bytes_max` stored bytes.
@@ -679,15 +691,16 @@ where
         self.inner.layout
     }
 
-    /// The 1 024 leaf hashes of one partition's Merkle tree, as committed
-    /// (one range read of the leaf table).
+    /// The 1 024 leaf hashes of one partition's default Merkle tree (what
+    /// [`Store::update`]'s writes are filed in), as committed (one range
+    /// read of the leaf table).
     pub async fn merkle_leaves(&self, partition: u32) -> Result<Vec<Digest>, StorageError> {
         let path = self.inner.path.clone();
-        self.read(move |db| reads::leaves(db, &path, partition))
+        self.read(move |db| reads::leaves(db, &path, partition, DEFAULT_TREE))
             .await
     }
 
-    /// One partition's Merkle tree, built from its stored leaves.
+    /// One partition's default Merkle tree, built from its stored leaves.
     pub async fn merkle_tree(&self, partition: u32) -> Result<MerkleTree, StorageError> {
         let leaves = self.merkle_leaves(partition).await?;
         MerkleTree::from_leaves(leaves).ok_or_else(|| StorageError::Internal {
@@ -889,8 +902,8 @@ where
         self.read_now(|db| reads::key_scan(db, &self.inner.path, after, limit))
     }
 
-    fn leaves(&self, partition: u32) -> Result<Vec<Digest>, StorageError> {
-        self.read_now(|db| reads::leaves(db, &self.inner.path, partition))
+    fn leaves(&self, partition: u32, tree: TreeId) -> Result<Vec<Digest>, StorageError> {
+        self.read_now(|db| reads::leaves(db, &self.inner.path, partition, tree))
     }
 
     fn leaf_page(

@@ -14,7 +14,7 @@ use super::{
     as_slices, decode_value, hint_bounds, leaf_page_of, next_hint_owner, owner_end, HintKey,
     LeafPage, StorageError, HINTS, META, OBJECTS, SCAN_ENTRIES_MAX,
 };
-use crate::core::merkle::Digest;
+use crate::core::merkle::{Digest, TreeId};
 
 fn begin(db: &Database, path: &Path) -> Result<redb::ReadTransaction, StorageError> {
     db.begin_read()
@@ -252,9 +252,10 @@ pub(super) fn leaves(
     db: &Database,
     path: &Path,
     partition: u32,
+    tree: TreeId,
 ) -> Result<Vec<Digest>, StorageError> {
     let txn = begin(db, path)?;
-    merkle::read_leaves(&txn, partition).map_err(|e| StorageError::from_redb(path, e))
+    merkle::read_leaves(&txn, partition, tree).map_err(|e| StorageError::from_redb(path, e))
 }
 
 /// One page of the entries of the leaves `first..=last` of a partition.

@@ -286,7 +286,7 @@ fn a_partition_keeps_both_sides_writeable_and_heal_makes_siblings() {
 
 /// Stops `node`, deletes its redb file, starts it again on an empty store.
 #[track_caller]
-fn wipe(cluster: &Cluster, node: &str) {
+pub fn wipe(cluster: &Cluster, node: &str) {
     cluster.run(&["stop", node]).ok();
     let data = cluster.home().join(node).join("data");
     let mut removed = 0;

@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::support::Cluster;
 
 /// A blocking front for the async client: one node's API.
-struct Api {
+pub struct Api {
     runtime: tokio::runtime::Runtime,
     client: Arc<HttpsClient>,
 }
@@ -56,7 +56,7 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 impl Api {
-    fn new(cluster: &Cluster, node: &str) -> Api {
+    pub fn new(cluster: &Cluster, node: &str) -> Api {
         Api::with(cluster, node, &client_creds(cluster.home()))
     }
 
@@ -86,7 +86,7 @@ impl Api {
     }
 
     #[track_caller]
-    fn get(&self, path: &str) -> Answer {
+    pub fn get(&self, path: &str) -> Answer {
         self.call(Method::GET, path, &[], b"")
     }
 
@@ -112,7 +112,7 @@ fn expect_status(answer: &Answer, status: u16, what: &str) {
 }
 
 #[track_caller]
-fn json(answer: &Answer) -> Value {
+pub fn json(answer: &Answer) -> Value {
     answer
         .json()
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&answer.body)))

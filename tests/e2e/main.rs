@@ -9,6 +9,7 @@
 //! tests, and waits poll a condition with a generous limit.
 
 mod bad_input;
+mod buckets;
 mod chaos;
 mod completions;
 mod data;
