@@ -273,6 +273,8 @@ pub enum Timer {
     Membership,
     /// A tombstone sweep, and a check round if tombstones are due.
     Tombstones,
+    /// The next page of the re-filing under way.
+    Refile,
     /// Gossip with one random member.
     Gossip,
 }
@@ -1076,7 +1078,7 @@ impl<S: StorageRead<Object>> Node<S> {
         };
         self.begin(now, &shared);
         f(self, &mut shared, out);
-        self.track_trees(&shared);
+        self.track_trees(&shared, out);
         self.finish(&shared, out);
         self.view = Some(shared);
     }
@@ -1085,7 +1087,7 @@ impl<S: StorageRead<Object>> Node<S> {
     /// whose tree is new to this run: its keys may have been written here
     /// before this node learnt the bucket's own N (a replica restored empty
     /// takes writes before gossip brings the buckets), or before a restart.
-    fn track_trees(&mut self, shared: &Shared) {
+    fn track_trees(&mut self, shared: &Shared, out: &mut Ready) {
         if self.filed.len() == shared.cluster.buckets.len()
             && shared
                 .cluster
@@ -1100,12 +1102,16 @@ impl<S: StorageRead<Object>> Node<S> {
             let before = self.filed.insert(bucket.clone(), tree);
             let moved = before.map_or(tree != DEFAULT_TREE, |t| t != tree);
             if moved && !self.refiles.iter().any(|(b, _)| b == bucket) {
+                if self.refiles.is_empty() {
+                    out.timers.push((0, Timer::Refile));
+                }
                 self.refiles.push_back((bucket.clone(), None));
             }
         }
     }
 
-    /// One page of the re-filing under way: each durable key of the
+    /// One page of the re-filing under way (a page per [`Timer::Refile`],
+    /// [`SWEEP_STEP_US`] apart): each durable key of the
     /// bucket is filed in the bucket's tree (the store moves only those
     /// filed elsewhere).
     fn refile_page(&mut self, shared: &Shared) {
@@ -1944,9 +1950,12 @@ impl<S: StorageRead<Object>> Node<S> {
                 }
             }
             Timer::Handoff => self.handoff(shared, out),
-            Timer::AntiEntropy => {
+            Timer::AntiEntropy => self.anti_entropy(shared, out),
+            Timer::Refile => {
                 self.refile_page(shared);
-                self.anti_entropy(shared, out);
+                if !self.refiles.is_empty() {
+                    out.timers.push((SWEEP_STEP_US, Timer::Refile));
+                }
             }
             Timer::Membership => self.membership_tick(shared, out),
             Timer::Tombstones => {
