@@ -131,13 +131,15 @@ pub const FULL_READ_EVERY: u32 = 8;
 pub const OBJECT_VALUE_BYTES_MAX: usize = 6 * 1024 * 1024;
 /// Hints one handoff round reads (a limit on one step's work).
 const HANDOFF_SCAN_PAGE: usize = 1000;
+/// Between two handover batches while keys are left to hand over.
+const HANDOVER_STEP_US: u64 = 50_000;
 /// Keys one step of a re-filing reads (see [`Node::refile_page`]).
 const REFILE_PAGE: usize = 1000;
 /// Objects one step of a tombstone sweep reads (a limit on one step's work).
 pub const SWEEP_PAGE: usize = 1000;
 /// Between two steps of a tombstone sweep under way.
 const SWEEP_STEP_US: u64 = 5_000;
-/// Keys handed over per membership tick (a limit on background work).
+/// Keys the simulator hands over per membership tick (`Params::handover_batch`).
 pub const HANDOVER_BATCH_MAX: usize = 32;
 /// Objects of a partition a node replicates for some buckets only, looked
 /// at per membership tick for keys of the other buckets.
@@ -275,6 +277,8 @@ pub enum Timer {
     Tombstones,
     /// The next page of the re-filing under way.
     Refile,
+    /// The next handover batch, soon after one that found keys.
+    Handover,
     /// Gossip with one random member.
     Gossip,
 }
@@ -465,6 +469,9 @@ pub struct Params {
     pub handoff_us: u64,
     /// Hints one handoff round sends at most.
     pub handoff_batch: usize,
+    /// Keys a membership tick hands over at most (`HANDOVER_BATCH_MAX` in
+    /// the simulator; more in the real node, whose ticks are 500 ms apart).
+    pub handover_batch: usize,
     /// Between the starts of two Merkle exchanges.
     pub anti_entropy_us: u64,
     /// Before the first one, when set (else a random phase of the period):
@@ -874,6 +881,8 @@ pub struct Node<S> {
     /// The Merkle tree each bucket's keys are filed in, as far as this run
     /// knows; a bucket whose tree changes is re-filed.
     filed: BTreeMap<String, TreeId>,
+    /// A [`Timer::Handover`] is set.
+    handover_soon: bool,
     /// Buckets being re-filed, each with where it goes on.
     refiles: std::collections::VecDeque<(String, Option<Vec<u8>>)>,
     exchange: Option<MerkleExchange>,
@@ -945,6 +954,7 @@ impl<S: StorageRead<Object>> Node<S> {
             next_local: 0,
             anti_entropy_cursor: 0,
             filed: BTreeMap::new(),
+            handover_soon: false,
             refiles: std::collections::VecDeque::new(),
             exchange: None,
             repairs: std::collections::VecDeque::new(),
@@ -1951,6 +1961,10 @@ impl<S: StorageRead<Object>> Node<S> {
             }
             Timer::Handoff => self.handoff(shared, out),
             Timer::AntiEntropy => self.anti_entropy(shared, out),
+            Timer::Handover => {
+                self.handover_soon = false;
+                self.handover(shared, out);
+            }
             Timer::Refile => {
                 self.refile_page(shared);
                 if !self.refiles.is_empty() {
@@ -2649,7 +2663,9 @@ impl<S: StorageRead<Object>> Node<S> {
             _ => {}
         }
         self.advance_membership(shared, out);
-        self.handover(shared, out);
+        if !self.handover_soon {
+            self.handover(shared, out);
+        }
     }
 
     /// What any member may do, in the real node's order: abandons a change
@@ -2833,7 +2849,7 @@ impl<S: StorageRead<Object>> Node<S> {
             && self.deferred.is_empty()
     }
 
-    /// Up to [`HANDOVER_BATCH_MAX`] durable objects this node holds in
+    /// Up to [`Params::handover_batch`] durable objects this node holds in
     /// partitions it replicates in neither ring (and not being rewritten):
     /// one look into each such partition of the store, so the cost is the
     /// partitions, never the keys; and, from a partition it replicates for
@@ -2846,7 +2862,7 @@ impl<S: StorageRead<Object>> Node<S> {
             .copied()
             .unwrap_or(shared.params.n);
         for p in 0..shared.ring.partitions() {
-            if found.len() >= HANDOVER_BATCH_MAX {
+            if found.len() >= shared.params.handover_batch {
                 break;
             }
             if shared.replicates(&self.name, p) {
@@ -2857,7 +2873,7 @@ impl<S: StorageRead<Object>> Node<S> {
                 }
                 continue;
             }
-            let limit = HANDOVER_BATCH_MAX - found.len();
+            let limit = shared.params.handover_batch - found.len();
             let last = LEAVES as u32 - 1;
             let Ok(page) = self
                 .store
@@ -2872,7 +2888,7 @@ impl<S: StorageRead<Object>> Node<S> {
                     .filter(|(k, _)| !self.objects_pending.contains_key(k)),
             );
         }
-        found.truncate(HANDOVER_BATCH_MAX);
+        found.truncate(shared.params.handover_batch);
         found
     }
 
@@ -2920,6 +2936,12 @@ impl<S: StorageRead<Object>> Node<S> {
             }
         }
         let keys = self.held_not_replicated(shared);
+        if !keys.is_empty() && !self.handover_soon {
+            // More may follow: the next batch (and the drop of this one's
+            // acknowledged keys) a little later, not a whole tick.
+            self.handover_soon = true;
+            out.timers.push((HANDOVER_STEP_US, Timer::Handover));
+        }
         let timeout = shared.params.request_timeout_us;
         let mut droppable = Vec::new();
         for (key, object) in keys {

@@ -275,6 +275,7 @@ fn params(
         // At most 1 280 hints a second.
         handoff_us: us(Duration::from_millis(100)),
         handoff_batch: 128,
+        handover_batch: 1024,
         anti_entropy_us: us(Duration::from_secs(1)),
         anti_entropy_first_us: Some(us(ANTI_ENTROPY_FIRST)),
         membership_us: us(Duration::from_millis(500)),

@@ -42,7 +42,7 @@ use crate::core::message::Request;
 use crate::core::message::{ErrorKind, PutRequest};
 use crate::core::node::{
     ClientOutcome, MemberAction, MembershipStep, OpId, Params, Payload, Ready, Shared, Timer,
-    HANDOFF_BATCH_MAX,
+    HANDOFF_BATCH_MAX, HANDOVER_BATCH_MAX,
 };
 use crate::core::ring::Ring;
 use crate::sim::check::{Invariant, Oracle, Violation};
@@ -282,6 +282,7 @@ impl World {
             probe_timeout_us: request_timeout_us,
             handoff_us: 2 * request_timeout_us,
             handoff_batch: HANDOFF_BATCH_MAX,
+            handover_batch: HANDOVER_BATCH_MAX,
             anti_entropy_us: 5 * request_timeout_us,
             anti_entropy_first_us: None,
             membership_us: 2 * request_timeout_us,
