@@ -307,12 +307,13 @@ where
                                             .get(key.as_slice())
                                             .map_err(|e| self.redb_error(e))?
                                             .map(|stored| version_digest(stored.value()));
-                                        if let Some(version) = version {
-                                            merkle
+                                        let moved = match version {
+                                            Some(version) => merkle
                                                 .refile(&key, tree, &version)
-                                                .map_err(|e| self.redb_error(e))?;
-                                            *writes += 1;
-                                        }
+                                                .map_err(|e| self.redb_error(e))?,
+                                            None => false,
+                                        };
+                                        *writes += u64::from(moved);
                                         continue;
                                     }
                                     Write::Meta { name, value } => {

@@ -222,28 +222,28 @@ impl<'txn> MerkleTables<'txn> {
     }
 
     /// Moves the entry of `key` (stored with version digest `version`) to
-    /// `tree` when the index files it in another one.
+    /// `tree` when the index files it in another one; whether it moved.
     pub(crate) fn refile(
         &mut self,
         key: &[u8],
         tree: TreeId,
         version: &Digest,
-    ) -> Result<(), redb::Error> {
+    ) -> Result<bool, redb::Error> {
         let position = MerkleLayout::position(key);
         let (partition, leaf) = self.layout.locate(position);
         let indexed = position_key(position, key);
         let filed = match self.positions.get(indexed.as_slice())? {
             Some(value) => tree_of_index(value.value()),
-            None => return Ok(()),
+            None => return Ok(false),
         };
         if filed == tree {
-            return Ok(());
+            return Ok(false);
         }
         self.xor_entry((tree_slot(partition, filed), leaf), key, version)?;
         self.xor_entry((tree_slot(partition, tree), leaf), key, version)?;
         self.positions
             .insert(indexed.as_slice(), index_value(tree).as_slice())?;
-        Ok(())
+        Ok(true)
     }
 
     /// XORs one entry's hash into (or out of) one leaf.

@@ -21,6 +21,15 @@ const KEYS: usize = 40;
 /// How long copies may take to reach their replicas.
 const SETTLE: Duration = Duration::from_secs(90);
 
+/// A bucket's N as the CLI takes it.
+fn n_of(bucket: &str) -> &'static str {
+    if bucket == NARROW.0 {
+        NARROW.1
+    } else {
+        WIDE.1
+    }
+}
+
 fn key(bucket: &str, i: usize) -> String {
     format!("{bucket}-{i}")
 }
@@ -67,7 +76,7 @@ fn expected_copies(cluster: &Cluster, live: &[(&str, String)]) -> BTreeMap<Strin
         .collect();
     for (bucket, key) in live {
         let list = homes(cluster, bucket, key);
-        let n: usize = if *bucket == NARROW.0 { 2 } else { 4 };
+        let n: usize = n_of(bucket).parse().expect("an N");
         assert_eq!(list.len(), n, "{bucket}/{key} has homes {list:?}");
         for node in list {
             *want.entry(node).or_default() += 1;
@@ -137,7 +146,8 @@ fn handoff_read_repair_and_anti_entropy_keep_each_bucket_at_its_own_n() {
             continue;
         }
         lacking += 1;
-        let r = if *bucket == NARROW.0 { "2" } else { "4" };
+        // R = N: every home replica answers.
+        let r = n_of(bucket);
         cluster.expect_value(k, b"v", &["--bucket", bucket, "-R", r, "--node", "n1"]);
     }
     assert!(lacking > 0, "expected some keys homed on n3");
